@@ -1,0 +1,23 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DJANGO_SETTINGS_MODULE=crm_project.settings.production
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY crm_project ./crm_project
+COPY common ./common
+COPY people ./people
+COPY patients ./patients
+COPY journeys ./journeys
+COPY cm_program ./cm_program
+COPY templates ./templates
+COPY manage.py ./
+RUN pip install --no-cache-dir . \
+    && SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost DATABASE_URL=postgres://unused/unused \
+       python manage.py collectstatic --noinput \
+    && useradd --system --home /app crm && chown -R crm /app
+USER crm
+
+EXPOSE 8000
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn crm_project.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-3} --access-logfile -"]

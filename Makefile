@@ -1,0 +1,51 @@
+# Two commands: `make run` (serve the app with demo data) and `make test` (everything CI checks).
+# Both create .venv with the machine's python3 on first use and re-install when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The suite runs on every core (pytest-xdist; each worker gets its own test database).
+PYTEST_WORKERS ?= auto
+
+.PHONY: run test install lint migrate serve db-start db-stop clean help
+
+help:
+	@echo "make run    - install, migrate, load demo data, serve on http://$(HOST):$(PORT)"
+	@echo "make test   - install, lint, check, makemigrations --check, the whole test suite"
+	@echo "make db-stop - stop the embedded PostgreSQL (used when DATABASE_URL is unset)"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Serving on http://$(HOST):$(PORT)/admin/  (API: http://$(HOST):$(PORT)/api/docs/)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install lint
+	@scripts/ensure-chromium
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+db-start: install
+	$(PY) -m crm_project.embedded_db start
+
+db-stop: install
+	$(PY) -m crm_project.embedded_db stop
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -1,0 +1,62 @@
+"""cm_check_ledger: compare every enrollment's points and streak with its ledger."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.management.base import CommandError
+
+from cm_program.models import CMEnrollment
+from cm_program.selectors import ledger_discrepancies
+from cm_program.services import cm_enrollment_totals_repair
+from common.management.base import AuditedCommand
+
+
+class Command(AuditedCommand):
+    help = (
+        "Check that each CM enrollment's total_points and current_streak equal what its points ledger "
+        "(cm_points_transactions) says: the sum of its entries, and the negative-test streak replayed from "
+        "them. Prints every enrollment that disagrees (stored vs ledger) and exits with status 1 when any "
+        "does. With --fix, sets the totals to the ledger's values (the ledger is the truth; it is never "
+        "changed), reports each repair and exits 0."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--fix",
+            action="store_true",
+            help="Repair disagreeing enrollments by writing the ledger's totals onto them (audited).",
+        )
+        parser.add_argument(
+            "--enrollment",
+            action="append",
+            metavar="UUID",
+            help="Check only this enrollment (repeatable). Default: every enrollment.",
+        )
+
+    def handle(self, *args, **options):
+        enrollments = CMEnrollment.objects.all()
+        if options["enrollment"]:
+            try:
+                ids = [uuid.UUID(value) for value in options["enrollment"]]
+            except ValueError:
+                raise CommandError("--enrollment takes enrollment ids (UUIDs).") from None
+            enrollments = enrollments.filter(pk__in=ids)
+        checked = enrollments.count()
+        found = ledger_discrepancies(enrollments)
+        for d in found:
+            self.stdout.write(
+                f"{d.enrollment.pk}  {d.enrollment}: points stored {d.stored_points}, ledger {d.ledger_points}; "
+                f"streak stored {d.stored_streak}, ledger {d.ledger_streak}"
+            )
+        if not found:
+            self.stdout.write(self.style.SUCCESS(f"All {checked} enrollments agree with their ledger."))
+            return
+        if not options["fix"]:
+            raise CommandError(
+                f"{len(found)} of {checked} enrollments disagree with their ledger. Run with --fix to repair them."
+            )
+        for d in found:
+            points, streak = cm_enrollment_totals_repair(enrollment=d.enrollment)
+            self.stdout.write(f"fixed {d.enrollment.pk}: total_points={points}, current_streak={streak}")
+        self.stdout.write(self.style.SUCCESS(f"Repaired {len(found)} of {checked} enrollments."))

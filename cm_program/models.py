@@ -1,0 +1,597 @@
+"""Contingency management (CM): the customer's clean-separation schema, table for table.
+
+Table and column names, defaults, CHECK lists and UNIQUE rules are the CM document's
+(``../shared/seeds/002_74083e6972e7e99a.txt``) so that its SQL runs unchanged against this schema.
+Every default exists twice: as a Python ``default`` (what the ORM writes) and as a ``db_default``
+(what PostgreSQL fills in for a raw ``INSERT`` that omits the column, as the document's SQL does).
+
+Additions, each for a reason given where it is declared: the IntakeQ mirror ``patients``, the program
+``contingency_management`` with its reinforcement schedule, the points ledger ``cm_points_transactions``,
+a link from the canonical identity to ``people.Person`` and from a CPSS to their staff login, and
+NOT NULL / range checks where a NULL or negative value would be meaningless.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pghistory
+import pgtrigger
+from django.conf import settings
+from django.contrib.postgres.functions import RandomUUID
+from django.db import models
+from django.db.models import F, Func, Q
+from django.db.models.functions import Length, Lower, Now, Trim
+from django.utils import timezone
+
+from people.normalize import normalize_email
+
+
+def normalised_name(expression) -> Func:
+    """The comparison key of a name: trimmed, accents removed, lower case.
+
+    ``crm_unaccent`` is the IMMUTABLE wrapper of ``unaccent`` created by ``common.0001_extensions``;
+    the same expression is used by the unique index and by look-ups, so they always agree.
+    """
+    return Lower(Func(Trim(expression), function="crm_unaccent", output_field=models.TextField()))
+
+
+class CMModel(models.Model):
+    """UUID key and timestamps with database defaults, as every table of the CM document has them."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False)
+    created_at = models.DateTimeField(default=timezone.now, db_default=Now(), editable=False)
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    class Meta:
+        abstract = True
+
+
+class CMStatus(models.TextChoices):
+    """The document's status list, shared by ``patients_cm`` and ``cm_enrollments``."""
+
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    GRADUATED = "graduated", "Graduated"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+def _in_list(field: str, choices: type[models.TextChoices], *, nullable: bool = False) -> Q:
+    condition = Q(**{f"{field}__in": choices.values})
+    return Q(**{f"{field}__isnull": True}) | condition if nullable else condition
+
+
+def _not_blank(field: str) -> Q:
+    return Q(models.lookups.GreaterThan(Length(Trim(field)), 0))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Identity
+
+
+@pghistory.track()
+class CanonicalPatient(CMModel):
+    """One row per human across psychiatry (IntakeQ) and CM: identity only.
+
+    The document's ``UNIQUE(first_name, last_name, date_of_birth)`` is kept in a stricter form: the
+    unique index compares names trimmed, without accents and in lower case, so "José " and "jose"
+    born the same day are one patient even when a row is written around the services. The plain
+    three-column rule is implied by it. ``person`` ties the identity to the CRM-wide ``Person``.
+    """
+
+    first_name = models.TextField()
+    last_name = models.TextField()
+    date_of_birth = models.DateField()
+    person = models.OneToOneField(
+        "people.Person",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="canonical_patient",
+        help_text="The CRM-wide identity of this human (name, email, phone live there).",
+    )
+
+    class Meta:
+        db_table = "patients_canonical"
+        ordering = ["last_name", "first_name", "date_of_birth"]
+        verbose_name = "canonical patient"
+        constraints = [
+            models.UniqueConstraint(
+                normalised_name("first_name"),
+                normalised_name("last_name"),
+                F("date_of_birth"),
+                name="patients_canonical_identity_uniq",
+                violation_error_message="A canonical patient with this name and date of birth already exists.",
+            ),
+            models.CheckConstraint(
+                condition=_not_blank("first_name") & _not_blank("last_name"),
+                name="patients_canonical_names_not_blank",
+                violation_error_message="First and last name are required.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name} ({self.date_of_birth:%Y-%m-%d})"
+
+
+@pghistory.track()
+class IntakeQPatient(CMModel):
+    """Mirror of the IntakeQ EMR's clients (the document's existing ``patients`` table).
+
+    Kept as the EMR exports it; CM never writes its own patients here (that was the problem the
+    document solves). ``intakeq_client_id`` is the EMR's key; it is nullable only so that a row typed
+    in before the next sync (or inserted by the document's SQL) is accepted.
+    """
+
+    intakeq_client_id = models.TextField(unique=True, null=True, blank=True, verbose_name="IntakeQ client id")
+    first_name = models.TextField()
+    last_name = models.TextField()
+    date_of_birth = models.DateField(null=True, blank=True)
+    email = models.TextField(null=True, blank=True)
+    phone = models.TextField(null=True, blank=True)
+
+    class Meta:
+        db_table = "patients"
+        ordering = ["last_name", "first_name"]
+        verbose_name = "IntakeQ patient"
+        indexes = [models.Index(normalised_name("last_name"), normalised_name("first_name"), name="patients_name_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name} (IntakeQ {self.intakeq_client_id or '-'})"
+
+
+class EnrollmentSource(models.TextChoices):
+    ACUTE_CARE = "acute_care", "Acute care"
+    OUTPATIENT = "outpatient", "Outpatient"
+    REFERRAL = "referral", "Referral"
+    # Added by the document's own migration for scenario 2 (an IntakeQ patient joins CM).
+    EXISTING_PATIENT = "existing_patient", "Existing patient"
+
+
+class SmartphoneAccess(models.TextChoices):
+    YES = "yes", "Yes"
+    LIMITED = "limited", "Limited"
+    NO = "no", "No"
+
+
+@pghistory.track()
+class CMPatient(CMModel):
+    """CM-specific data of a canonical patient: one CM profile per human (``UNIQUE(canonical_patient_id)``).
+
+    Phone and email are the document's: CM keeps the contact details the program uses, separately
+    from the EMR. The canonical patient is required (a CM profile of nobody is meaningless).
+    """
+
+    canonical_patient = models.OneToOneField(
+        CanonicalPatient, on_delete=models.PROTECT, related_name="cm_profile", db_column="canonical_patient_id"
+    )
+    phone = models.TextField(null=True, blank=True)
+    email = models.TextField(null=True, blank=True)
+    insurance_primary = models.TextField(null=True, blank=True)
+    medicaid_id = models.TextField(null=True, blank=True)
+    enrollment_source = models.TextField(null=True, blank=True, choices=EnrollmentSource.choices)
+    consent_date = models.DateTimeField(null=True, blank=True)
+    smartphone_access = models.TextField(null=True, blank=True, choices=SmartphoneAccess.choices)
+    emergency_contact_name = models.TextField(null=True, blank=True)
+    emergency_contact_phone = models.TextField(null=True, blank=True)
+    address_street = models.TextField(null=True, blank=True)
+    address_city = models.TextField(null=True, blank=True)
+    address_state = models.TextField(null=True, blank=True, default="UT", db_default="UT")
+    address_zip = models.TextField(null=True, blank=True)
+    preferred_language = models.TextField(null=True, blank=True, default="English", db_default="English")
+    status = models.TextField(choices=CMStatus.choices, default=CMStatus.ACTIVE, db_default=CMStatus.ACTIVE)
+
+    class Meta:
+        db_table = "patients_cm"
+        ordering = ["canonical_patient__last_name", "canonical_patient__first_name"]
+        verbose_name = "CM patient"
+        constraints = [
+            models.CheckConstraint(
+                condition=_in_list("enrollment_source", EnrollmentSource, nullable=True),
+                name="patients_cm_enrollment_source_check",
+                violation_error_message="Unknown enrollment source.",
+            ),
+            models.CheckConstraint(
+                condition=_in_list("smartphone_access", SmartphoneAccess, nullable=True),
+                name="patients_cm_smartphone_access_check",
+                violation_error_message="Smartphone access is yes, limited or no.",
+            ),
+            models.CheckConstraint(
+                condition=_in_list("status", CMStatus),
+                name="patients_cm_status_check",
+                violation_error_message="Unknown status.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"CM profile of {self.canonical_patient}"
+
+
+@pghistory.track()
+class IntakeQLink(CMModel):
+    """The confirmed match between a canonical patient and an IntakeQ client: at most one each way.
+
+    ``linked_by`` is the staff login (``people.User``) that confirmed the match, not a ``providers_cm``
+    row: supervisors and administrators who confirm matches need not be CPSS staff, every actor of the
+    CRM is a User (the audit trail names Users too), and the column stays a UUID as in the document.
+    """
+
+    canonical_patient = models.OneToOneField(
+        CanonicalPatient, on_delete=models.PROTECT, related_name="intakeq_link", db_column="canonical_patient_id"
+    )
+    intakeq_patient = models.OneToOneField(
+        IntakeQPatient,
+        on_delete=models.PROTECT,
+        related_name="canonical_link",
+        db_column="intakeq_patient_id",
+        verbose_name="IntakeQ patient",
+    )
+    linked_date = models.DateTimeField(default=timezone.now, db_default=Now())
+    linked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_column="linked_by",
+        help_text="The staff member who confirmed the match.",
+    )
+    confidence_score = models.DecimalField(
+        max_digits=3, decimal_places=2, default=Decimal("1.00"), db_default=Decimal("1.00")
+    )
+    notes = models.TextField(null=True, blank=True)
+
+    class Meta:
+        db_table = "patients_intakeq_link"
+        ordering = ["-linked_date"]
+        verbose_name = "IntakeQ link"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(confidence_score__gte=Decimal("0.00"), confidence_score__lte=Decimal("1.00")),
+                name="patients_intakeq_link_confidence_range",
+                violation_error_message="The confidence score is between 0.00 and 1.00.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.canonical_patient} = IntakeQ {self.intakeq_patient.intakeq_client_id or self.intakeq_patient_id}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Staff and program
+
+
+class ProviderRole(models.TextChoices):
+    CPSS = "cpss", "CPSS"
+    SUPERVISOR = "supervisor", "Supervisor"
+    ADMIN = "admin", "Admin"
+
+
+class ProviderStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    INACTIVE = "inactive", "Inactive"
+
+
+@pghistory.track()
+class CMProvider(CMModel):
+    """CPSS peer-support staff, separate from psychiatry providers.
+
+    ``canonical_provider_id`` is the document's reference to the same human's psychiatry-provider row,
+    which lives outside this CRM, so it stays a plain UUID. ``user`` is the staff login: it is how a
+    logged-in CPSS is scoped to their own caseload.
+    """
+
+    canonical_provider_id = models.UUIDField(null=True, blank=True)
+    first_name = models.TextField()
+    last_name = models.TextField()
+    email = models.TextField(unique=True, null=True, blank=True)
+    phone = models.TextField(null=True, blank=True)
+    role = models.TextField(choices=ProviderRole.choices, default=ProviderRole.CPSS, db_default=ProviderRole.CPSS)
+    credentials = models.TextField(null=True, blank=True, help_text="CPSS-I, CPSS-II, ...")
+    hire_date = models.DateField(null=True, blank=True)
+    status = models.TextField(
+        choices=ProviderStatus.choices, default=ProviderStatus.ACTIVE, db_default=ProviderStatus.ACTIVE
+    )
+    max_caseload = models.IntegerField(default=30, db_default=30)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cm_provider",
+        help_text="The staff login of this CPSS; it limits what they see to their own caseload.",
+    )
+    person = models.OneToOneField(
+        "people.Person",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cm_provider",
+        help_text="The same human as a Person of the CRM (CPSS staff are Persons too).",
+    )
+
+    class Meta:
+        db_table = "providers_cm"
+        ordering = ["last_name", "first_name"]
+        verbose_name = "CM provider"
+        constraints = [
+            models.CheckConstraint(
+                condition=_in_list("role", ProviderRole),
+                name="providers_cm_role_check",
+                violation_error_message="Role is cpss, supervisor or admin.",
+            ),
+            models.CheckConstraint(
+                condition=_in_list("status", ProviderStatus),
+                name="providers_cm_status_check",
+                violation_error_message="Status is active or inactive.",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_caseload__gte=0),
+                name="providers_cm_max_caseload_not_negative",
+                violation_error_message="The maximum caseload cannot be negative.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def save(self, *args, **kwargs):
+        # Stored normalised so that the document's UNIQUE(email) also catches "Ann@X.org " vs "ann@x.org".
+        self.email = normalize_email(self.email)
+        super().save(*args, **kwargs)
+
+
+@pghistory.track()
+class CMProgram(CMModel):
+    """A CM program (the document's ``contingency_management``) and its reinforcement schedule.
+
+    The schedule is stored as integer columns rather than a JSON document so that PostgreSQL checks
+    each value (never negative, cap not below base) and the admin edits them as plain fields.
+    Negative drug tests follow an escalating schedule with reset: the first verified negative earns
+    ``points_negative_test_base``, each consecutive one ``points_negative_test_increment`` more, up to
+    ``points_negative_test_cap``; a positive or missed test resets the streak and the value to the base.
+    """
+
+    name = models.TextField(unique=True)
+    description = models.TextField(null=True, blank=True)
+    is_active = models.BooleanField(default=True, db_default=True)
+    points_group_attendance = models.IntegerField(default=25, db_default=25)
+    points_negative_test_base = models.IntegerField(default=50, db_default=50)
+    points_negative_test_increment = models.IntegerField(default=10, db_default=10)
+    points_negative_test_cap = models.IntegerField(default=100, db_default=100)
+    points_weekly_checkin = models.IntegerField(default=10, db_default=10)
+    points_peer_support = models.IntegerField(default=20, db_default=20)
+    points_enrollment_bonus = models.IntegerField(default=25, db_default=25)
+
+    SCHEDULE_FIELDS = (
+        "points_group_attendance",
+        "points_negative_test_base",
+        "points_negative_test_increment",
+        "points_negative_test_cap",
+        "points_weekly_checkin",
+        "points_peer_support",
+        "points_enrollment_bonus",
+    )
+
+    class Meta:
+        db_table = "contingency_management"
+        ordering = ["name"]
+        verbose_name = "CM program"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    points_group_attendance__gte=0,
+                    points_negative_test_base__gte=0,
+                    points_negative_test_increment__gte=0,
+                    points_negative_test_cap__gte=0,
+                    points_weekly_checkin__gte=0,
+                    points_peer_support__gte=0,
+                    points_enrollment_bonus__gte=0,
+                ),
+                name="contingency_management_points_not_negative",
+                violation_error_message="Point values cannot be negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(points_negative_test_cap__gte=F("points_negative_test_base")),
+                name="contingency_management_cap_not_below_base",
+                violation_error_message="The cap of the negative-test schedule cannot be below its base value.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def negative_test_points(self, *, streak_before: int) -> int:
+        """Points for a verified negative test after ``streak_before`` consecutive negatives."""
+        value = self.points_negative_test_base + self.points_negative_test_increment * max(streak_before, 0)
+        return min(value, self.points_negative_test_cap)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Enrollment and points
+
+
+@pghistory.track()
+class CMEnrollment(CMModel):
+    """A canonical patient in a CM program with their CPSS: one per patient per program.
+
+    ``total_points`` and ``current_streak`` are a cache of the points ledger, written only by the
+    services that append to it (in the same transaction); ``cm_check_ledger`` verifies them.
+    """
+
+    canonical_patient = models.ForeignKey(
+        CanonicalPatient, on_delete=models.PROTECT, related_name="enrollments", db_column="canonical_patient_id"
+    )
+    cm_patient = models.ForeignKey(
+        CMPatient,
+        on_delete=models.PROTECT,
+        related_name="enrollments",
+        db_column="cm_patient_id",
+        verbose_name="CM patient",
+    )
+    cm_program = models.ForeignKey(
+        CMProgram,
+        on_delete=models.PROTECT,
+        related_name="enrollments",
+        db_column="cm_program_id",
+        verbose_name="CM program",
+    )
+    # Nullable as in the document: an enrollment can wait for a CPSS (scenario 2 enrolls without one).
+    cpss_provider = models.ForeignKey(
+        CMProvider,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="enrollments",
+        db_column="cpss_provider_id",
+        verbose_name="CPSS",
+    )
+    total_points = models.IntegerField(default=0, db_default=0)
+    current_streak = models.IntegerField(default=0, db_default=0)
+    enrollment_date = models.DateTimeField(default=timezone.now, db_default=Now())
+    status = models.TextField(choices=CMStatus.choices, default=CMStatus.ACTIVE, db_default=CMStatus.ACTIVE)
+    medicaid_verification = models.JSONField(null=True, blank=True)
+    pod_assignment = models.TextField(null=True, blank=True)
+    notes = models.TextField(null=True, blank=True)
+
+    class Meta:
+        db_table = "cm_enrollments"
+        ordering = ["-enrollment_date"]
+        verbose_name = "CM enrollment"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["canonical_patient", "cm_program"],
+                name="cm_enrollments_canonical_patient_id_cm_program_id_key",
+                violation_error_message="This patient is already enrolled in this program.",
+            ),
+            models.CheckConstraint(
+                condition=_in_list("status", CMStatus),
+                name="cm_enrollments_status_check",
+                violation_error_message="Unknown status.",
+            ),
+            models.CheckConstraint(
+                condition=Q(total_points__gte=0, current_streak__gte=0),
+                name="cm_enrollments_totals_not_negative",
+                violation_error_message="Points and streak cannot be negative.",
+            ),
+        ]
+        indexes = [models.Index(fields=["cpss_provider", "status"], name="cm_enrollments_caseload_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.canonical_patient} in {self.cm_program}"
+
+
+class PointsEvent(models.TextChoices):
+    GROUP_ATTENDANCE = "group_attendance", "Group attendance"
+    TEST_NEGATIVE = "test_negative", "Drug test: negative"
+    TEST_POSITIVE = "test_positive", "Drug test: positive"
+    TEST_MISSED = "test_missed", "Drug test: missed"
+    WEEKLY_CHECKIN = "weekly_checkin", "Weekly check-in"
+    PEER_SUPPORT = "peer_support", "Peer support"
+    ENROLLMENT_BONUS = "enrollment_bonus", "Enrollment bonus"
+    MANUAL_ADJUSTMENT = "manual_adjustment", "Manual adjustment"
+    REVERSAL = "reversal", "Reversal"
+
+
+REASON_REQUIRED_EVENTS = (PointsEvent.MANUAL_ADJUSTMENT, PointsEvent.REVERSAL)
+# What the patient did (as opposed to bonuses and corrections): contact the caseload view looks for.
+BEHAVIOUR_EVENTS = (
+    PointsEvent.GROUP_ATTENDANCE,
+    PointsEvent.TEST_NEGATIVE,
+    PointsEvent.TEST_POSITIVE,
+    PointsEvent.TEST_MISSED,
+    PointsEvent.WEEKLY_CHECKIN,
+    PointsEvent.PEER_SUPPORT,
+)
+
+
+class CMPointsTransaction(models.Model):
+    """The points ledger: every award, deduction and correction is a new row, never an edit.
+
+    Append-only by construction: a database trigger refuses UPDATE and DELETE, so even SQL typed by
+    hand cannot rewrite history (corrections are reversing entries, ``reverses``). ``sequence``
+    numbers the entries of one enrollment in the order the schedule was applied; ``streak_after`` is
+    the negative-test streak after the entry, so the streak can be replayed from the ledger alone.
+    Not tracked by pghistory: the table is its own history.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False)
+    enrollment = models.ForeignKey(CMEnrollment, on_delete=models.PROTECT, related_name="points_transactions")
+    canonical_patient = models.ForeignKey(
+        CanonicalPatient,
+        on_delete=models.PROTECT,
+        related_name="points_transactions",
+        db_column="canonical_patient_id",
+    )
+    sequence = models.PositiveIntegerField(editable=False)
+    event_type = models.TextField(choices=PointsEvent.choices)
+    points = models.IntegerField(help_text="Signed: awards are positive, deductions and reversals negative.")
+    reason = models.TextField(blank=True, default="", db_default="")
+    reverses = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reversed_by",
+        help_text="The entry this one cancels (reversal entries only).",
+    )
+    streak_after = models.IntegerField(editable=False)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    occurred_at = models.DateTimeField(
+        default=timezone.now, db_default=Now(), help_text="When the behaviour took place."
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_default=Now(), editable=False)
+
+    class Meta:
+        db_table = "cm_points_transactions"
+        ordering = ["enrollment", "sequence"]
+        verbose_name = "points transaction"
+        constraints = [
+            models.UniqueConstraint(fields=["enrollment", "sequence"], name="cm_points_transactions_sequence_uniq"),
+            models.CheckConstraint(
+                condition=_in_list("event_type", PointsEvent),
+                name="cm_points_transactions_event_type_check",
+                violation_error_message="Unknown event type.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(event_type__in=REASON_REQUIRED_EVENTS) | _not_blank("reason"),
+                name="cm_points_transactions_reason_required",
+                violation_error_message="A manual adjustment or reversal needs a reason.",
+            ),
+            models.CheckConstraint(
+                condition=Q(event_type=PointsEvent.REVERSAL, reverses__isnull=False)
+                | (~Q(event_type=PointsEvent.REVERSAL) & Q(reverses__isnull=True)),
+                name="cm_points_transactions_reversal_names_entry",
+                violation_error_message="A reversal names the entry it cancels, and only a reversal does.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(event_type=PointsEvent.MANUAL_ADJUSTMENT) | ~Q(points=0),
+                name="cm_points_transactions_adjustment_not_zero",
+                violation_error_message="A manual adjustment of zero points changes nothing.",
+            ),
+            models.CheckConstraint(
+                condition=Q(sequence__gte=1, streak_after__gte=0),
+                name="cm_points_transactions_sequence_streak_range",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["canonical_patient", "occurred_at"], name="cm_points_patient_time_idx"),
+            models.Index(fields=["occurred_at"], name="cm_points_occurred_at_idx"),
+        ]
+        triggers = [
+            pgtrigger.Trigger(
+                name="append_only",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                func=(
+                    "RAISE EXCEPTION 'cm_points_transactions is append-only: record a reversing entry instead' "
+                    "USING ERRCODE = 'restrict_violation'; RETURN NULL;"
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.get_event_type_display()} {self.points:+d}"

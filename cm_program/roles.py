@@ -1,0 +1,33 @@
+"""Model permissions that the CM models give each role (merged by ``common.roles``).
+
+Which rows a CPSS sees within these models (their own caseload only) is the scope applied by
+``cm_program.selectors.*_visible_to``, in the admin and the API alike.
+"""
+
+from common import roles
+
+CM_MODELS = (
+    "cm_program.canonicalpatient",
+    "cm_program.cmpatient",
+    "cm_program.intakeqpatient",
+    "cm_program.intakeqlink",
+    "cm_program.cmprovider",
+    "cm_program.cmprogram",
+    "cm_program.cmenrollment",
+)
+LEDGER = "cm_program.cmpointstransaction"
+# The ledger is append-only: nobody changes or deletes an entry (the database refuses it as well).
+RECORD = ("view", "add")
+
+PERMISSIONS = {
+    # Patient navigation sees no CM data.
+    roles.PATIENT_NAVIGATORS: {},
+    roles.CRM_SUPERVISORS: {},
+    # A CPSS records events (ledger entries) and manages their patients' enrollments (status, notes).
+    roles.CPSS: {
+        **dict.fromkeys(CM_MODELS, roles.VIEW),
+        "cm_program.cmenrollment": ("view", "change"),
+        LEDGER: RECORD,
+    },
+    roles.CM_SUPERVISORS: {**dict.fromkeys(CM_MODELS, roles.FULL), LEDGER: RECORD},
+}

@@ -1,0 +1,321 @@
+"""Admin building blocks shared by every app.
+
+* ``CrmModelAdmin``: the base of every ModelAdmin: the History page shows the database audit trail,
+  unfiltered large tables use an estimated count, no second full-result COUNT.
+* ``ServiceAdminMixin``: ``save_model`` / ``save_formset`` call services. When a service refuses
+  (``ValidationError`` or ``ConflictError``), everything the request wrote is rolled back and the form
+  is shown again with the service's messages on the named fields: a 400-style answer, never a 500.
+* ``SoftDeleteAdminMixin``: no hard delete from the admin at all; "delete" (or "void") is an action that
+  asks for a reason and calls the model's soft-delete service; "restore" undoes it.
+* ``reason_action``: any other changelist action that needs a reason first.
+* ``register_dashboard_link``: role-specific links on the admin index page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import connection, transaction
+from django.http import HttpRequest
+from django.shortcuts import render
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.functional import cached_property
+
+from common.audit import record_history
+from common.errors import ConflictError
+
+SERVICE_REFUSAL = "_service_refusal"
+
+
+def refusal_messages(exc: Exception) -> list[tuple[str | None, str]]:
+    """(field or None, message) pairs of a service's refusal."""
+    if isinstance(exc, ConflictError):
+        suffix = f" (existing record: {exc.existing_id})" if exc.existing_id else ""
+        return [(exc.field, f"{exc.message}{suffix}")]
+    if hasattr(exc, "error_dict"):
+        return [(field, message) for field, msgs in exc.message_dict.items() for message in msgs]
+    return [(None, message) for message in exc.messages]
+
+
+def add_refusal_to_form(form: forms.BaseForm, exc: Exception) -> None:
+    for field, message in refusal_messages(exc):
+        if field in form.fields:
+            form.add_error(field, message)
+        else:
+            form.add_error(None, f"{field}: {message}" if field and field != "__all__" else message)
+
+
+class ServiceAdminMixin:
+    """See the module docstring. Subclasses call services in ``save_model`` / ``save_formset``."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method != "POST":
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        try:
+            with transaction.atomic():
+                return super().changeform_view(request, object_id, form_url, extra_context)
+        except (ValidationError, ConflictError) as exc:
+            # The atomic block above undid every write of this request. Render the form again from
+            # the same POST, this time invalid with the service's reasons.
+            setattr(request, SERVICE_REFUSAL, exc)
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        refusal = getattr(request, SERVICE_REFUSAL, None)
+        if refusal is None:
+            return form_class
+
+        class RefusedForm(form_class):
+            def clean(self):
+                cleaned = super().clean()
+                add_refusal_to_form(self, refusal)
+                return cleaned
+
+        RefusedForm.__name__ = form_class.__name__
+        return RefusedForm
+
+    @staticmethod
+    def adopt(target, source) -> None:
+        """Make the admin's unsaved ``target`` the row a service created, so the admin's redirect,
+        log entry and inlines use it."""
+        for field in source._meta.concrete_fields:
+            setattr(target, field.attname, getattr(source, field.attname))
+        target._state.adding = False
+        target._state.db = source._state.db
+
+    def report_conflicts(self, request, conflicts: dict) -> None:
+        """Tell the user which of the details they typed were *not* applied to the existing Person."""
+        for field, values in conflicts.items():
+            self.message_user(
+                request,
+                f"Kept the stored {field.replace('_', ' ')} '{values['stored']}'; you entered '{values['given']}'. "
+                "Edit the person if the stored value is wrong.",
+                messages.WARNING,
+            )
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=2000,
+        strip=True,
+        help_text="Kept in the audit trail with your name and the time.",
+    )
+
+
+class SoftDeleteAdminMixin:
+    """See the module docstring. Set ``soft_delete_service`` / ``restore_service`` (called with
+    ``**{service_kwarg: obj}``) and, for calls, ``soft_delete_permission = "change"``."""
+
+    soft_delete_service: Callable | None = None
+    restore_service: Callable | None = None
+    service_kwarg: str = ""
+    soft_delete_permission = "delete"
+    soft_delete_verb = "Delete"
+    actions = ("soft_delete_selected", "restore_selected")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # rows are never removed from the admin; see soft_delete_selected
+
+    def has_soft_delete_permission(self, request) -> bool:
+        codename = get_permission_codename(self.soft_delete_permission, self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        plural = self.opts.verbose_name_plural
+        labels = {
+            "soft_delete_selected": f"{self.soft_delete_verb} selected {plural} (with a reason)",
+            "restore_selected": f"Restore selected {plural}",
+        }
+        for name, label in labels.items():
+            if name in actions:
+                func, action_name, _ = actions[name]
+                actions[name] = (func, action_name, label)
+        return actions
+
+    @admin.action(permissions=["soft_delete"])
+    def soft_delete_selected(self, request, queryset):
+        form = ReasonForm(request.POST if "confirm" in request.POST else None)
+        if form.is_valid():
+            try:
+                with transaction.atomic():
+                    for obj in queryset:
+                        type(self).soft_delete_service(
+                            **{self.service_kwarg: obj}, reason=form.cleaned_data["reason"], actor=request.user
+                        )
+            except (ValidationError, ConflictError) as exc:
+                self.message_user(request, "; ".join(m for _, m in refusal_messages(exc)), messages.ERROR)
+                return None
+            self.message_user(
+                request,
+                f"{self.soft_delete_verb}d {queryset.count()} {self.opts.verbose_name_plural}.",
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{self.soft_delete_verb} {self.opts.verbose_name_plural}",
+            "opts": self.opts,
+            "objects": queryset,
+            "form": form,
+            "verb": self.soft_delete_verb,
+            "action": "soft_delete_selected",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/common/soft_delete_reason.html", context)
+
+    @admin.action(permissions=["soft_delete"])
+    def restore_selected(self, request, queryset):
+        with transaction.atomic():
+            for obj in queryset:
+                type(self).restore_service(**{self.service_kwarg: obj}, actor=request.user)
+        self.message_user(request, f"Restored {queryset.count()} {self.opts.verbose_name_plural}.", messages.SUCCESS)
+
+
+# Below this many rows an exact COUNT(*) is cheap enough and always right.
+ESTIMATE_THRESHOLD = 20_000
+
+
+class EstimatedCountPaginator(Paginator):
+    """Uses PostgreSQL's row estimate (pg_class.reltuples) for an unfiltered large table.
+
+    ``COUNT(*)`` on a table of millions of calls takes seconds on every changelist view; the planner's
+    estimate is instant and good enough for "page 1 of ~40,000". Filtered lists are counted exactly.
+    """
+
+    @cached_property
+    def count(self) -> int:
+        query = getattr(self.object_list, "query", None)
+        if query is not None and not query.where and not query.distinct:
+            estimate = _estimated_rows(self.object_list.model._meta.db_table)
+            if estimate >= ESTIMATE_THRESHOLD:
+                return estimate
+        return super().count
+
+
+def _estimated_rows(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [table])
+        row = cursor.fetchone()
+    return int(row[0]) if row and row[0] and row[0] > 0 else 0
+
+
+def reason_action(
+    *,
+    description: str,
+    service: Callable[..., object],
+    permission: str | None = None,
+    object_kwarg: str = "obj",
+    success: str = "{count} record(s) updated.",
+    reason_kwarg: str = "reason",
+):
+    """A changelist action that first asks for a reason on an intermediate page, then calls
+    ``service(<object_kwarg>=obj, reason=..., actor=request.user)`` for each selected row.
+
+    Service validation errors are shown as messages; rows that succeeded stay done.
+    """
+
+    def action(modeladmin, request: HttpRequest, queryset):
+        if "apply" in request.POST:
+            form = ReasonForm(request.POST)
+            if form.is_valid():
+                done, errors = 0, []
+                for obj in queryset:
+                    try:
+                        service(**{object_kwarg: obj, reason_kwarg: form.cleaned_data["reason"], "actor": request.user})
+                        done += 1
+                    except ValidationError as exc:
+                        errors.append(f"{obj}: {'; '.join(exc.messages)}")
+                if done:
+                    modeladmin.message_user(request, success.format(count=done), messages.SUCCESS)
+                for error in errors:
+                    modeladmin.message_user(request, error, messages.ERROR)
+                return None
+        else:
+            form = ReasonForm()
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "title": description,
+            "opts": modeladmin.model._meta,
+            "queryset": queryset,
+            "form": form,
+            "action_name": request.POST.get("action"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "select_across": request.POST.get("select_across", "0"),
+        }
+        return render(request, "admin/reason_action.html", context)
+
+    action.short_description = description
+    if permission:
+        action.allowed_permissions = (permission,)
+    return action
+
+
+class AuditHistoryMixin:
+    """The "History" page shows the database audit trail (pghistory): who, when, channel, what changed."""
+
+    object_history_template = "admin/audit_history.html"
+
+    def history_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, admin.utils.unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        opts = self.model._meta
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Audit trail: {obj}",
+            "subtitle": None,
+            "entries": list(reversed(record_history(obj))),
+            "module_name": str(opts.verbose_name_plural).capitalize(),
+            "object": obj,
+            "opts": opts,
+            "preserved_filters": self.get_preserved_filters(request),
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.object_history_template, context)
+
+
+class CrmModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
+    """Base admin: audit-trail history, cheap counts, no full-result second COUNT, sane page size."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+
+
+@dataclass(frozen=True)
+class DashboardLink:
+    title: str
+    url_name: str
+    description: str
+    allowed: Callable[[object], bool]
+
+
+_DASHBOARD_LINKS: list[DashboardLink] = []
+
+
+def register_dashboard_link(*, title: str, url_name: str, description: str, allowed: Callable[[object], bool]):
+    """Show a link on the admin index page to users for whom ``allowed(user)`` is true."""
+    if not any(link.url_name == url_name for link in _DASHBOARD_LINKS):
+        _DASHBOARD_LINKS.append(DashboardLink(title, url_name, description, allowed))
+
+
+def dashboard_links_for(user) -> list[dict]:
+    return [
+        {"title": link.title, "url": reverse(link.url_name), "description": link.description}
+        for link in _DASHBOARD_LINKS
+        if user.is_authenticated and link.allowed(user)
+    ]

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class CommonConfig(AppConfig):
+    """Cross-cutting pieces: base models, audit context, health check, roles, demo data."""
+
+    name = "common"
+    verbose_name = "Common"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from common import roles
+
+        post_migrate.connect(roles.sync_role_permissions, dispatch_uid="common.sync_role_permissions")

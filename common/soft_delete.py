@@ -1,0 +1,43 @@
+"""Soft delete and restore of one row, shared by the apps' ``<entity>_soft_delete`` services."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+
+from common.audit import audit_context
+from common.models import SoftDeleteModel
+
+
+def soft_delete_row(obj: SoftDeleteModel, *, reason: str, actor=None) -> SoftDeleteModel:
+    """Deactivate ``obj`` with who/when/why. Deleting an already deleted row changes nothing.
+
+    Callers run this inside their own ``transaction.atomic``; the row is locked so two supervisors
+    deleting at once do not overwrite each other's reason.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["Give a reason for the deletion."]})
+    row = type(obj).all_objects.select_for_update().get(pk=obj.pk)
+    if row.is_active:
+        with audit_context(actor=actor):
+            row.mark_deleted(by=actor if getattr(actor, "pk", None) else None, reason=reason)
+            row.save(update_fields=["is_active", "deleted_at", "deleted_by", "deletion_reason", "updated_at"])
+    _copy_state(row, obj)
+    return row
+
+
+def restore_row(obj: SoftDeleteModel, *, actor=None) -> SoftDeleteModel:
+    """Reactivate ``obj``. The deletion's who/when/why stay in the audit trail."""
+    row = type(obj).all_objects.select_for_update().get(pk=obj.pk)
+    if not row.is_active:
+        with audit_context(actor=actor):
+            row.mark_restored()
+            row.save(update_fields=["is_active", "deleted_at", "deleted_by", "deletion_reason", "updated_at"])
+    _copy_state(row, obj)
+    return row
+
+
+def _copy_state(source: SoftDeleteModel, target: SoftDeleteModel) -> None:
+    # Keep the caller's instance in step, so it does not save stale soft-delete fields later.
+    for field in ("is_active", "deleted_at", "deleted_by_id", "deletion_reason", "updated_at"):
+        setattr(target, field, getattr(source, field))

@@ -1,0 +1,23 @@
+"""Top-level URLs: health check, admin, the REST API (/api/v1/) and its OpenAPI schema and docs."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from common.api.views import api_not_found
+from common.views import health, not_found
+
+admin.site.site_header = "Healthcare CRM"
+admin.site.site_title = "Healthcare CRM"
+admin.site.index_title = "Patient navigation and contingency management"
+
+urlpatterns = [
+    path("health/", health, name="health"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("crm_project.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^api/", api_not_found),
+]
+
+handler404 = not_found

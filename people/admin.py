@@ -1,0 +1,344 @@
+"""People admin: persons (one per human, one per email), roles and their periods, staff logins.
+
+Also the helpers the other patient-navigation admins share: links to a person and their records, the
+"who already has this email" message, and phone search that ignores formatting.
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from common.admin import CrmModelAdmin, ServiceAdminMixin, SoftDeleteAdminMixin
+from common.validation import FieldErrors
+from people import services
+from people.models import ContactType, Person, PersonContactType, User
+from people.normalize import clean_email, normalize_phone
+from people.selectors import navigators
+
+# A search term made only of what people type in phone numbers: "(801) 555-0123", "+1 801 555 0123".
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().\-/]{4,}$")
+
+
+def admin_link(obj, label: str | None = None) -> str:
+    """A link to ``obj``'s admin change page ("-" for nothing)."""
+    if obj is None:
+        return "-"
+    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, label or str(obj))
+
+
+def display_phone(value: str) -> str:
+    """+18015550123 -> +1 801-555-0123 (stored numbers are E.164; people read them grouped)."""
+    if not value:
+        return ""
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(value), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        return value
+
+
+def contact_cell(person: Person) -> str:
+    """Email over phone, for a list column."""
+    email, phone = person.email, display_phone(person.phone)
+    if email and phone:
+        return format_html("{}<br>{}", email, phone)
+    return email or phone or "-"
+
+
+def name_cell(text: str, *, deleted: bool) -> str:
+    """A row's name, marked when the row is soft-deleted (lists show deleted rows to those who restore)."""
+    return format_html('{} <span class="crm-badge crm-deleted">deleted</span>', text) if deleted else text
+
+
+class SoftDeletedFilter(admin.SimpleListFilter):
+    """Current rows or soft-deleted ones, in the list's own words ("deleted", "void")."""
+
+    title = "deleted"
+    parameter_name = "deleted"
+    labels = (("no", "Not deleted"), ("yes", "Deleted"))
+
+    def lookups(self, request, model_admin):
+        return self.labels
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if value not in ("no", "yes"):
+            raise IncorrectLookupParameters(f"Unknown value '{value}'.")
+        return queryset.filter(is_active=value == "no")
+
+
+def email_owner(person: Person) -> SafeString:
+    """ "<Ann Lee> (ann@x.org), a patient: <patient record>" with links, for duplicate-email messages."""
+    deleted = "" if person.is_active else " (deleted: restore them rather than adding someone new)"
+    text = format_html("{} ({}){}", admin_link(person), person.email, deleted)
+    patient = getattr(person, "patient", None)  # the reverse one-to-one; None when not a patient
+    if patient is not None:
+        state = "" if patient.is_active else ", deleted"
+        text = format_html("{}, a patient: {}{}", text, admin_link(patient, "open the patient record"), state)
+    return text
+
+
+def duplicate_email_error(email: str | None, *, exclude: Person | None = None) -> SafeString | None:
+    """The form error for an email (normalised) that another Person already has, or None."""
+    if not email:
+        return None
+    owner = services.person_by_email(email)
+    if owner is None or (exclude is not None and owner.pk == exclude.pk):
+        return None
+    return format_html(
+        "A person with this email already exists: {}. Open that record instead of adding the same person twice.",
+        email_owner(owner),
+    )
+
+
+class PhoneSearchMixin:
+    """Find people by phone however it is typed: stored numbers are E.164 (+18015550123), so a term
+    that looks like a phone number also matches on its digits."""
+
+    phone_search_field = "phone"
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        digits = re.sub(r"\D", "", term)
+        if len(digits) >= 4 and _PHONE_LIKE.match(term):
+            results = results | queryset.filter(**{f"{self.phone_search_field}__contains": digits})
+        return results, may_have_duplicates
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active")
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+
+
+class PersonForm(forms.ModelForm):
+    """Normalises before the model's own checks run, so "(801) 555-0123" is stored as +18015550123 and
+    "Ann@X.org " is compared with the stored emails as ann@x.org."""
+
+    class Meta:
+        model = Person
+        fields = ("first_name", "last_name", "email", "phone", "date_of_birth", "user")
+
+    def clean_email(self):
+        try:
+            email = clean_email(self.cleaned_data.get("email"))
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+        # Checked here (the service checks again under a lock) so the message can link to the owner.
+        error = duplicate_email_error(email, exclude=None if self.instance._state.adding else self.instance)
+        if error:
+            raise ValidationError(error)
+        return email
+
+    def clean_phone(self):
+        try:
+            return normalize_phone(self.cleaned_data.get("phone"))
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+
+    def clean_date_of_birth(self):
+        errors = FieldErrors()
+        value = services.clean_date_of_birth(self.cleaned_data.get("date_of_birth"), errors=errors)
+        if errors:
+            raise ValidationError(errors.errors["date_of_birth"])
+        return value
+
+
+class RolePeriodInline(admin.TabularInline):
+    """A person's role periods. New periods and closing an open one go through the services (periods
+    never overlap and are closed, not rewritten); a closed period is read-only."""
+
+    model = PersonContactType
+    fields = ("contact_type", "valid_from", "valid_to")
+    autocomplete_fields = ("contact_type",)
+    extra = 0
+    can_delete = False
+    verbose_name = "role period"
+    verbose_name_plural = "roles"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("contact_type")
+
+
+@admin.register(Person)
+class PersonAdmin(PhoneSearchMixin, ServiceAdminMixin, SoftDeleteAdminMixin, CrmModelAdmin):
+    form = PersonForm
+    list_display = ("name", "contact", "date_of_birth", "current_roles")
+    list_filter = (SoftDeletedFilter, "role_periods__contact_type")
+    search_fields = ("last_name", "first_name", "email", "phone")
+    autocomplete_fields = ("user",)
+    list_select_related = ("user",)
+    readonly_fields = ("records", "created_at", "updated_at", "deleted_at", "deleted_by", "deletion_reason")
+    inlines = (RolePeriodInline,)
+    soft_delete_service = services.person_soft_delete
+    restore_service = services.person_restore
+    service_kwarg = "person"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("role_periods__contact_type")
+
+    def get_fieldsets(self, request, obj=None):
+        fields = ("first_name", "last_name", "email", "phone", "date_of_birth")
+        if request.user.is_superuser:
+            fields = (*fields, "user")
+        elif obj is not None and obj.user_id:
+            fields = (*fields, "login")  # others cannot set it; they see it when there is one
+        details = (None, {"fields": fields})
+        if obj is None:
+            return (details,)
+        return (
+            details,
+            ("In the CRM", {"fields": ("records",)}),
+            (
+                "Record",
+                {
+                    "classes": ("collapse",),
+                    "fields": ("created_at", "updated_at", "deleted_at", "deleted_by", "deletion_reason"),
+                },
+            ),
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        # Linking a staff login to a person is account administration: superusers only (nobody else
+        # may even list the logins).
+        return self.readonly_fields if request.user.is_superuser else (*self.readonly_fields, "user", "login")
+
+    @admin.display(description="staff login")
+    def login(self, obj: Person) -> str:
+        return obj.user.get_username() if obj.user_id else "-"
+
+    @admin.display(description="records")
+    def records(self, obj: Person) -> str:
+        links = []
+        if (patient := getattr(obj, "patient", None)) is not None:
+            links.append(admin_link(patient, "Patient record"))
+        if (physician := getattr(obj, "physician", None)) is not None:
+            links.append(admin_link(physician, "Physician record"))
+        links.extend(admin_link(lead, f"Lead ({lead.get_status_display()})") for lead in obj.leads.all())
+        navigated = obj.navigated_patients.count()
+        if navigated:
+            url = reverse("admin:patients_patient_changelist")
+            links.append(
+                format_html('<a href="{}?navigator={}">Navigator of {} patient(s)</a>', url, obj.pk, navigated)
+            )
+        if not links:
+            return "No patient, lead or physician record."
+        return format_html_join(" · ", "{}", ((link,) for link in links))
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if request.GET.get("field_name") == "navigator":
+            # The autocomplete of a "navigator" field offers navigators only.
+            queryset = queryset.filter(pk__in=navigators().values("pk"))
+        return queryset, may_have_duplicates
+
+    @admin.display(description="name", ordering="last_name")
+    def name(self, obj: Person) -> str:
+        return name_cell(f"{obj.last_name}, {obj.first_name}", deleted=not obj.is_active)
+
+    @admin.display(description="email / phone", ordering="email")
+    def contact(self, obj: Person) -> str:
+        return contact_cell(obj)
+
+    @admin.display(description="current roles")
+    def current_roles(self, obj: Person) -> str:
+        return ", ".join(sorted(p.contact_type.name for p in obj.role_periods.all() if p.is_current))
+
+    def save_model(self, request, obj, form, change):
+        values = {name: form.cleaned_data.get(name) for name in services.PERSON_EDITABLE_FIELDS}
+        if change:
+            changed = {name: values[name] for name in form.changed_data if name in values}
+            services.person_update(person=obj, data=changed, actor=request.user)
+        else:
+            self.adopt(obj, services.person_create(**values, actor=request.user))
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not PersonContactType:
+            return super().save_formset(request, form, formset, change)
+        person = form.instance
+        for row in formset.forms:
+            if not row.has_changed() or not row.cleaned_data:
+                continue
+            period = row.instance
+            if period._state.adding:
+                services.person_role_start(
+                    person=person,
+                    role=row.cleaned_data["contact_type"],
+                    valid_from=row.cleaned_data["valid_from"],
+                    valid_to=row.cleaned_data.get("valid_to"),
+                    actor=request.user,
+                )
+            elif row.changed_data == ["valid_to"] and row.initial.get("valid_to") is None:
+                services.person_role_end(
+                    person=person,
+                    role=period.contact_type,
+                    valid_to=row.cleaned_data["valid_to"],
+                    actor=request.user,
+                )
+            else:
+                raise ValidationError({"valid_from": ["Role periods are history: close a period, do not rewrite it."]})
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+
+@admin.register(ContactType)
+class ContactTypeAdmin(CrmModelAdmin):
+    list_display = ("name", "code", "description")
+    search_fields = ("name", "code")
+    readonly_fields = ("created_at", "updated_at")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # role periods point at it, and the services find the shipped roles by code
+
+    def get_readonly_fields(self, request, obj=None):
+        # The services refer to the shipped roles by code: renaming is fine, recoding is not.
+        return (*self.readonly_fields, "code") if obj else self.readonly_fields
+
+
+@admin.register(PersonContactType)
+class PersonContactTypeAdmin(ServiceAdminMixin, CrmModelAdmin):
+    list_display = ("person", "contact_type", "valid_from", "valid_to")
+    list_filter = ("contact_type", ("valid_to", admin.EmptyFieldListFilter))
+    search_fields = ("person__last_name", "person__first_name", "person__email", "contact_type__name")
+    autocomplete_fields = ("person", "contact_type")
+    list_select_related = ("person", "contact_type")
+    date_hierarchy = "valid_from"
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # periods are closed, never removed
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ("created_at", "updated_at")
+        # An open period may be closed; everything else about a recorded period is history.
+        locked = ("person", "contact_type", "valid_from", "created_at", "updated_at")
+        return locked if obj.valid_to is None else (*locked, "valid_to")
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            if "valid_to" in form.changed_data and data.get("valid_to"):
+                services.person_role_end(
+                    person=obj.person, role=obj.contact_type, valid_to=data["valid_to"], actor=request.user
+                )
+            return
+        created = services.person_role_start(
+            person=data["person"],
+            role=data["contact_type"],
+            valid_from=data["valid_from"],
+            valid_to=data.get("valid_to"),
+            actor=request.user,
+        )
+        self.adopt(obj, created)

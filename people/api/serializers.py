@@ -1,0 +1,89 @@
+"""Shapes of the people API. Shape only: every rule (normalisation, one Person per email, periods that
+never overlap) is the services'."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from people.api.base import PersonDetailsInput
+from people.models import ContactType, Person, PersonContactType
+
+
+class PersonSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Person
+        fields = (
+            "id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "date_of_birth",
+            "is_active",
+            "deleted_at",
+            "deletion_reason",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class PersonWriteSerializer(PersonDetailsInput):
+    """``first_name`` and ``last_name`` are required on POST; PUT and PATCH send only what changes."""
+
+
+class ContactTypeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ContactType
+        fields = ("id", "code", "name", "description")
+        read_only_fields = fields
+
+
+class RolePeriodSerializer(serializers.ModelSerializer):
+    role = serializers.CharField(source="contact_type.code", read_only=True, help_text="The role's code.")
+    role_name = serializers.CharField(source="contact_type.name", read_only=True)
+    is_current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PersonContactType
+        fields = ("id", "role", "role_name", "valid_from", "valid_to", "is_current")
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_is_current(self, period: PersonContactType) -> bool:
+        return period.is_current
+
+
+class RoleStartSerializer(serializers.Serializer):
+    role = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=ContactType.objects.all(),
+        help_text="The role's code (see /api/v1/contact-types/): patient_lead, patient, patient_navigator, ...",
+    )
+    valid_from = serializers.DateTimeField(required=False, allow_null=True, help_text="Now when omitted.")
+    valid_to = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Only to record a past period; open-ended when omitted."
+    )
+
+
+class RoleEndSerializer(serializers.Serializer):
+    role = serializers.SlugRelatedField(
+        slug_field="code", queryset=ContactType.objects.all(), help_text="The code of the role to end."
+    )
+    valid_to = serializers.DateTimeField(required=False, allow_null=True, help_text="Now when omitted.")
+
+
+class AuditEntrySerializer(serializers.Serializer):
+    """One change of a record: when, what, who, through which channel (admin, api, command)."""
+
+    at = serializers.DateTimeField()
+    action = serializers.ChoiceField(choices=("insert", "update", "delete"))
+    user_id = serializers.UUIDField(allow_null=True)
+    username = serializers.CharField(allow_null=True)
+    channel = serializers.CharField(allow_null=True)
+    changes = serializers.DictField(
+        child=serializers.ListField(child=serializers.JSONField()),
+        help_text="field -> [old, new]; on insert every field -> [null, value].",
+    )

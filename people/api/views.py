@@ -1,0 +1,158 @@
+"""People: the single source of truth for name, email, phone and date of birth, their role periods and
+their audit trail. Views check shape and call ``people.services``."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from common.api.permissions import action_permission
+from people.api.base import NavigationViewSetMixin, ServiceUpdateMixin, SoftDeleteViewSetMixin, validated
+from people.api.serializers import (
+    AuditEntrySerializer,
+    ContactTypeSerializer,
+    PersonSerializer,
+    PersonWriteSerializer,
+    RoleEndSerializer,
+    RolePeriodSerializer,
+    RoleStartSerializer,
+)
+from people.filters import PersonFilterSet
+from people.models import ContactType, Person
+from people.selectors import person_history, person_role_periods, persons_in_patient_navigation
+from people.services import (
+    person_create,
+    person_restore,
+    person_role_end,
+    person_role_start,
+    person_soft_delete,
+    person_update,
+)
+
+_ROLE_PERMISSIONS = {
+    "GET": "people.view_personcontacttype",
+    "POST": "people.add_personcontacttype",
+}
+
+
+@extend_schema(tags=["persons"])
+@extend_schema_view(
+    list=extend_schema(summary="List persons"),
+    retrieve=extend_schema(summary="Get a person (deleted ones too, for users who may restore them)"),
+    update=extend_schema(
+        request=PersonWriteSerializer(partial=True), responses=PersonSerializer, summary="Change a person's details"
+    ),
+    partial_update=extend_schema(
+        request=PersonWriteSerializer(partial=True), responses=PersonSerializer, summary="Change a person's details"
+    ),
+)
+class PersonViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpdateMixin, viewsets.ModelViewSet):
+    """People: one row per human. Patient-navigation staff see everyone but the humans the CRM knows only
+    through contingency management."""
+
+    queryset = Person.all_objects.all()
+    serializer_class = PersonSerializer
+    update_serializer_class = PersonWriteSerializer
+    filterset_class = PersonFilterSet
+    search_fields = ("first_name", "last_name", "email", "phone")
+    ordering_fields = ("last_name", "first_name", "email", "created_at", "updated_at")
+    ordering = ("last_name", "first_name", "id")
+    soft_delete_service = person_soft_delete
+    restore_service = person_restore
+    service_kwarg = "person"
+
+    def get_queryset(self):
+        user = self.request.user
+        people = Person.all_objects.all() if user.is_superuser else persons_in_patient_navigation()
+        return self.visible(people).order_by(*self.ordering)
+
+    def get_permissions(self):
+        if self.action == "roles":
+            permission = _ROLE_PERMISSIONS.get(self.request.method, "people.view_personcontacttype")
+            return [IsAuthenticated(), action_permission(permission)()]
+        if self.action == "end_role":
+            return [IsAuthenticated(), action_permission("people.change_personcontacttype")()]
+        if self.action == "history":
+            return [IsAuthenticated(), action_permission("people.view_person")()]
+        return super().get_permissions()
+
+    @extend_schema(
+        request=PersonWriteSerializer,
+        responses={201: PersonSerializer},
+        summary="Create a person",
+        description="One Person per email (ignoring case and spaces): an email already on file is a 409 whose "
+        "`existing_id` is that person.",
+    )
+    def create(self, request, *args, **kwargs):
+        data = validated(PersonWriteSerializer, request.data)
+        person = person_create(**data, actor=request.user)
+        return Response(self.get_serializer(person).data, status=status.HTTP_201_CREATED)
+
+    def perform_service_update(self, instance, data):
+        return person_update(person=instance, data=data, actor=self.request.user)
+
+    @extend_schema(
+        methods=["GET"],
+        request=None,
+        responses=RolePeriodSerializer(many=True),
+        summary="A person's role periods, current and past, oldest first",
+    )
+    @extend_schema(
+        methods=["POST"],
+        request=RoleStartSerializer,
+        responses={201: RolePeriodSerializer},
+        summary="Start a role period",
+        description="Periods of one role never overlap: an overlapping period is a 400 naming the one it clashes with.",
+    )
+    @action(detail=True, methods=["get", "post"])
+    def roles(self, request, *args, **kwargs):
+        person = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(person_role_periods(person=person))
+            return self.get_paginated_response(RolePeriodSerializer(page, many=True).data)
+        data = validated(RoleStartSerializer, request.data)
+        period = person_role_start(
+            person=person,
+            role=data["role"],
+            valid_from=data.get("valid_from"),
+            valid_to=data.get("valid_to"),
+            actor=request.user,
+        )
+        return Response(RolePeriodSerializer(period).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=RoleEndSerializer,
+        responses=RolePeriodSerializer,
+        summary="End the current period of a role",
+        description="The period is closed at `valid_to` (now when omitted), never deleted.",
+    )
+    @action(detail=True, methods=["post"], url_path="roles/end")
+    def end_role(self, request, *args, **kwargs):
+        person = self.get_object()
+        data = validated(RoleEndSerializer, request.data)
+        period = person_role_end(person=person, role=data["role"], valid_to=data.get("valid_to"), actor=request.user)
+        return Response(RolePeriodSerializer(period).data)
+
+    @extend_schema(
+        request=None,
+        responses=AuditEntrySerializer(many=True),
+        summary="A person's audit trail, oldest first (who, when, channel, changes)",
+    )
+    @action(detail=True, methods=["get"])
+    def history(self, request, *args, **kwargs):
+        person = self.get_object()
+        page = self.paginate_queryset(person_history(person=person))
+        return self.get_paginated_response(AuditEntrySerializer(page, many=True).data)
+
+
+@extend_schema(tags=["persons"])
+class ContactTypeViewSet(NavigationViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """The roles a person can hold; ``code`` is what ``/persons/{id}/roles/`` takes."""
+
+    queryset = ContactType.objects.all().order_by("name")
+    serializer_class = ContactTypeSerializer
+    search_fields = ("code", "name")
+    ordering_fields = ("name", "code")

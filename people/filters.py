@@ -1,0 +1,38 @@
+"""List filters of the people API."""
+
+from __future__ import annotations
+
+import django_filters
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from people.api.base import DateTimeBoundFilter, SoftDeleteFilterSet
+from people.models import ContactType, Person, PersonContactType
+from people.normalize import normalize_email
+
+
+class PersonFilterSet(SoftDeleteFilterSet):
+    email = django_filters.CharFilter(
+        method="filter_email", max_length=254, help_text="Exact email, ignoring case and surrounding spaces."
+    )
+    role = django_filters.ModelChoiceFilter(
+        queryset=ContactType.objects.all(),
+        to_field_name="code",
+        method="filter_role",
+        help_text="Persons holding this role now, by code: patient_lead, patient, physician, patient_navigator, ...",
+    )
+    created_after = DateTimeBoundFilter(field_name="created_at", bound="after")
+    created_before = DateTimeBoundFilter(field_name="created_at", bound="before")
+
+    class Meta:
+        model = Person
+        fields = ("email", "role", "is_active", "created_after", "created_before")
+
+    def filter_email(self, queryset, name, value):
+        return queryset.filter(email=normalize_email(value))
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def filter_role(self, queryset, name, value: ContactType):
+        holders = PersonContactType.objects.filter(contact_type=value).current(timezone.now()).values("person_id")
+        return queryset.filter(pk__in=holders)

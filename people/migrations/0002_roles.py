@@ -1,0 +1,24 @@
+"""Create the four staff roles. Their permissions are kept in step by common.roles after each migrate."""
+
+from django.db import migrations
+
+ROLES = ("Patient Navigators", "CRM Supervisors", "CPSS", "CM Supervisors")
+
+
+def create_roles(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    for name in ROLES:
+        Group.objects.get_or_create(name=name)
+
+
+def remove_roles(apps, schema_editor):
+    apps.get_model("auth", "Group").objects.filter(name__in=ROLES).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("people", "0001_initial"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+    ]
+
+    operations = [migrations.RunPython(create_roles, remove_roles)]

@@ -1,0 +1,189 @@
+"""People: the staff login (custom user model) and Person, the single source of truth for identity."""
+
+from __future__ import annotations
+
+import uuid
+
+import pghistory
+from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import RangeBoundary, RangeOperators
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower, Trim
+from django.utils import timezone
+
+from common.db import TsTzRange
+from common.models import BaseModel, SoftDeleteModel
+from people.normalize import normalize_email
+
+# A soft-deleted row must say why it was deleted (shared by the soft-deletable tables of this project).
+DELETION_HAS_REASON = Q(is_active=True) | ~Q(deletion_reason="")
+
+
+class User(AbstractUser):
+    """A staff login. Custom from day one so that fields can be added later without a painful swap.
+
+    Staff who are also Persons in the CRM (navigators, CPSS staff) link to it through ``Person.user``.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+
+    class Meta:
+        db_table = "crm_user"
+        verbose_name = "user"
+        verbose_name_plural = "users"
+
+
+@pghistory.track()
+class Person(SoftDeleteModel, BaseModel):
+    """One row per human: name, email, phone and date of birth live here and nowhere else.
+
+    Roles (lead, patient, physician, navigator, CM patient, CPSS) point at a Person and never copy its
+    fields, so a correction made once shows everywhere. Email is stored normalised (trimmed, lower
+    case) and is unique on that normalised value: it is how returning patients are recognised.
+    """
+
+    first_name = models.CharField(max_length=150)
+    last_name = models.CharField(max_length=150)
+    email = models.EmailField(max_length=254, null=True, blank=True)
+    phone = models.CharField(max_length=20, blank=True, default="", help_text="E.164, e.g. +18015550123")
+    date_of_birth = models.DateField(null=True, blank=True)
+    user = models.OneToOneField(
+        "people.User",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="person",
+        help_text="The staff login of a navigator or CPSS who is also a Person in the CRM.",
+    )
+
+    class Meta:
+        db_table = "person"
+        ordering = ["last_name", "first_name"]
+        constraints = [
+            # The index is on the normalised expression, so even a row written around the services
+            # (raw SQL, a bulk import) cannot create a second Person for "Ann@X.org " vs "ann@x.org".
+            models.UniqueConstraint(
+                Lower(Trim("email")),
+                name="person_email_normalised_uniq",
+                violation_error_message="A person with this email already exists.",
+            ),
+            models.CheckConstraint(
+                condition=Q(email__isnull=True) | ~Q(email=""),
+                name="person_email_null_not_blank",
+                violation_error_message="Store a missing email as NULL, not as an empty string.",
+            ),
+            # Phones are compared and dialled in E.164; anything else slipped past the normaliser.
+            models.CheckConstraint(
+                condition=Q(phone="") | Q(phone__regex=r"^\+[1-9][0-9]{6,14}$"),
+                name="person_phone_e164",
+                violation_error_message="Phone numbers are stored in E.164 form, e.g. +18015550123.",
+            ),
+            models.CheckConstraint(
+                condition=DELETION_HAS_REASON,
+                name="person_deletion_has_reason",
+                violation_error_message="A deleted person needs a deletion reason.",
+            ),
+        ]
+        indexes = [
+            models.Index(Lower("last_name"), Lower("first_name"), name="person_name_lower_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def save(self, *args, **kwargs):
+        # Keeping the stored value normalised is data hygiene of this one row, not a business rule.
+        self.email = normalize_email(self.email)
+        super().save(*args, **kwargs)
+
+
+class PersonRoleQuerySet(models.QuerySet):
+    def current(self, at=None) -> PersonRoleQuerySet:
+        """Periods in force at ``at`` (now by default): started, and not yet ended."""
+        at = at or timezone.now()
+        return self.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at), valid_from__lte=at)
+
+    def of_role(self, code: str) -> PersonRoleQuerySet:
+        return self.filter(contact_type__code=code)
+
+
+@pghistory.track()
+class ContactType(BaseModel):
+    """The roles a Person can hold (lead, patient, physician, navigator...). A lookup, so new roles are
+    rows, not code changes; the services refer to the shipped ones by their stable ``code``."""
+
+    PATIENT_LEAD = "patient_lead"
+    PATIENT = "patient"
+    PHYSICIAN = "physician"
+    PHARMACIST = "pharmacist"
+    PATIENT_NAVIGATOR = "patient_navigator"
+    CAREGIVER = "caregiver"
+
+    code = models.SlugField(max_length=50, unique=True, help_text="Stable identifier used by the code.")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "contact_type"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"), name="contact_type_name_ci_uniq", violation_error_message="This role already exists."
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@pghistory.track()
+class PersonContactType(BaseModel):
+    """One period during which a Person held a role. Periods are closed, never rewritten: a role change
+    ends one period and starts the next at the same instant, so "who was a lead when" stays answerable.
+
+    ``valid_to`` NULL means the role is current. The periods of one role for one person never overlap
+    (half-open ranges, so a period may start exactly when the previous one ended).
+    """
+
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="role_periods")
+    contact_type = models.ForeignKey(ContactType, on_delete=models.PROTECT, related_name="person_periods")
+    valid_from = models.DateTimeField(default=timezone.now)
+    valid_to = models.DateTimeField(null=True, blank=True, help_text="Empty while the role is current.")
+
+    objects = PersonRoleQuerySet.as_manager()
+
+    class Meta:
+        db_table = "person_contact_type"
+        ordering = ["person", "contact_type", "valid_from"]
+        verbose_name = "person role period"
+        verbose_name_plural = "person role periods"
+        constraints = [
+            ExclusionConstraint(
+                name="person_contact_type_no_overlap",
+                expressions=[
+                    (TsTzRange("valid_from", "valid_to", RangeBoundary()), RangeOperators.OVERLAPS),
+                    ("person", RangeOperators.EQUAL),
+                    ("contact_type", RangeOperators.EQUAL),
+                ],
+                violation_error_message="This person already holds this role during part of that period.",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from")),
+                name="person_contact_type_valid_to_after_from",
+                violation_error_message="A role period must end after it starts.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} as {self.contact_type}"
+
+    @property
+    def is_current(self) -> bool:
+        now = timezone.now()
+        return self.valid_from <= now and (self.valid_to is None or self.valid_to > now)

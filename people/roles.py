@@ -1,0 +1,23 @@
+"""Model permissions that the people app's models give each role (merged by ``common.roles``).
+
+Navigators never get ``delete``: people are soft-deleted (with a reason) by supervisors through the
+services, and role periods are closed, never removed.
+"""
+
+from common import roles
+
+PERMISSIONS = {
+    roles.PATIENT_NAVIGATORS: {
+        "people.person": roles.WORK,
+        "people.contacttype": roles.VIEW,
+        "people.personcontacttype": roles.WORK,
+    },
+    roles.CRM_SUPERVISORS: {
+        "people.person": roles.FULL,
+        "people.contacttype": roles.FULL,
+        "people.personcontacttype": roles.WORK,
+    },
+    # CPSS and CM supervisors reach people only through CM records (canonical patient -> Person).
+    roles.CPSS: {},
+    roles.CM_SUPERVISORS: {},
+}

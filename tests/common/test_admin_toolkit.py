@@ -1,0 +1,35 @@
+import pytest
+from django.db import connection
+
+from common import admin as crm_admin
+from people.models import Person
+from tests.factories.people import PersonFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_estimated_count_for_large_unfiltered_tables_exact_when_filtered(monkeypatch):
+    PersonFactory.create_batch(30)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE person")
+    monkeypatch.setattr(crm_admin, "ESTIMATE_THRESHOLD", 10)
+    # reltuples after ANALYZE is the real size here; what matters is which path is taken.
+    unfiltered = crm_admin.EstimatedCountPaginator(Person.all_objects.all(), 10)
+    assert unfiltered.count == crm_admin._estimated_rows("person") == 30
+    filtered = crm_admin.EstimatedCountPaginator(Person.all_objects.filter(first_name__startswith="Zzz"), 10)
+    assert filtered.count == 0
+    monkeypatch.setattr(crm_admin, "ESTIMATE_THRESHOLD", 1000)
+    assert crm_admin.EstimatedCountPaginator(Person.all_objects.all(), 10).count == 30
+
+
+def test_dashboard_links_are_shown_only_to_allowed_users(client, superuser, navigator_user):
+    crm_admin.register_dashboard_link(
+        title="Test board", url_name="health", description="only for superusers", allowed=lambda u: u.is_superuser
+    )
+    try:
+        client.force_login(superuser)
+        assert "Test board" in client.get("/admin/").content.decode()
+        client.force_login(navigator_user)
+        assert "Test board" not in client.get("/admin/").content.decode()
+    finally:
+        crm_admin._DASHBOARD_LINKS[:] = [link for link in crm_admin._DASHBOARD_LINKS if link.title != "Test board"]

@@ -1,0 +1,60 @@
+import json
+
+from tests.subprocess_utils import PRODUCTION_ENV, run_manage, run_python
+
+PRINT_DB = (
+    "import django, json; django.setup(); from django.conf import settings;"
+    "d = settings.DATABASES['default'];"
+    "keys = ('ENGINE', 'NAME', 'USER', 'HOST', 'PORT', 'CONN_MAX_AGE', 'CONN_HEALTH_CHECKS');"
+    "print(json.dumps({k: d[k] for k in keys}))"
+)
+
+
+def test_database_url_is_read():
+    result = run_python(
+        PRINT_DB,
+        env={
+            "DJANGO_SETTINGS_MODULE": "crm_project.settings.local",
+            "DATABASE_URL": "postgres://alice:secret@db.internal:6543/crm_prod",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    db = json.loads(result.stdout.strip().splitlines()[-1])
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["NAME"], db["USER"], db["HOST"], str(db["PORT"])) == ("crm_prod", "alice", "db.internal", "6543")
+    assert db["CONN_MAX_AGE"] == 60 and db["CONN_HEALTH_CHECKS"] is True
+
+
+def test_without_database_url_the_embedded_postgres_is_used():
+    result = run_python(PRINT_DB, env={"DJANGO_SETTINGS_MODULE": "crm_project.settings.local"}, drop=("DATABASE_URL",))
+    assert result.returncode == 0, result.stderr
+    db = json.loads(result.stdout.strip().splitlines()[-1])
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert db["HOST"].endswith(".data/postgres") or "python_PostgresServer" in db["HOST"]
+    assert db["NAME"] == "crm"
+
+
+def test_production_refuses_to_start_without_secret_key():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
+    result = run_python("import django; django.setup()", env=env, drop=("SECRET_KEY",))
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr and "ImproperlyConfigured" in result.stderr
+
+
+def test_production_deploy_check_has_no_warnings():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_logs_json_lines_with_request_id():
+    code = (
+        "import django, logging; django.setup();"
+        "from common.logging import request_id_var; request_id_var.set('req-42');"
+        "logging.getLogger('crm.test').warning('hello', extra={'patient': 'p1'})"
+    )
+    result = run_python(code, env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stdout.strip().splitlines()[-1])
+    assert line["message"] == "hello" and line["request_id"] == "req-42" and line["level"] == "WARNING"
+    assert line["patient"] == "p1"

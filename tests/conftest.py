@@ -1,0 +1,41 @@
+"""Shared fixtures. Tests run against PostgreSQL: the embedded server, or DATABASE_URL when set."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from common import roles
+from people.models import User
+
+
+def make_user(username: str, role: str | None = None, *, superuser: bool = False) -> User:
+    user = User.objects.create_user(username=username, password="pw", is_staff=True, is_superuser=superuser)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def superuser(db) -> User:
+    return make_user("root", superuser=True)
+
+
+@pytest.fixture
+def navigator_user(db) -> User:
+    return make_user("nav", roles.PATIENT_NAVIGATORS)
+
+
+@pytest.fixture
+def crm_supervisor_user(db) -> User:
+    return make_user("crmsup", roles.CRM_SUPERVISORS)
+
+
+@pytest.fixture
+def cpss_user(db) -> User:
+    return make_user("cpss", roles.CPSS)
+
+
+@pytest.fixture
+def cm_supervisor_user(db) -> User:
+    return make_user("cmsup", roles.CM_SUPERVISORS)
