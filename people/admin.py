@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -188,7 +189,10 @@ class PersonAdmin(PhoneSearchMixin, ServiceAdminMixin, SoftDeleteAdminMixin, Crm
     service_kwarg = "person"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("role_periods__contact_type")
+        # One query for the page's role periods with their contact types joined; a nested
+        # "role_periods__contact_type" prefetch would add a query only when the page has a role.
+        periods = PersonContactType.objects.select_related("contact_type")
+        return super().get_queryset(request).prefetch_related(Prefetch("role_periods", queryset=periods))
 
     def get_fieldsets(self, request, obj=None):
         fields = ("first_name", "last_name", "email", "phone", "date_of_birth")

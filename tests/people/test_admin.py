@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from common.audit import record_history
@@ -171,3 +173,20 @@ def test_a_navigator_sees_a_person_s_login_without_a_link_to_the_logins(client, 
     client.force_login(navigator_user)
     body = client.get(admin_url(Person, "change", person.pk)).content.decode()
     assert "Staff login" in body and ">nav</div>" in body and "/admin/people/user/" not in body
+
+
+def test_person_changelist_costs_the_same_whether_or_not_the_page_shows_roles(admin_client):
+    """The page's role periods come with their contact types in one query, so a page of people
+    without any role costs what a page with roles costs (a nested prefetch skipped a query)."""
+    url = admin_url(Person, "changelist")
+    admin_client.get(url)  # warm the per-process caches
+    without_roles = [PersonFactory(last_name=f"Aardvark{i}") for i in range(3)]
+
+    with CaptureQueriesContext(connection) as plain:
+        response = admin_client.get(url, {"q": "aardvark"})
+    assert "Aardvark0" in response.content.decode()
+    for person in without_roles:
+        PersonContactTypeFactory(person=person)
+    with CaptureQueriesContext(connection) as with_roles:
+        response = admin_client.get(url, {"q": "aardvark"})
+    assert len(with_roles.captured_queries) == len(plain.captured_queries)
