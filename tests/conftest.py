@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import factory.random
 import pytest
 from django.contrib.auth.models import Group
 
 from common import roles
 from people.models import User
+
+
+@pytest.fixture(autouse=True)
+def _reproducible_factory_data(request):
+    """Seed Faker and factory_boy from the test's id: each test makes the same names and dates on
+    every run and on every worker, so a failure can be replayed and none depends on the luck of
+    random data (different tests still get different data)."""
+    factory.random.reseed_random(request.node.nodeid)
 
 
 def make_user(username: str, role: str | None = None, *, superuser: bool = False) -> User:
