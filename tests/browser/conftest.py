@@ -15,6 +15,13 @@ from pathlib import Path
 
 import pytest
 
+try:
+    # Assertions that retry until the page matches (up to Playwright's timeout): a click does not
+    # wait for the page it opens, so reading the page at once can read the old one or a half-loaded one.
+    from playwright.sync_api import expect
+except ImportError:  # every test here skips, saying why (see _skip_reason)
+    expect = None
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -99,6 +106,4 @@ def assert_count(locator, expected: int) -> None:
     ``locator.count()`` answers at once, so right after a click it can count a page that is still
     loading; Playwright's ``expect`` retries until the count matches or the timeout passes.
     """
-    from playwright.sync_api import expect
-
     expect(locator).to_have_count(expected)

@@ -12,7 +12,7 @@ import pytest
 
 from cm_program import services
 from common import roles
-from tests.browser.conftest import admin_login, assert_count
+from tests.browser.conftest import admin_login, assert_count, expect
 from tests.conftest import make_user
 from tests.factories.cm_program import CMProgramFactory, CMProviderFactory, IntakeQPatientFactory
 
@@ -48,34 +48,35 @@ def test_cpss_records_a_negative_test_and_cannot_open_patient_navigation(page, s
     assert page.locator("#workplace-links").inner_text().count("My caseload") == 1
     page.click("#workplace-links >> text=My caseload")
     page.click("text=Martinez, Jessica")
-    assert page.locator("#cm-total-points").inner_text() == "100"  # bonus 25 + negative 50 + attendance 25
-    assert page.locator("#cm-streak").inner_text() == "1"
-    assert "Utah Medicaid" in page.locator("#cm-identity").inner_text()
+    expect(page.locator("#cm-total-points")).to_have_text("100")  # bonus 25 + negative 50 + attendance 25
+    expect(page.locator("#cm-streak")).to_have_text("1")
+    expect(page.locator("#cm-identity")).to_contain_text("Utah Medicaid")
     screenshot(page, "1-enrollment-before")
 
     page.select_option("#id_event-event_type", "test_negative")
     page.click("#cm-record-submit")
     page.wait_for_selector(".messagelist .success")
-    assert page.locator(".messagelist .success").inner_text() == (
+    expect(page.locator(".messagelist .success")).to_have_text(
         "Drug test: negative recorded for Jessica Martinez (1992-03-22): +60 points. Total 160 points, streak 2."
     )
-    assert page.locator("#cm-total-points").inner_text() == "160"
-    assert page.locator("#cm-streak").inner_text() == "2"
+    expect(page.locator("#cm-total-points")).to_have_text("160")
+    expect(page.locator("#cm-streak")).to_have_text("2")
     newest = page.locator("#cm-ledger tbody tr").first
-    assert "Drug test: negative" in newest.inner_text() and "+60" in newest.inner_text()
+    expect(newest).to_contain_text("Drug test: negative")
+    expect(newest).to_contain_text("+60")
     screenshot(page, "2-enrollment-after-negative-test")
 
     # An adjustment without a reason is refused on the page, and nothing changes.
     page.select_option("#id_event-event_type", "manual_adjustment")
     page.fill("#id_event-points", "15")
     page.click("#cm-record-submit")
-    assert "A manual adjustment needs a reason." in page.locator("#cm-record-event").inner_text()
-    assert page.locator("#cm-total-points").inner_text() == "160"
+    expect(page.locator("#cm-record-event")).to_contain_text("A manual adjustment needs a reason.")
+    expect(page.locator("#cm-total-points")).to_have_text("160")
     screenshot(page, "3-adjustment-refused")
 
     response = page.goto("/admin/people/person/")
     assert response.status == 403
-    assert "403 Forbidden" in page.locator("body").inner_text()
+    expect(page.locator("body")).to_contain_text("403 Forbidden")
     screenshot(page, "4-patient-navigation-refused")
 
 
@@ -99,8 +100,9 @@ def test_cm_supervisor_reads_the_caseload_page_and_downloads_the_csv(page, scree
         for i in range(3)
     }
     assert bars == {"Riley Jensen": "cm-bar warning", "Jordan Nakamura": "cm-bar danger", "Casey Peer": "cm-bar normal"}
-    riley_row = page.locator(f'tr[data-provider="{riley.pk}"]').inner_text()
-    assert "90%" in riley_row and "9 / 10" in riley_row
+    riley_row = page.locator(f'tr[data-provider="{riley.pk}"]')
+    expect(riley_row).to_contain_text("90%")
+    expect(riley_row).to_contain_text("9 / 10")
     screenshot(page, "1-caseloads")
 
     with page.expect_download() as info:
@@ -145,9 +147,8 @@ def test_cm_supervisor_enrolls_an_intakeq_patient_and_sees_the_dual_enrollment(p
     page.select_option("#id_cpss_provider", str(casey.pk))
     screenshot(page, "1-enroll-form")
     page.click("#cm-enroll-form input[type=submit]")
-    assert (
+    expect(page.locator(".messagelist")).to_contain_text(
         "Enrolled 1 in Moonlit Contingency Management with Casey Peer: John Smith."
-        in page.locator(".messagelist").inner_text()
     )
     screenshot(page, "2-enrolled")
 
@@ -156,6 +157,6 @@ def test_cm_supervisor_enrolls_an_intakeq_patient_and_sees_the_dual_enrollment(p
     assert_count(page.locator("#dual-enrollments tbody tr"), 1)
     screenshot(page, "3-dual-enrollments")
     page.click("text=Smith, John")
-    assert "IQ-1001" in page.locator("#cm-intakeq").inner_text()
-    assert "Casey Peer" in page.locator("#cm-enrollments").inner_text()
+    expect(page.locator("#cm-intakeq")).to_contain_text("IQ-1001")
+    expect(page.locator("#cm-enrollments")).to_contain_text("Casey Peer")
     screenshot(page, "4-complete-patient-view")

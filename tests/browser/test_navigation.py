@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from journeys.services import journey_open, journey_transition
 from patients.models import CallHistory, LeadStatus, Patient, PatientLead
-from tests.browser.conftest import admin_login, assert_count
+from tests.browser.conftest import admin_login, assert_count, expect
 from tests.factories.patients import (
     CallHistoryFactory,
     PatientFactory,
@@ -86,12 +86,12 @@ def test_navigator_logs_a_call_from_the_patient_page(page, screenshot, me):
     rows = page.locator("#result_list tbody tr")
     rows.first.wait_for()
     assert_count(rows, 2)
-    assert "Someone Else" not in page.locator("#result_list").inner_text()
+    expect(page.locator("#result_list")).not_to_contain_text("Someone Else")
     screenshot(page, "my-patients")
 
     page.get_by_role("link", name="Marta Nilsson").click()
     page.wait_for_url(f"**/admin/patients/patient/{patient.pk}/change/")
-    assert "marta.nilsson@example.org" in page.locator("#contact").inner_text()
+    expect(page.locator("#contact")).to_contain_text("marta.nilsson@example.org")
     page.get_by_label("Inbound").check()
     page.select_option("#id_call-outcome", "reached")
     page.fill("#id_call-call_duration_minutes", "14")
@@ -100,9 +100,10 @@ def test_navigator_logs_a_call_from_the_patient_page(page, screenshot, me):
     page.locator("#log-call-form input[type=submit]").click()
     page.wait_for_url(f"**/admin/patients/patient/{patient.pk}/change/#calls")
 
-    assert "Logged the inbound call with Marta Nilsson (reached)." in page.locator(".messagelist").inner_text()
-    newest = page.locator("#call-list tbody tr").first.inner_text()
-    assert "Discussed the screening visit" in newest and "Nina Navigator" in newest and "Inbound" in newest
+    expect(page.locator(".messagelist")).to_contain_text("Logged the inbound call with Marta Nilsson (reached).")
+    newest = page.locator("#call-list tbody tr").first
+    for text in ("Discussed the screening visit", "Nina Navigator", "Inbound"):
+        expect(newest).to_contain_text(text)
     assert_count(page.locator("#call-list tbody tr"), 3)
     call = CallHistory.objects.filter(patient=patient).order_by("-call_date").first()
     assert (call.navigator, call.outcome, call.call_duration_minutes) == (me, "reached", 14)
@@ -118,8 +119,9 @@ def test_a_duplicate_email_is_caught_on_add(page, screenshot, me):
     page.fill("#id_last_name", "Lee")
     page.fill("#id_email", "  ANN.Lee@Example.ORG ")
     page.locator("input[name=_save]").click()
-    error = page.locator(".field-email .errorlist").inner_text()
-    assert "This email belongs to Ann Lee (ann.lee@example.org)" in error
+    expect(page.locator(".field-email .errorlist")).to_contain_text(
+        "This email belongs to Ann Lee (ann.lee@example.org)"
+    )
     screenshot(page, "duplicate-email-on-patient-add")
     assert Patient.objects.count() == 1
 
@@ -128,12 +130,12 @@ def test_a_duplicate_email_is_caught_on_add(page, screenshot, me):
     page.fill("#id_last_name", "Lee")
     page.fill("#id_email", "ann.LEE@example.org")
     page.locator("input[name=_save]").click()
-    assert "A person with this email already exists: Ann Lee" in page.locator(".field-email .errorlist").inner_text()
+    expect(page.locator(".field-email .errorlist")).to_contain_text("A person with this email already exists: Ann Lee")
     screenshot(page, "duplicate-email-on-person-add")
 
     page.get_by_role("link", name="open the patient record").click()
     page.wait_for_url(f"**/admin/patients/patient/{existing.pk}/change/")
-    assert page.locator("h1").inner_text() == "Ann Lee"
+    expect(page.locator("h1")).to_have_text("Ann Lee")
 
 
 def test_a_lead_is_converted_to_a_patient(page, screenshot, me):
@@ -144,16 +146,16 @@ def test_a_lead_is_converted_to_a_patient(page, screenshot, me):
     page.goto("/admin/patients/patientlead/")
     page.get_by_role("link", name="Hiro Tanaka", exact=True).click()
     page.locator("#convert-lead").click()
-    assert "Nina Navigator" in page.locator(".field-navigator").inner_text()  # the navigator converting it
+    expect(page.locator(".field-navigator")).to_contain_text("Nina Navigator")  # the navigator converting it
     screenshot(page, "convert-lead")
     page.locator("#convert-lead-form input[type=submit]").click()
     page.wait_for_url("**/admin/patients/patient/*/change/")
 
     lead.refresh_from_db()
     assert lead.status == LeadStatus.CONVERTED and lead.converted_patient.navigator == me
-    assert "Hiro Tanaka is now a patient." in page.locator(".messagelist").inner_text()
-    assert page.locator("h1").inner_text() == "Hiro Tanaka"
-    assert "Nina Navigator" in page.locator("#contact").inner_text()
+    expect(page.locator(".messagelist")).to_contain_text("Hiro Tanaka is now a patient.")
+    expect(page.locator("h1")).to_have_text("Hiro Tanaka")
+    expect(page.locator("#contact")).to_contain_text("Nina Navigator")
     screenshot(page, "converted-patient")
     assert PatientLead.objects.get(pk=lead.pk).converted_patient_id == lead.converted_patient_id
 
@@ -165,8 +167,9 @@ def test_a_journey_moves_to_its_next_status_with_a_note(page, screenshot, me):
     admin_login(page, "nav")
     page.goto(f"/admin/patients/patient/{patient.pk}/change/")
     page.get_by_role("link", name="NCT05139056").click()
-    moves = page.locator("#journey-moves").inner_text()
-    assert "Move to Enrolled" in moves and "Move to Completed" not in moves
+    moves = page.locator("#journey-moves")
+    expect(moves).to_contain_text("Move to Enrolled")
+    expect(moves).not_to_contain_text("Move to Completed")
 
     page.get_by_role("link", name="Move to Enrolled").click()
     page.fill("#id_note", "Consent signed; first infusion on Monday.")
@@ -174,11 +177,12 @@ def test_a_journey_moves_to_its_next_status_with_a_note(page, screenshot, me):
     page.locator("#journey-move-form input[type=submit]").click()
     page.wait_for_url(f"**/admin/journeys/clinicaltrialjourney/{journey.pk}/change/")
 
-    assert "Moved to Enrolled." in page.locator(".messagelist").inner_text()
-    timeline = page.locator("#status_changes-group").inner_text()
-    assert "Consent signed; first infusion on Monday." in timeline and "Enrolled" in timeline
-    moves = page.locator("#journey-moves").inner_text()
-    assert "Move to Completed" in moves and "Move to Enrolled" not in moves
+    expect(page.locator(".messagelist")).to_contain_text("Moved to Enrolled.")
+    timeline = page.locator("#status_changes-group")
+    expect(timeline).to_contain_text("Consent signed; first infusion on Monday.")
+    expect(timeline).to_contain_text("Enrolled")
+    expect(moves).to_contain_text("Move to Completed")
+    expect(moves).not_to_contain_text("Move to Enrolled")
     journey.refresh_from_db()
     assert (journey.status, journey.enrollment_date) == ("enrolled", timezone.localdate())
     screenshot(page, "journey-after-move")
