@@ -343,12 +343,12 @@ def canonical_patient_find_or_create(
                     raise
                 canonical = _canonical_lookup(first_name=first, last_name=last, date_of_birth=dob).get()
 
-        # The row lock makes concurrent calls for an existing identity link one Person, not two.
-        canonical = (
-            CanonicalPatient.objects.select_for_update(of=("self",)).select_related("person").get(pk=canonical.pk)
-        )
+        # The row lock makes concurrent calls for an existing identity link one Person, not two. The row
+        # is locked alone and its Person read after the lock: a joined row would come from the snapshot
+        # taken before the lock wait, and miss the Person a concurrent call has just linked.
+        canonical = CanonicalPatient.objects.select_for_update().get(pk=canonical.pk)
         if canonical.person_id is not None:
-            return CanonicalIdentity(canonical, created, canonical.person, False)
+            return CanonicalIdentity(canonical, created, Person.all_objects.get(pk=canonical.person_id), False)
         person, person_created, conflicts = _person_for(canonical, email=email, phone=phone)
         canonical.person = person
         canonical.save(update_fields=["person", "updated_at"])
@@ -968,7 +968,10 @@ def cm_event_record(
     occurred_at = _not_future(occurred_at, field="occurred_at")
 
     with audit_context(actor=actor):
-        locked = CMEnrollment.objects.select_for_update(of=("self",)).select_related("cm_program").get(pk=enrollment.pk)
+        locked = CMEnrollment.objects.select_for_update().get(pk=enrollment.pk)
+        # Read after the lock, not joined to it: a joined program would come from the snapshot taken
+        # before the lock wait and miss a schedule change committed meanwhile.
+        locked.cm_program = CMProgram.objects.get(pk=locked.cm_program_id)
         if locked.status != CMStatus.ACTIVE:
             raise ValidationError(
                 {"enrollment": [f"The enrollment is {locked.status}; events are recorded on active enrollments."]}

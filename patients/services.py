@@ -110,8 +110,11 @@ def _check_choice(value: Any, name: str, choices: type, errors: FieldErrors) -> 
 
 
 def _active_patient(patient: Patient, errors: FieldErrors, *, lock: bool = False) -> Patient | None:
-    rows = Patient.all_objects.select_for_update(of=("self",)) if lock else Patient.all_objects
-    stored = rows.filter(pk=patient.pk).select_related("person").first()
+    if not lock:
+        stored = Patient.all_objects.filter(pk=patient.pk).select_related("person").first()
+    else:
+        # The locked row alone: a joined Person would come from the snapshot taken before the lock wait.
+        stored = Patient.all_objects.select_for_update().filter(pk=patient.pk).first()
     if stored is None or not stored.is_active:
         errors.add("patient", "This patient does not exist or has been deleted.")
         return None
@@ -327,7 +330,7 @@ def lead_set_status(*, lead: PatientLead, status: str, actor: User | None = None
     _check_choice(status, "status", LeadStatus, errors)
     if status == LeadStatus.CONVERTED:
         errors.add("status", "Convert a lead with the conversion action, which creates the patient.")
-    lead = PatientLead.objects.select_for_update(of=("self",)).select_related("person").get(pk=lead.pk)
+    lead = PatientLead.objects.select_for_update().get(pk=lead.pk)  # its person is read after the lock
     if lead.status == LeadStatus.CONVERTED:
         errors.add("status", "This lead is converted; its status cannot change.")
     errors.raise_if_any()
@@ -370,9 +373,12 @@ def lead_convert(
     role period and open the patient role period at the same instant, and mark the lead converted with
     its patient and time. Converting an already converted lead changes nothing and returns its patient.
     """
-    lead = PatientLead.objects.select_for_update(of=("self",)).select_related("converted_patient").get(pk=lead.pk)
+    # Lock the lead alone and read its patient after the lock: a row joined to the locked one comes from
+    # the snapshot taken before the lock wait, so a concurrent conversion's new patient would be missing.
+    lead = PatientLead.objects.select_for_update().get(pk=lead.pk)
     if lead.status == LeadStatus.CONVERTED:
-        return LeadConversion(lead=lead, patient=lead.converted_patient, patient_created=False)
+        patient = Patient.all_objects.get(pk=lead.converted_patient_id)
+        return LeadConversion(lead=lead, patient=patient, patient_created=False)
     errors = FieldErrors()
     check_navigator(navigator, errors=errors)
     first_contact_date = _check_date(first_contact_date, "first_contact_date", errors)
