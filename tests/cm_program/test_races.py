@@ -7,7 +7,6 @@ services lock the row alone and read what it points at after the lock; these tes
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from django.db import connection, transaction
@@ -16,24 +15,8 @@ from cm_program import services
 from cm_program.models import CanonicalPatient, CMEnrollment, CMPointsTransaction, PointsEvent
 from people.models import Person
 from tests.cm_program.conftest import run_concurrently
+from tests.concurrency import wait_until_a_session_waits_for_a_lock
 from tests.factories.cm_program import CanonicalPatientFactory, CMEnrollmentFactory, CMProgramFactory
-
-
-def wait_until_a_session_waits_for_a_lock(deadline_seconds: float = 30) -> None:
-    """Block until another session of this database is waiting for a row lock (it is then inside its
-    ``SELECT ... FOR UPDATE``, its snapshot taken)."""
-    deadline = time.monotonic() + deadline_seconds
-    with connection.cursor() as cursor:
-        while True:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            )
-            if cursor.fetchone()[0]:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError("no session started waiting for the lock")
-            time.sleep(0.01)
 
 
 @pytest.mark.django_db(transaction=True)

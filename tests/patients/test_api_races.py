@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
 import pytest
-from django.db import connection
 
 from common import roles
 from patients import services
 from patients.models import LeadStatus, Patient, PatientLead
 from people.models import ContactType, PersonContactType
+from tests.concurrency import post_concurrently
 from tests.conftest import make_user
 from tests.navigation_api import API, client_for
-
-
-def post_concurrently(count: int, post: Callable[[object], object]) -> list[tuple[int, dict] | tuple[str, str]]:
-    """``count`` threads, each with its own APIClient and connection, released together by a barrier.
-
-    Returns (status code, body) per request, or ("error", repr) when the request raised (a 500)."""
-    barrier = threading.Barrier(count)
-    outcomes: list = [None] * count
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            response = post(index)
-            outcomes[index] = (response.status_code, response.json())
-        except Exception as exc:  # a server error: the assertion shows it
-            outcomes[index] = ("error", repr(exc))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return outcomes
 
 
 @pytest.mark.django_db(transaction=True)
