@@ -39,6 +39,7 @@ from cm_program.models import (
 )
 from cm_program.selectors import streak_from_ledger
 from common.audit import audit_context
+from common.db import same_names
 from common.errors import ConflictError
 from people.models import Person, User
 from people.normalize import clean_email, normalize_phone
@@ -1283,7 +1284,7 @@ def _clean_program(values: dict[str, Any]) -> dict[str, Any]:
 def _program_name_taken(name: str | None, *, exclude_pk=None) -> None:
     if not name:
         return
-    other = CMProgram.objects.filter(name__iexact=name).exclude(pk=exclude_pk).first()
+    other = same_names(CMProgram.objects, name=name).exclude(pk=exclude_pk).first()
     if other is not None:
         raise ConflictError(f"A CM program named {other.name} already exists.", existing_id=other.pk, field="name")
 
@@ -1333,5 +1334,21 @@ def cm_program_update(*, program: CMProgram, actor: User | None = None, **change
             setattr(locked, name, value)
         _check_schedule(locked)
         if cleaned:
-            locked.save(update_fields=[*cleaned, "updated_at"])
+            try:
+                with transaction.atomic():
+                    locked.save(update_fields=[*cleaned, "updated_at"])
+            except IntegrityError:
+                # A concurrent write took the name after the check: the unique index refused it.
+                _program_name_taken(cleaned.get("name"), exclude_pk=locked.pk)
+                raise
         return locked
+
+
+# The services that create and change these models, whose names are not ``<model>_create`` /
+# ``_update`` / ``_register`` (or, for the canonical patient, not the API's ``canonical_patient_create``):
+# the admin saves through them (tests/common/test_admin_services.py).
+WRITE_SERVICES = {
+    CanonicalPatient: (canonical_patient_find_or_create, canonical_patient_update),
+    CMPatient: (cm_patient_profile_get_or_create, cm_patient_profile_update),
+    CMPointsTransaction: (cm_event_record,),
+}

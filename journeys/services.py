@@ -392,3 +392,11 @@ def journey_soft_delete(*, journey: Journey, reason: str, actor: User | None = N
 def journey_restore(*, journey: Journey, actor: User | None = None) -> Journey:
     """Undo a journey's soft delete."""
     return restore_row(journey, actor=actor)
+
+
+# The services that create and change these models, whose names are not ``<model>_create`` /
+# ``_update`` / ``_register``: the admin saves through them (tests/common/test_admin_services.py).
+WRITE_SERVICES = {
+    ClinicalTrialJourney: (journey_open, journey_update),
+    EAPJourney: (journey_open, journey_update),
+}

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from common.audit import audit_context
+from common.db import same_names
 from common.errors import ConflictError
 from common.soft_delete import restore_row, soft_delete_row
 from common.validation import FieldErrors
@@ -834,9 +835,7 @@ def _hospital_values(values: dict[str, Any], errors: FieldErrors) -> None:
 
 def _hospital_conflict(values: Mapping[str, Any], exclude_pk=None) -> ConflictError | None:
     existing = (
-        Hospital.all_objects.filter(
-            name__iexact=values["name"], city__iexact=values["city"], country__iexact=values["country"]
-        )
+        same_names(Hospital.all_objects, name=values["name"], city=values["city"], country=values["country"])
         .exclude(pk=exclude_pk)
         .first()
     )
@@ -880,12 +879,19 @@ def hospital_update(*, hospital: Hospital, data: Mapping[str, Any], actor: User 
     errors.raise_if_any()
     if conflict := _hospital_conflict(values, exclude_pk=stored.pk):
         raise conflict
-    _save_changes(stored, values, actor)
+    try:
+        with transaction.atomic():
+            _save_changes(stored, values, actor)
+    except IntegrityError:
+        # A concurrent rename or insert took the name after the check: the unique index refused it.
+        if conflict := _hospital_conflict(values, exclude_pk=stored.pk):
+            raise conflict from None
+        raise
     return stored
 
 
 def _specialization_conflict(name: str, exclude_pk=None) -> ConflictError | None:
-    existing = Specialization.all_objects.filter(name__iexact=name).exclude(pk=exclude_pk).first()
+    existing = same_names(Specialization.all_objects, name=name).exclude(pk=exclude_pk).first()
     if existing is None:
         return None
     return ConflictError("A specialization with this name already exists.", existing_id=existing.pk, field="name")
@@ -923,7 +929,13 @@ def specialization_update(
     errors.raise_if_any()
     if conflict := _specialization_conflict(values["name"], exclude_pk=stored.pk):
         raise conflict
-    _save_changes(stored, values, actor)
+    try:
+        with transaction.atomic():
+            _save_changes(stored, values, actor)
+    except IntegrityError:
+        if conflict := _specialization_conflict(values["name"], exclude_pk=stored.pk):
+            raise conflict from None
+        raise
     return stored
 
 
@@ -1006,3 +1018,12 @@ def update_with_person(
         # Raising inside the block undoes whichever of the two updates did succeed.
         errors.raise_if_any()
     return result
+
+
+# The services that create and change these models, whose names are not ``<model>_create`` /
+# ``_update`` / ``_register``: the admin saves through them (tests/common/test_admin_services.py).
+WRITE_SERVICES = {
+    PatientLead: (lead_create, lead_update),
+    PatientPhysicianRelationship: (patient_physician_link, patient_physician_end),
+    CallHistory: (call_log, call_update),
+}
