@@ -181,6 +181,9 @@ class SoftDeleteAdminMixin:
             except (ValidationError, ConflictError) as exc:
                 self.message_user(request, "; ".join(m for _, m in refusal_messages(exc)), messages.ERROR)
                 return None
+            except IntegrityError as exc:  # a rule only PostgreSQL holds: a message, never a 500
+                self.message_user(request, integrity_error_message(exc), messages.ERROR)
+                return None
             self.message_user(
                 request,
                 f"{self.soft_delete_verb}d {queryset.count()} {self.opts.verbose_name_plural}.",
@@ -201,9 +204,16 @@ class SoftDeleteAdminMixin:
 
     @admin.action(permissions=["soft_delete"])
     def restore_selected(self, request, queryset):
-        with transaction.atomic():
-            for obj in queryset:
-                type(self).restore_service(**{self.service_kwarg: obj}, actor=request.user)
+        try:
+            with transaction.atomic():
+                for obj in queryset:
+                    type(self).restore_service(**{self.service_kwarg: obj}, actor=request.user)
+        except (ValidationError, ConflictError) as exc:
+            self.message_user(request, "; ".join(m for _, m in refusal_messages(exc)), messages.ERROR)
+            return
+        except IntegrityError as exc:  # a rule only PostgreSQL holds: a message, never a 500
+            self.message_user(request, integrity_error_message(exc), messages.ERROR)
+            return
         self.message_user(request, f"Restored {queryset.count()} {self.opts.verbose_name_plural}.", messages.SUCCESS)
 
 
