@@ -419,7 +419,7 @@ class CanonicalPatientAdmin(ServiceAdmin):
 
 
 @admin.register(IntakeQPatient)
-class IntakeQPatientAdmin(ScopedAdmin):
+class IntakeQPatientAdmin(ServiceAdmin):
     list_display = ("name", "date_of_birth", "intakeq_client_id", "in_cm_as", "email", "phone_number")
     list_display_links = ("name",)
     list_select_related = ("canonical_link__canonical_patient",)
@@ -456,6 +456,16 @@ class IntakeQPatientAdmin(ScopedAdmin):
     @admin.action(description="Enroll in CM (asks for program and CPSS)", permissions=["enroll"])
     def enroll_in_cm(self, request, queryset):
         return admin_views.enroll_from_intakeq_action(self, request, queryset)
+
+    # Typed-in records get the API's checks: names required, a real past date of birth, a valid email,
+    # one record per IntakeQ client id.
+    def create(self, request, form):
+        data = {k: v for k, v in form.cleaned_data.items() if k in services.INTAKEQ_FIELDS}
+        return services.intakeq_patient_create(actor=_actor(request), **data)
+
+    def change(self, request, obj, form):
+        changes = {k: v for k, v in self.form_changes(form).items() if k in services.INTAKEQ_FIELDS}
+        return services.intakeq_patient_update(intakeq_patient=obj, actor=_actor(request), **changes)
 
 
 @admin.register(CMPatient)
@@ -587,7 +597,7 @@ class CMProviderAdmin(ServiceAdmin):
 
 
 @admin.register(CMProgram)
-class CMProgramAdmin(ScopedAdmin):
+class CMProgramAdmin(ServiceAdmin):
     list_display = (
         "name",
         "is_active",
@@ -614,6 +624,15 @@ class CMProgramAdmin(ScopedAdmin):
         ),
         (None, {"fields": ("created_at", "updated_at")}),
     )
+
+    # The API's rules: a name unique ignoring case, point values never negative, cap not below base.
+    def create(self, request, form):
+        data = {k: v for k, v in form.cleaned_data.items() if k in services.PROGRAM_FIELDS}
+        return services.cm_program_create(actor=_actor(request), **data)
+
+    def change(self, request, obj, form):
+        changes = {k: v for k, v in self.form_changes(form).items() if k in services.PROGRAM_FIELDS}
+        return services.cm_program_update(program=obj, actor=_actor(request), **changes)
 
 
 class EnrollmentForm(ServiceForm):

@@ -25,6 +25,7 @@ from django.db.models import F, Func, Q
 from django.db.models.functions import Length, Lower, Now, Trim
 from django.utils import timezone
 
+from common.db import name_key
 from people.normalize import normalize_email
 
 
@@ -379,6 +380,12 @@ class CMProgram(CMModel):
         ordering = ["name"]
         verbose_name = "CM program"
         constraints = [
+            # The document's UNIQUE(name) compares exactly; "Moonlit CM" and "moonlit cm" are one program.
+            models.UniqueConstraint(
+                name_key("name"),
+                name="contingency_management_name_ci_uniq",
+                violation_error_message="A CM program with this name already exists.",
+            ),
             models.CheckConstraint(
                 condition=Q(
                     points_group_attendance__gte=0,

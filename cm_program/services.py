@@ -39,6 +39,7 @@ from cm_program.models import (
 )
 from cm_program.selectors import streak_from_ledger
 from common.audit import audit_context
+from common.db import same_names
 from common.errors import ConflictError
 from people.models import Person, User
 from people.normalize import clean_email, normalize_phone
@@ -343,12 +344,12 @@ def canonical_patient_find_or_create(
                     raise
                 canonical = _canonical_lookup(first_name=first, last_name=last, date_of_birth=dob).get()
 
-        # The row lock makes concurrent calls for an existing identity link one Person, not two.
-        canonical = (
-            CanonicalPatient.objects.select_for_update(of=("self",)).select_related("person").get(pk=canonical.pk)
-        )
+        # The row lock makes concurrent calls for an existing identity link one Person, not two. The row
+        # is locked alone and its Person read after the lock: a joined row would come from the snapshot
+        # taken before the lock wait, and miss the Person a concurrent call has just linked.
+        canonical = CanonicalPatient.objects.select_for_update().get(pk=canonical.pk)
         if canonical.person_id is not None:
-            return CanonicalIdentity(canonical, created, canonical.person, False)
+            return CanonicalIdentity(canonical, created, Person.all_objects.get(pk=canonical.person_id), False)
         person, person_created, conflicts = _person_for(canonical, email=email, phone=phone)
         canonical.person = person
         canonical.save(update_fields=["person", "updated_at"])
@@ -968,7 +969,10 @@ def cm_event_record(
     occurred_at = _not_future(occurred_at, field="occurred_at")
 
     with audit_context(actor=actor):
-        locked = CMEnrollment.objects.select_for_update(of=("self",)).select_related("cm_program").get(pk=enrollment.pk)
+        locked = CMEnrollment.objects.select_for_update().get(pk=enrollment.pk)
+        # Read after the lock, not joined to it: a joined program would come from the snapshot taken
+        # before the lock wait and miss a schedule change committed meanwhile.
+        locked.cm_program = CMProgram.objects.get(pk=locked.cm_program_id)
         if locked.status != CMStatus.ACTIVE:
             raise ValidationError(
                 {"enrollment": [f"The enrollment is {locked.status}; events are recorded on active enrollments."]}
@@ -1280,7 +1284,7 @@ def _clean_program(values: dict[str, Any]) -> dict[str, Any]:
 def _program_name_taken(name: str | None, *, exclude_pk=None) -> None:
     if not name:
         return
-    other = CMProgram.objects.filter(name__iexact=name).exclude(pk=exclude_pk).first()
+    other = same_names(CMProgram.objects, name=name).exclude(pk=exclude_pk).first()
     if other is not None:
         raise ConflictError(f"A CM program named {other.name} already exists.", existing_id=other.pk, field="name")
 
@@ -1330,5 +1334,21 @@ def cm_program_update(*, program: CMProgram, actor: User | None = None, **change
             setattr(locked, name, value)
         _check_schedule(locked)
         if cleaned:
-            locked.save(update_fields=[*cleaned, "updated_at"])
+            try:
+                with transaction.atomic():
+                    locked.save(update_fields=[*cleaned, "updated_at"])
+            except IntegrityError:
+                # A concurrent write took the name after the check: the unique index refused it.
+                _program_name_taken(cleaned.get("name"), exclude_pk=locked.pk)
+                raise
         return locked
+
+
+# The services that create and change these models, whose names are not ``<model>_create`` /
+# ``_update`` / ``_register`` (or, for the canonical patient, not the API's ``canonical_patient_create``):
+# the admin saves through them (tests/common/test_admin_services.py).
+WRITE_SERVICES = {
+    CanonicalPatient: (canonical_patient_find_or_create, canonical_patient_update),
+    CMPatient: (cm_patient_profile_get_or_create, cm_patient_profile_update),
+    CMPointsTransaction: (cm_event_record,),
+}

@@ -3,8 +3,9 @@
 * ``CrmModelAdmin``: the base of every ModelAdmin: the History page shows the database audit trail,
   unfiltered large tables use an estimated count, no second full-result COUNT.
 * ``ServiceAdminMixin``: ``save_model`` / ``save_formset`` call services. When a service refuses
-  (``ValidationError`` or ``ConflictError``), everything the request wrote is rolled back and the form
-  is shown again with the service's messages on the named fields: a 400-style answer, never a 500.
+  (``ValidationError`` or ``ConflictError``) or PostgreSQL refuses the write (any ``IntegrityError``),
+  everything the request wrote is rolled back and the form is shown again with the reasons on the
+  named fields: a 400-style answer, never a 500.
 * ``SoftDeleteAdminMixin``: no hard delete from the admin at all; "delete" (or "void") is an action that
   asks for a reason and calls the model's soft-delete service; "restore" undoes it.
 * ``reason_action``: any other changelist action that needs a reason first.
@@ -13,16 +14,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest
 from django.shortcuts import render
 from django.template.response import TemplateResponse
@@ -30,9 +33,11 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 
 from common.audit import record_history
+from common.db import constraint_name
 from common.errors import ConflictError
 
 SERVICE_REFUSAL = "_service_refusal"
+logger = logging.getLogger(__name__)
 
 
 def refusal_messages(exc: Exception) -> list[tuple[str | None, str]]:
@@ -43,6 +48,20 @@ def refusal_messages(exc: Exception) -> list[tuple[str | None, str]]:
     if hasattr(exc, "error_dict"):
         return [(field, message) for field, msgs in exc.message_dict.items() for message in msgs]
     return [(None, message) for message in exc.messages]
+
+
+def integrity_error_message(exc: IntegrityError) -> str:
+    """What to tell a user whose write PostgreSQL refused: the constraint's own message when its model
+    gives one, else the constraint's name."""
+    name = constraint_name(exc)
+    if name is None:
+        return "The database refused this change. Nothing was saved."
+    for model in apps.get_models():
+        for constraint in model._meta.constraints:
+            custom = constraint.violation_error_message != constraint.default_violation_error_message
+            if constraint.name == name and custom:
+                return f"{constraint.get_violation_error_message()} Nothing was saved."
+    return f"The database refused this change (rule {name}). Nothing was saved."
 
 
 def add_refusal_to_form(form: forms.BaseForm, exc: Exception) -> None:
@@ -66,6 +85,12 @@ class ServiceAdminMixin:
             # The atomic block above undid every write of this request. Render the form again from
             # the same POST, this time invalid with the service's reasons.
             setattr(request, SERVICE_REFUSAL, exc)
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except IntegrityError as exc:
+            # A rule PostgreSQL holds that the service did not turn into a refusal (a race it lost, a
+            # constraint it does not check): the same form error, never a 500.
+            logger.warning("integrity error reached the admin: %s", exc)
+            setattr(request, SERVICE_REFUSAL, ValidationError(integrity_error_message(exc)))
             return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -156,6 +181,9 @@ class SoftDeleteAdminMixin:
             except (ValidationError, ConflictError) as exc:
                 self.message_user(request, "; ".join(m for _, m in refusal_messages(exc)), messages.ERROR)
                 return None
+            except IntegrityError as exc:  # a rule only PostgreSQL holds: a message, never a 500
+                self.message_user(request, integrity_error_message(exc), messages.ERROR)
+                return None
             self.message_user(
                 request,
                 f"{self.soft_delete_verb}d {queryset.count()} {self.opts.verbose_name_plural}.",
@@ -176,9 +204,16 @@ class SoftDeleteAdminMixin:
 
     @admin.action(permissions=["soft_delete"])
     def restore_selected(self, request, queryset):
-        with transaction.atomic():
-            for obj in queryset:
-                type(self).restore_service(**{self.service_kwarg: obj}, actor=request.user)
+        try:
+            with transaction.atomic():
+                for obj in queryset:
+                    type(self).restore_service(**{self.service_kwarg: obj}, actor=request.user)
+        except (ValidationError, ConflictError) as exc:
+            self.message_user(request, "; ".join(m for _, m in refusal_messages(exc)), messages.ERROR)
+            return
+        except IntegrityError as exc:  # a rule only PostgreSQL holds: a message, never a 500
+            self.message_user(request, integrity_error_message(exc), messages.ERROR)
+            return
         self.message_user(request, f"Restored {queryset.count()} {self.opts.verbose_name_plural}.", messages.SUCCESS)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.contrib.postgres.fields import DateTimeRangeField
-from django.db.models import Func
+from django.db.models import CharField, Func, QuerySet, Value
+from django.db.models.functions import Lower, Trim
 
 
 class TsTzRange(Func):
@@ -17,3 +18,44 @@ def constraint_name(exc: BaseException) -> str | None:
     """The name of the PostgreSQL constraint behind an ``IntegrityError`` (None when unknown)."""
     diag = getattr(exc.__cause__, "diag", None)
     return getattr(diag, "constraint_name", None)
+
+
+def name_key(expression) -> Lower:
+    """``lower(trim(x))``: how names that are unique "ignoring case" compare. The unique indexes of the
+    lookups are built on it, and ``same_names`` finds clashes with it, so the check before a write and
+    the index that decides under concurrency never disagree (``iexact`` compares ``upper()``, which
+    differs from ``lower()`` for a few characters)."""
+    return Lower(Trim(expression))
+
+
+def same_names(queryset: QuerySet, **values: str) -> QuerySet:
+    """Rows whose fields equal ``values`` under ``name_key`` (e.g. ``same_names(qs, name="Neurology")``)."""
+    keys = {f"_{field}_key": name_key(field) for field in values}
+    wanted = {
+        f"_{field}_key": name_key(Value(value or "", output_field=CharField())) for field, value in values.items()
+    }
+    return queryset.annotate(**keys).filter(**wanted)
+
+
+def refuse_duplicate_names(table: str, *columns: str):
+    """A migration step to run before a unique index on ``name_key`` of ``columns`` is built: when rows
+    already clash under that key, stop and list them (merge or rename them first) instead of failing
+    with PostgreSQL's bare "could not create unique index"."""
+
+    def check(apps, schema_editor) -> None:
+        quote = schema_editor.quote_name
+        keys = ", ".join(f"lower(trim({quote(column)}))" for column in columns)
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {keys}, array_agg(id::text ORDER BY id) FROM {quote(table)} "
+                f"GROUP BY {keys} HAVING count(*) > 1"
+            )
+            clashes = cursor.fetchall()
+        if clashes:
+            listed = "; ".join(f"{' / '.join(row[:-1])}: rows {', '.join(row[-1])}" for row in clashes)
+            raise RuntimeError(
+                f"{table}: rows with the same {', '.join(columns)} ignoring case and spaces must be merged or "
+                f"renamed before this migration: {listed}"
+            )
+
+    return check

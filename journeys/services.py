@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import CharField, Value
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from common.audit import audit_context
+from common.db import constraint_name
 from common.errors import ConflictError
 from common.soft_delete import restore_row, soft_delete_row
 from common.validation import FieldErrors
@@ -28,6 +31,9 @@ JourneyKind = Literal["clinical_trial", "eap"]
 JOURNEY_KINDS: dict[str, type[Journey]] = {"clinical_trial": ClinicalTrialJourney, "eap": EAPJourney}
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
+# The unique index that holds one journey per dossier number (journeys.models.EAPJourney.Meta).
+EAP_NUMBER_CONSTRAINT = "eap_journey_eap_number_ci_uniq"
+T = TypeVar("T")
 _NCT_PREFIX = re.compile(r"^NCT", re.IGNORECASE)
 _NCT_ID = re.compile(r"^NCT[0-9]{8}$")
 
@@ -79,13 +85,27 @@ def _check_physician(physician: Physician | None, name: str, errors: FieldErrors
         errors.add(name, "This physician does not exist or has been deleted.")
 
 
-def _eap_number_conflict(eap_number: str, exclude_pk=None) -> ConflictError | None:
-    if not eap_number:
-        return None
-    existing = EAPJourney.all_objects.filter(eap_number__iexact=eap_number).exclude(pk=exclude_pk).first()
-    if existing is None:
-        return None
-    return ConflictError("Another EAP journey has this dossier number.", existing_id=existing.pk, field="eap_number")
+def _save_eap_journey(save: Callable[[], T], eap_number: str) -> T:
+    """Run ``save`` (an insert or update of an EAP journey) in a savepoint and let the unique index on
+    ``lower(eap_number)`` decide: a check before the write cannot see a concurrent, uncommitted journey
+    with the same number. Losing to it is a conflict naming the journey that holds the number."""
+    try:
+        with transaction.atomic():
+            return save()
+    except IntegrityError as exc:
+        if constraint_name(exc) != EAP_NUMBER_CONSTRAINT:
+            raise
+        # The holder has committed (PostgreSQL waited for it), so this new statement sees it.
+        holder = (
+            EAPJourney.all_objects.annotate(_number=Lower("eap_number"))
+            .filter(_number=Lower(Value(eap_number, output_field=CharField())))
+            .first()
+        )
+        raise ConflictError(
+            "Another EAP journey has this dossier number.",
+            existing_id=holder.pk if holder is not None else None,
+            field="eap_number",
+        ) from exc
 
 
 def _record_change(journey: Journey, *, from_status: str, to_status: str, at: dt.datetime, actor, note: str) -> None:
@@ -168,16 +188,17 @@ def journey_open(
         errors.add("product", "Name the product requested.")
     _check_physician(physician, "physician", errors)
     errors.raise_if_any()
-    if (conflict := _eap_number_conflict(eap_number)) is not None:
-        raise conflict
     with audit_context(actor=actor):
-        journey = EAPJourney.objects.create(
-            patient=stored,
-            physician=physician,
-            eap_number=eap_number,
-            product=product,
-            status=EAP_INITIAL,
-            notes=(notes or "").strip(),
+        journey = _save_eap_journey(
+            lambda: EAPJourney.objects.create(
+                patient=stored,
+                physician=physician,
+                eap_number=eap_number,
+                product=product,
+                status=EAP_INITIAL,
+                notes=(notes or "").strip(),
+            ),
+            eap_number,
         )
         _record_change(journey, from_status="", to_status=EAP_INITIAL, at=now, actor=actor, note=note)
     return journey
@@ -349,14 +370,15 @@ def journey_update(*, journey: Journey, data: Mapping[str, Any], actor: User | N
         _check_physician(values["physician"], "physician", errors)
         _in_order(values, EAP_DATE_ORDER, errors)
     errors.raise_if_any()
-    if not is_ct and (conflict := _eap_number_conflict(values["eap_number"], exclude_pk=stored.pk)):
-        raise conflict
     changed = [name for name in editable if getattr(stored, name) != values[name]]
     if changed:
         for name in changed:
             setattr(stored, name, values[name])
         with audit_context(actor=actor):
-            stored.save(update_fields=[*changed, "updated_at"])
+            if is_ct:
+                stored.save(update_fields=[*changed, "updated_at"])
+            else:
+                _save_eap_journey(lambda: stored.save(update_fields=[*changed, "updated_at"]), values["eap_number"])
     return stored
 
 
@@ -370,3 +392,11 @@ def journey_soft_delete(*, journey: Journey, reason: str, actor: User | None = N
 def journey_restore(*, journey: Journey, actor: User | None = None) -> Journey:
     """Undo a journey's soft delete."""
     return restore_row(journey, actor=actor)
+
+
+# The services that create and change these models, whose names are not ``<model>_create`` /
+# ``_update`` / ``_register``: the admin saves through them (tests/common/test_admin_services.py).
+WRITE_SERVICES = {
+    ClinicalTrialJourney: (journey_open, journey_update),
+    EAPJourney: (journey_open, journey_update),
+}

@@ -168,25 +168,48 @@ class MedicalConditionAdmin(ServiceAdminMixin, SoftDeleteAdminMixin, CrmModelAdm
 
 
 @admin.register(Hospital)
-class HospitalAdmin(SoftDeleteAdminMixin, CrmModelAdmin):
+class HospitalAdmin(ServiceAdminMixin, SoftDeleteAdminMixin, CrmModelAdmin):
     list_display = ("name", "city", "country", "is_active")
     list_filter = (SoftDeletedFilter, "country")
     search_fields = ("name", "city", "country")
-    readonly_fields = ("created_at", "updated_at", "deleted_at", "deleted_by", "deletion_reason")
+    # is_active changes only through "delete (with a reason)" and "restore".
+    readonly_fields = ("is_active", "created_at", "updated_at", "deleted_at", "deleted_by", "deletion_reason")
     soft_delete_service = services.hospital_soft_delete
     restore_service = services.hospital_restore
     service_kwarg = "hospital"
 
+    def save_model(self, request, obj, form, change):
+        # The API's service: trimmed, one hospital per name + city + country ignoring case, its id named.
+        values = {name: form.cleaned_data[name] for name in services.HOSPITAL_EDITABLE_FIELDS}
+        if not change:
+            self.adopt(obj, services.hospital_create(**values, actor=request.user))
+            return
+        data = {name: values[name] for name in form.changed_data if name in values}
+        if data:
+            stored = Hospital.all_objects.get(pk=obj.pk)
+            self.adopt(obj, services.hospital_update(hospital=stored, data=data, actor=request.user))
+
 
 @admin.register(Specialization)
-class SpecializationAdmin(SoftDeleteAdminMixin, CrmModelAdmin):
+class SpecializationAdmin(ServiceAdminMixin, SoftDeleteAdminMixin, CrmModelAdmin):
     list_display = ("name", "is_active")
     list_filter = (SoftDeletedFilter,)
     search_fields = ("name",)
-    readonly_fields = ("created_at", "updated_at", "deleted_at", "deleted_by", "deletion_reason")
+    readonly_fields = ("is_active", "created_at", "updated_at", "deleted_at", "deleted_by", "deletion_reason")
     soft_delete_service = services.specialization_soft_delete
     restore_service = services.specialization_restore
     service_kwarg = "specialization"
+
+    def save_model(self, request, obj, form, change):
+        # The API's service: trimmed, unique ignoring case, a clash names the existing specialty.
+        name = form.cleaned_data["name"]
+        if not change:
+            self.adopt(obj, services.specialization_create(name=name, actor=request.user))
+        elif "name" in form.changed_data:
+            stored = Specialization.all_objects.get(pk=obj.pk)
+            self.adopt(
+                obj, services.specialization_update(specialization=stored, data={"name": name}, actor=request.user)
+            )
 
 
 # --- Leads ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from common.db import name_key
 from common.models import BaseModel, SoftDeleteModel
 from people.models import DELETION_HAS_REASON, Person
 
@@ -61,7 +62,8 @@ class MedicalCondition(SoftDeleteModel, BaseModel):
 
 @pghistory.track()
 class Hospital(SoftDeleteModel, BaseModel):
-    """Where a physician works. One row per hospital name within a city and country."""
+    """Where a physician works. One row per hospital name within a city and country, ignoring case and
+    surrounding spaces (the unique index holds it under concurrency, not only the service's check)."""
 
     name = models.CharField(max_length=200)
     city = models.CharField(max_length=100, blank=True, default="")
@@ -73,9 +75,9 @@ class Hospital(SoftDeleteModel, BaseModel):
         ordering = ["name", "city"]
         constraints = [
             models.UniqueConstraint(
-                Lower("name"),
-                Lower("city"),
-                Lower("country"),
+                name_key("name"),
+                name_key("city"),
+                name_key("country"),
                 name="hospital_name_city_country_ci_uniq",
                 violation_error_message="This hospital already exists in this city and country.",
             ),
@@ -88,7 +90,8 @@ class Hospital(SoftDeleteModel, BaseModel):
 
 @pghistory.track()
 class Specialization(SoftDeleteModel, BaseModel):
-    """A physician's medical specialty (neurology, pulmonology...)."""
+    """A physician's medical specialty (neurology, pulmonology...). Names are unique ignoring case and
+    surrounding spaces, so "Neurology" cannot sit next to "neurology "."""
 
     name = models.CharField(max_length=200)
 
@@ -97,7 +100,7 @@ class Specialization(SoftDeleteModel, BaseModel):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
-                Lower("name"),
+                name_key("name"),
                 name="specialization_name_ci_uniq",
                 violation_error_message="A specialization with this name already exists.",
             ),

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from common.audit import audit_context
+from common.db import same_names
 from common.errors import ConflictError
 from common.soft_delete import restore_row, soft_delete_row
 from common.validation import FieldErrors
@@ -110,8 +111,11 @@ def _check_choice(value: Any, name: str, choices: type, errors: FieldErrors) -> 
 
 
 def _active_patient(patient: Patient, errors: FieldErrors, *, lock: bool = False) -> Patient | None:
-    rows = Patient.all_objects.select_for_update(of=("self",)) if lock else Patient.all_objects
-    stored = rows.filter(pk=patient.pk).select_related("person").first()
+    if not lock:
+        stored = Patient.all_objects.filter(pk=patient.pk).select_related("person").first()
+    else:
+        # The locked row alone: a joined Person would come from the snapshot taken before the lock wait.
+        stored = Patient.all_objects.select_for_update().filter(pk=patient.pk).first()
     if stored is None or not stored.is_active:
         errors.add("patient", "This patient does not exist or has been deleted.")
         return None
@@ -327,7 +331,7 @@ def lead_set_status(*, lead: PatientLead, status: str, actor: User | None = None
     _check_choice(status, "status", LeadStatus, errors)
     if status == LeadStatus.CONVERTED:
         errors.add("status", "Convert a lead with the conversion action, which creates the patient.")
-    lead = PatientLead.objects.select_for_update(of=("self",)).select_related("person").get(pk=lead.pk)
+    lead = PatientLead.objects.select_for_update().get(pk=lead.pk)  # its person is read after the lock
     if lead.status == LeadStatus.CONVERTED:
         errors.add("status", "This lead is converted; its status cannot change.")
     errors.raise_if_any()
@@ -370,9 +374,12 @@ def lead_convert(
     role period and open the patient role period at the same instant, and mark the lead converted with
     its patient and time. Converting an already converted lead changes nothing and returns its patient.
     """
-    lead = PatientLead.objects.select_for_update(of=("self",)).select_related("converted_patient").get(pk=lead.pk)
+    # Lock the lead alone and read its patient after the lock: a row joined to the locked one comes from
+    # the snapshot taken before the lock wait, so a concurrent conversion's new patient would be missing.
+    lead = PatientLead.objects.select_for_update().get(pk=lead.pk)
     if lead.status == LeadStatus.CONVERTED:
-        return LeadConversion(lead=lead, patient=lead.converted_patient, patient_created=False)
+        patient = Patient.all_objects.get(pk=lead.converted_patient_id)
+        return LeadConversion(lead=lead, patient=patient, patient_created=False)
     errors = FieldErrors()
     check_navigator(navigator, errors=errors)
     first_contact_date = _check_date(first_contact_date, "first_contact_date", errors)
@@ -828,9 +835,7 @@ def _hospital_values(values: dict[str, Any], errors: FieldErrors) -> None:
 
 def _hospital_conflict(values: Mapping[str, Any], exclude_pk=None) -> ConflictError | None:
     existing = (
-        Hospital.all_objects.filter(
-            name__iexact=values["name"], city__iexact=values["city"], country__iexact=values["country"]
-        )
+        same_names(Hospital.all_objects, name=values["name"], city=values["city"], country=values["country"])
         .exclude(pk=exclude_pk)
         .first()
     )
@@ -874,12 +879,19 @@ def hospital_update(*, hospital: Hospital, data: Mapping[str, Any], actor: User 
     errors.raise_if_any()
     if conflict := _hospital_conflict(values, exclude_pk=stored.pk):
         raise conflict
-    _save_changes(stored, values, actor)
+    try:
+        with transaction.atomic():
+            _save_changes(stored, values, actor)
+    except IntegrityError:
+        # A concurrent rename or insert took the name after the check: the unique index refused it.
+        if conflict := _hospital_conflict(values, exclude_pk=stored.pk):
+            raise conflict from None
+        raise
     return stored
 
 
 def _specialization_conflict(name: str, exclude_pk=None) -> ConflictError | None:
-    existing = Specialization.all_objects.filter(name__iexact=name).exclude(pk=exclude_pk).first()
+    existing = same_names(Specialization.all_objects, name=name).exclude(pk=exclude_pk).first()
     if existing is None:
         return None
     return ConflictError("A specialization with this name already exists.", existing_id=existing.pk, field="name")
@@ -917,7 +929,13 @@ def specialization_update(
     errors.raise_if_any()
     if conflict := _specialization_conflict(values["name"], exclude_pk=stored.pk):
         raise conflict
-    _save_changes(stored, values, actor)
+    try:
+        with transaction.atomic():
+            _save_changes(stored, values, actor)
+    except IntegrityError:
+        if conflict := _specialization_conflict(values["name"], exclude_pk=stored.pk):
+            raise conflict from None
+        raise
     return stored
 
 
@@ -1000,3 +1018,12 @@ def update_with_person(
         # Raising inside the block undoes whichever of the two updates did succeed.
         errors.raise_if_any()
     return result
+
+
+# The services that create and change these models, whose names are not ``<model>_create`` /
+# ``_update`` / ``_register``: the admin saves through them (tests/common/test_admin_services.py).
+WRITE_SERVICES = {
+    PatientLead: (lead_create, lead_update),
+    PatientPhysicianRelationship: (patient_physician_link, patient_physician_end),
+    CallHistory: (call_log, call_update),
+}

@@ -392,3 +392,8 @@ def person_role_end(
         period.valid_to = valid_to
         period.save(update_fields=["valid_to", "updated_at"])
     return period
+
+
+# The services that create and change these models, whose names are not ``<model>_create`` /
+# ``_update`` / ``_register``: the admin saves through them (tests/common/test_admin_services.py).
+WRITE_SERVICES = {PersonContactType: (person_role_start, person_role_end)}
