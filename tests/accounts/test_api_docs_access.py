@@ -33,6 +33,7 @@ def test_private_docs_page_sends_a_browser_to_the_login(docs_private, client):
 
 
 def test_private_docs_open_for_a_signed_in_user_and_a_token(docs_private, navigator_user):
+    assert Client().get("/api/docs/").status_code == 302  # not before signing in
     client = Client()
     client.force_login(navigator_user)
     page = client.get("/api/docs/")

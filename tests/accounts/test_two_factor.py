@@ -142,6 +142,8 @@ def test_roles_that_are_not_required_are_unaffected(request, require_2fa, who):
     user = request.getfixturevalue(who)
     client = _logged_in(user.username)
     assert client.get("/admin/").status_code == 200
+    assert client.get("/api/v1/auth/token/").status_code == 404  # the session works for the API (no token yet)
+    assert "It is optional for your role" in client.get("/admin/account/").content.decode()
     assert TOTPDevice.objects.count() == 0
 
 
@@ -151,12 +153,16 @@ def test_with_the_setting_off_supervisors_are_unaffected(settings, superuser, cm
         client = _logged_in(username)
         assert client.get("/admin/").status_code == 200
         assert client.get("/api/v1/cm/enrollments/").status_code == 200
+        assert "It is optional for your role" in client.get("/admin/account/").content.decode()
 
 
 def test_token_requests_of_a_required_user_are_unaffected(require_2fa, cm_supervisor_user):
     token = Token.objects.create(user=cm_supervisor_user)
     response = Client().get("/api/v1/cm/enrollments/", HTTP_AUTHORIZATION=f"Token {token.key}")
     assert response.status_code == 200
+    session = Client()
+    session.force_login(cm_supervisor_user)  # the same user's browser session, without a second factor
+    assert session.get("/api/v1/cm/enrollments/").status_code == 403
 
 
 def test_a_user_who_is_not_required_may_enrol_and_then_logs_in_with_a_code(navigator_user, settings):
