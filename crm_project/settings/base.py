@@ -236,6 +236,10 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=1
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# Proxies in front of the app whose X-Forwarded-For is believed (for the lockout and the API throttle);
+# 0 = the connection's own address, so a client cannot pick a fresh address per attempt.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
 AXES_ENABLE_ADMIN = False  # accounts.admin shows lockouts with a recorded "unlock" action instead
 AXES_VERBOSE = False
 
@@ -270,9 +274,7 @@ REST_FRAMEWORK.update(
             "anon": env.str("API_THROTTLE_ANON", default="60/min"),
             "user": env.str("API_THROTTLE_USER", default="1000/min"),
         },
-        # Client addresses come from REMOTE_ADDR; a client-sent X-Forwarded-For is trusted only behind
-        # this many proxies (else anyone could pick a fresh address per request).
-        "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
+        "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     }
 )
 

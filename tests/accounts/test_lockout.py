@@ -157,3 +157,30 @@ def test_nobody_edits_or_deletes_the_unlock_record(superuser, navigator_user):
     assert root.post(admin_url(LoginUnlock, "delete", unlock.pk), {"post": "yes"}).status_code == 403
     assert root.get(admin_url(LoginUnlock, "change", unlock.pk)).status_code == 200  # read-only view
     assert LoginUnlock.objects.count() == 1
+
+
+def _fail_forwarded(username: str, forwarded: str) -> int:
+    return (
+        Client()
+        .post(
+            "/admin/login/",
+            {"username": username, "password": "wrong-password"},
+            REMOTE_ADDR="10.0.0.9",
+            HTTP_X_FORWARDED_FOR=forwarded,
+        )
+        .status_code
+    )
+
+
+def test_a_forged_forwarded_for_header_does_not_dodge_the_lock(navigator_user):
+    statuses = [_fail_forwarded("nav", f"198.51.100.{n}") for n in range(5)]
+    assert statuses[-1] == 429  # all five counted against the connection's address
+    assert list(AccessAttempt.objects.values_list("ip_address", flat=True)) == ["10.0.0.9"]
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_counts(navigator_user, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    assert [_fail_forwarded("nav", "spoofed, 203.0.113.7") for _ in range(5)][-1] == 429
+    assert post_login(Client(), "nav", ip="10.0.0.9").status_code == 302  # another client behind the proxy
+    assert _fail_forwarded("nav", "not-an-address") == 200  # nonsense: the proxy's own address, no 500
+    assert sorted(AccessAttempt.objects.values_list("ip_address", flat=True)) == ["10.0.0.9", "203.0.113.7"]
