@@ -10,6 +10,8 @@ from tests.factories.patients import PatientFactory, seeded_condition
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+SCHEMA_TIMEOUT_MS = 90_000
+
 # Runs before any script of each page (Playwright injects it outside the page's CSP).
 RECORD_VIOLATIONS = """
 window.__cspViolations = [];
@@ -49,7 +51,7 @@ def test_admin_pages_and_swagger_ui_run_under_the_csp(page, screenshot, superuse
     page.goto(f"/admin/patients/patient/{patient.pk}/change/")
     page.locator("#id_medical_condition + .select2 .select2-selection").click()
     page.locator(".select2-search__field").fill("Glio")
-    expect(page.locator(".select2-results__option", has_text="Glioblastoma")).to_be_visible()
+    expect(page.locator(".select2-results__option", has_text="Glioblastoma")).to_be_visible(timeout=15_000)
     screenshot(page, "change-form-autocomplete")
     assert violations() == []
 
@@ -60,7 +62,8 @@ def test_admin_pages_and_swagger_ui_run_under_the_csp(page, screenshot, superuse
 
     # Swagger UI: its start-up script is a file (split view), the schema is fetched from this site.
     page.goto("/api/docs/")
-    expect(page.locator(".opblock").first).to_be_visible()
+    # Swagger UI draws nothing until the whole schema is generated and fetched: seconds on a busy machine.
+    expect(page.locator(".opblock").first).to_be_visible(timeout=SCHEMA_TIMEOUT_MS)
     expect(page.locator(".opblock-summary-path", has_text="/api/v1/patients/").first).to_be_visible()
     screenshot(page, "swagger-ui")
     assert violations() == []
