@@ -88,7 +88,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         required=selectors.two_factor_required(user),
         otpauth_uri=uri,
         secret=base64.b32encode(device.bin_key).decode().rstrip("="),
-        qr_svg=mark_safe(_qr_svg(uri)),  # noqa: S308 - drawn by qrcode from our own URI, no user markup
+        qr_svg=mark_safe(_qr_svg(uri)),  # drawn by qrcode from our own URI: no markup from a user
     )
 
 
