@@ -434,7 +434,7 @@ class IntakeQPatientAdmin(ServiceAdmin):
 
     @admin.display(description="Phone", ordering="phone")
     def phone_number(self, obj) -> str:
-        return format_html('<span style="white-space:nowrap">{}</span>', obj.phone or "-")
+        return format_html('<span class="crm-nowrap">{}</span>', obj.phone or "-")
 
     @admin.display(description="In CM as")
     def in_cm_as(self, obj) -> str:
@@ -443,7 +443,7 @@ class IntakeQPatientAdmin(ServiceAdmin):
             return "-"
         patient = link.canonical_patient
         return format_html(
-            '<a href="{}" style="white-space:nowrap">{} {}</a>',
+            '<a href="{}" class="crm-nowrap">{} {}</a>',
             admin_url(CanonicalPatient, "complete", patient.pk),
             patient.first_name,
             patient.last_name,
@@ -690,10 +690,8 @@ class CMEnrollmentAdmin(ServiceAdmin):
         stale = at is None or at < timezone.now() - dt.timedelta(days=7)
         text = "never" if at is None else f"{timezone.localtime(at):%a %d %b}"
         if stale and obj.status == CMStatus.ACTIVE:
-            return format_html(
-                '<span class="cm-stale" style="color:#ba2121;font-weight:600;white-space:nowrap">{}</span>', text
-            )
-        return format_html('<span style="white-space:nowrap">{}</span>', text)
+            return format_html('<span class="cm-stale crm-warning-text crm-nowrap">{}</span>', text)
+        return format_html('<span class="crm-nowrap">{}</span>', text)
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "pod_assignment":

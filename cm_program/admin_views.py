@@ -97,7 +97,7 @@ class RecordEventForm(forms.Form):
         required=False,
         label="Points",
         help_text="Manual adjustments only: positive adds, negative deducts. Other events use the program's schedule.",
-        widget=forms.NumberInput(attrs={"style": "width: 7em"}),
+        widget=forms.NumberInput(attrs={"class": "crm-narrow-number"}),
     )
     reason = forms.CharField(
         required=False,

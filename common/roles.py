@@ -24,7 +24,7 @@ FULL = ("view", "add", "change", "delete")
 # Each app declares what its models give each role in ``<app>/roles.py`` as
 #   PERMISSIONS = {roles.PATIENT_NAVIGATORS: {"patients.patient": roles.WORK}, ...}
 # so that apps never edit each other's entries. ``role_permissions()`` merges them.
-ROLE_APPS = ("people", "patients", "journeys", "cm_program")
+ROLE_APPS = ("people", "patients", "journeys", "cm_program", "accounts")
 
 
 def role_permissions() -> dict[str, dict[str, tuple[str, ...]]]:

@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("patients.api.urls")),
     path("", include("journeys.api.urls")),
     path("cm/", include("cm_program.api.urls")),
+    path("auth/", include("accounts.api.urls")),
 ]

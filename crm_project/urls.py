@@ -2,8 +2,8 @@
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from common.api.docs import ApiDocsView, ApiSchemaView
 from common.api.views import api_not_found
 from common.views import health, not_found
 
@@ -13,10 +13,11 @@ admin.site.index_title = "Patient navigation and contingency management"
 
 urlpatterns = [
     path("health/", health, name="health"),
+    path("admin/account/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("crm_project.api_urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/schema/", ApiSchemaView.as_view(), name="api-schema"),
+    path("api/docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^api/", api_not_found),
 ]
 

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from common.api.throttling import throttle_refused_request
 from common.errors import ConflictError, ServiceError
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ def _summary(fields: dict[str, Any]) -> str:
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    exc = throttle_refused_request(exc, context)
     response = _handle(exc, context)
     if response is not None:
         # Whatever the view wrote before failing is undone (ATOMIC_REQUESTS): a 4xx changes nothing.

@@ -28,6 +28,7 @@ _DESCRIPTIONS = {
     "404": "Not found, outside your scope, or a page number past the last page.",
     "409": "Conflicts with existing data; `error.existing_id` points at the existing record.",
     "415": "Unsupported media type: send `application/json`.",
+    "429": "Too many requests: wait the seconds that `Retry-After` gives (rates: docs/API.md, Throttling).",
 }
 
 
@@ -38,6 +39,7 @@ class CrmAutoSchema(AutoSchema):
         codes = ["400", "401", "403", "404"]
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):
             codes += ["409", "415"] if self.method != "DELETE" else ["409"]
+        codes.append("429")  # every request is throttled (common.api.throttling)
         for code in codes:
             if code not in responses:
                 response = self._get_response_for_code(ErrorSerializer, code, direction=direction)

@@ -36,24 +36,36 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "csp",
     "common",
     "people",
     "patients",
     "journeys",
     "cm_program",
+    "accounts",
 ]
 
 MIDDLEWARE = [
     "common.middleware.RequestIdMiddleware",
+    # Early, so that every response gets the headers, including those of the middleware below.
+    "common.headers.SecurityHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "common.middleware.AuditContextMiddleware",
+    # Last, as django-axes asks: it turns a lockout noticed during authentication into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crm_project.urls"
@@ -95,6 +107,11 @@ def _database() -> dict:
 
 
 DATABASES = {"default": _database()}
+# The same database through a second connection, for the API throttle's DatabaseCache only
+# (crm_project.cache_router): its counters must be committed at once, not rolled back with a request
+# that fails (every 401 would otherwise be forgotten), nor hold a row lock for the request's length.
+DATABASES["cache"] = {**DATABASES["default"], "ATOMIC_REQUESTS": False, "TEST": {"MIRROR": "default"}}
+DATABASE_ROUTERS = ["crm_project.cache_router.CacheRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "people.User"
@@ -126,8 +143,9 @@ PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header turns anonymous requests into 401, not 403.
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        # DRF's Token with an expiry (API_TOKEN_TTL_DAYS); the session needs two-factor when required.
+        "accounts.authentication.ExpiringTokenAuthentication",
+        "accounts.authentication.VerifiedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
@@ -199,3 +217,98 @@ def _pghistory_trackers():
 # Insert, update and delete of every tracked model; events reference their row without a database
 # constraint (pghistory's default), so a hard delete keeps its history.
 PGHISTORY_DEFAULT_TRACKERS = _pghistory_trackers()
+
+
+# --- Logins, API tokens, two-factor, throttling and security headers (issue 9) ------------------------
+# Documented in README.md ("Settings and environment") and docs/API.md.
+from datetime import timedelta  # noqa: E402
+
+from csp.constants import NONE, SELF  # noqa: E402
+
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses a locked-out username + address before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins are counted per username + client address, in the database (shared by every process).
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# Proxies in front of the app whose X-Forwarded-For is believed (for the lockout and the API throttle);
+# 0 = the connection's own address, so a client cannot pick a fresh address per attempt.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_ENABLE_ADMIN = False  # accounts.admin shows lockouts with a recorded "unlock" action instead
+AXES_VERBOSE = False
+
+# API tokens (DRF's Token) stop working this many days after they were issued or rotated.
+API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=90)
+
+# Two-factor login (django-otp TOTP) for superusers and supervisors; production turns it on.
+REQUIRE_2FA = env.bool("REQUIRE_2FA", default=False)
+OTP_TOTP_ISSUER = "Healthcare CRM"
+
+# The OpenAPI schema and Swagger UI describe every field of patient data: a login is needed unless this
+# is on (local settings turn it on for `make run`).
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
+
+# API throttling: counters live in PostgreSQL (DatabaseCache on its own connection, see DATABASES["cache"]),
+# so every process and web node counts the same requests.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "api_throttle_cache",  # created by the accounts app's migration
+        "OPTIONS": {"MAX_ENTRIES": 20_000},
+    },
+}
+REST_FRAMEWORK.update(
+    {
+        "DEFAULT_THROTTLE_CLASSES": [
+            "common.api.throttling.AnonThrottle",
+            "common.api.throttling.UserThrottle",
+        ],
+        "DEFAULT_THROTTLE_RATES": {
+            "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+            "user": env.str("API_THROTTLE_USER", default="1000/min"),
+        },
+        "NUM_PROXIES": TRUSTED_PROXY_COUNT,
+    }
+)
+
+# Content-Security-Policy (django-csp): nothing inline, nothing from another origin. Django's admin and
+# Swagger UI (drf-spectacular's split view, assets from the sidecar package) run under it.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # Swagger UI's icons are data: URIs
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Browser features the app never uses are switched off for every page (common.headers).
+PERMISSIONS_POLICY = (
+    "accelerometer",
+    "autoplay",
+    "camera",
+    "display-capture",
+    "geolocation",
+    "gyroscope",
+    "magnetometer",
+    "microphone",
+    "midi",
+    "payment",
+    "usb",
+)
+SPECTACULAR_SETTINGS["SWAGGER_UI_SETTINGS"] = {
+    "deepLinking": True,
+    "validatorUrl": None,  # the default sends the schema's address to an outside validator
+}

@@ -28,6 +28,10 @@ SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# Two-factor login for superusers and supervisors, and a login for the API schema and docs.
+REQUIRE_2FA = env.bool("REQUIRE_2FA", default=True)
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
+
 LOGGING = {
     **LOGGING,
     "handlers": {**LOGGING["handlers"], "stdout": {**LOGGING["handlers"]["stdout"], "formatter": "json"}},

@@ -60,7 +60,7 @@ def test_caseload_bars_turn_amber_at_90_percent_and_red_at_100(client, cm_superv
     assert 'class="cm-bar normal"' in row_html(body, below) and ">80%<" in row_html(body, below)
     assert 'class="cm-bar warning"' in row_html(body, warning) and ">90%<" in row_html(body, warning)
     assert 'class="cm-bar danger"' in row_html(body, full) and "100% full" in row_html(body, full)
-    assert 'style="width:100%"' in row_html(body, full)
+    assert 'class="crm-w-100"' in row_html(body, full)
     assert [line.level for line in response.context["lines"]] == ["normal", "danger", "warning"]  # by name
 
 

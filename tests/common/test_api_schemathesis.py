@@ -96,6 +96,8 @@ def test_no_server_error_and_every_response_matches_the_schema(wsgi_app, usernam
     operations = 0
     for result in schema.get_all_operations():
         operation = result.ok()
+        if operation.path.startswith("/api/v1/auth/"):
+            continue  # rotating or revoking the run's own token would turn every later call into a 401
         operations += 1
         ids = _real_ids(operation.path) if "{id}" in operation.path else []
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
