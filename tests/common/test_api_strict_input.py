@@ -151,3 +151,15 @@ def test_a_lone_surrogate_is_400_naming_where_it_is(superuser):
     nested = json.dumps({"person": {"first_name": "Ann", "last_name": "\udc00"}}).encode()
     response = client_for(superuser).post("/api/v1/patients/", data=nested, content_type="application/json")
     assert response.status_code == 400 and set(response.json()["error"]["fields"]) == {"person.last_name"}
+
+
+def test_a_body_above_the_upload_limit_is_400_in_the_error_shape(superuser, settings):
+    from tests.navigation_api import client_for
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    raw = b'{"first_name": "' + b"x" * 2000 + b'", "last_name": "Lee"}'
+    response = client_for(superuser).post("/api/v1/persons/", data=raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {"code": "parse_error", "message": "The body is larger than the 1000 bytes the API accepts."}
+    }

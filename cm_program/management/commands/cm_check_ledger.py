@@ -49,8 +49,8 @@ class Command(AuditedCommand):
             self.stdout.write(
                 # Names are printed escaped: rows stored before control characters were refused may hold
                 # an ESC sequence that would otherwise rewrite the terminal of whoever runs the check.
-                f"{d.enrollment.pk}  {printable(d.enrollment)}: points stored {d.stored_points}, ledger {d.ledger_points}; "
-                f"streak stored {d.stored_streak}, ledger {d.ledger_streak}"
+                f"{d.enrollment.pk}  {printable(d.enrollment)}: points stored {d.stored_points}, "
+                f"ledger {d.ledger_points}; streak stored {d.stored_streak}, ledger {d.ledger_streak}"
             )
         if not found:
             self.stdout.write(self.style.SUCCESS(f"All {checked} enrollments agree with their ledger."))
