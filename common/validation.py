@@ -58,7 +58,7 @@ def control_character_problem(value: str, *, multiline: bool = False) -> str | N
         return None
     code = ord(found.group())
     if code == 0:
-        return f"Null characters are not allowed (U+0000 at position {found.start() + 1})."
+        return f"Null characters are not allowed. U+0000 at position {found.start() + 1}; remove it."
     if 0xD800 <= code <= 0xDFFF:
         kind = "an unpaired surrogate"
     elif code in (0x09, 0x0A, 0x0D):
