@@ -41,6 +41,7 @@ from cm_program.selectors import streak_from_ledger
 from common.audit import audit_context
 from common.db import same_names
 from common.errors import ConflictError
+from common.validation import check_text
 from people.models import Person, User
 from people.normalize import clean_email, normalize_phone
 
@@ -83,6 +84,7 @@ def _clean_name(value: str | None, *, field: str) -> str:
     cleaned = (value or "").strip()
     if not cleaned:
         raise ValidationError({field: ["This field is required."]})
+    check_text(cleaned, field=field)
     return cleaned
 
 
@@ -114,10 +116,12 @@ def _clean_choice(value: str | None, *, field: str, choices, required: bool = Fa
     return value
 
 
-def _clean_text(value: str | None) -> str | None:
+def _clean_text(value: str | None, *, field: str, multiline: bool = False) -> str | None:
+    """Trimmed text or None; control characters are refused (notes and reasons are ``multiline``)."""
     if value is None:
         return None
     value = value.strip()
+    check_text(value, field=field, multiline=multiline)
     return value or None
 
 
@@ -190,7 +194,7 @@ def _clean_profile(values: dict[str, Any]) -> dict[str, Any]:
         elif name == "consent_date":
             cleaned[name] = None if value is None else _not_future(value, field=name)
         else:
-            cleaned[name] = _clean_text(value)
+            cleaned[name] = _clean_text(value, field=name)
     return cleaned
 
 
@@ -439,7 +443,7 @@ def intakeq_link_create(
                     intakeq_patient=intakeq_patient,
                     confidence_score=score,
                     linked_by=linked_by or actor,
-                    notes=_clean_text(notes),
+                    notes=_clean_text(notes, field="notes", multiline=True),
                 )
         except IntegrityError:
             # A concurrent link of the same IntakeQ record won the unique index.
@@ -493,7 +497,7 @@ def _clean_provider(values: dict[str, Any]) -> dict[str, Any]:
                 raise ValidationError({"hire_date": ["The hire date cannot be in the future."]})
             cleaned[name] = value
         elif name in ("credentials",):
-            cleaned[name] = _clean_text(value)
+            cleaned[name] = _clean_text(value, field=name)
         else:
             cleaned[name] = value
     return cleaned
@@ -618,8 +622,8 @@ def cm_enrollment_create(
             cm_program=program,
             cpss_provider=cpss_provider,
             enrollment_date=enrollment_date,
-            pod_assignment=_clean_text(pod_assignment),
-            notes=_clean_text(notes),
+            pod_assignment=_clean_text(pod_assignment, field="pod_assignment"),
+            notes=_clean_text(notes, field="notes", multiline=True),
             medicaid_verification=medicaid_verification,
         )
         if program.points_enrollment_bonus > 0:
@@ -738,7 +742,12 @@ def cm_patient_enroll_from_intakeq(
     try:
         phone = _clean_phone(intakeq_patient.phone, field="phone")
     except ValidationError:
-        phone = _clean_text(intakeq_patient.phone)
+        try:
+            phone = _clean_text(intakeq_patient.phone, field="phone")
+        except ValidationError:
+            raise ValidationError(
+                {"intakeq_patient": ["The IntakeQ record's phone holds control characters; fix it first."]}
+            ) from None
     try:
         email = clean_email(intakeq_patient.email)
     except ValidationError:
@@ -813,6 +822,7 @@ def cm_enrollment_set_status(
     is kept in the audit trail with its actor and ``reason``.
     """
     _clean_choice(status, field="status", choices=CMStatus, required=True)
+    check_text(reason, field="reason", multiline=True)
     with audit_context(actor=actor, reason=(reason or "").strip() or None):
         locked = CMEnrollment.objects.select_for_update().get(pk=enrollment.pk)
         if locked.status == status:
@@ -873,8 +883,10 @@ def cm_enrollment_update(
             cm_enrollment_set_status(enrollment=enrollment, status=status, actor=actor, reason=status_reason)
         locked = CMEnrollment.objects.select_for_update().get(pk=enrollment.pk)
         plain = {
-            "pod_assignment": pod_assignment if pod_assignment is UNSET else _clean_text(pod_assignment),
-            "notes": notes if notes is UNSET else _clean_text(notes),
+            "pod_assignment": (
+                pod_assignment if pod_assignment is UNSET else _clean_text(pod_assignment, field="pod_assignment")
+            ),
+            "notes": notes if notes is UNSET else _clean_text(notes, field="notes", multiline=True),
             "medicaid_verification": medicaid_verification,
         }
         changed = [name for name, value in plain.items() if value is not UNSET]
@@ -959,6 +971,7 @@ def cm_event_record(
     if event_type not in RECORDABLE_EVENTS:
         raise ValidationError({"event_type": [f"'{event_type}' entries are written by the system, not recorded."]})
     reason = (reason or "").strip()
+    check_text(reason, field="reason", multiline=True)
     if event_type == PointsEvent.MANUAL_ADJUSTMENT:
         if points is None or isinstance(points, bool) or not isinstance(points, int) or points == 0:
             raise ValidationError({"points": ["A manual adjustment is a whole, non-zero number of points."]})
@@ -1010,6 +1023,7 @@ def cm_points_reverse(
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ["A reversal needs a reason."]})
+    check_text(reason, field="reason", multiline=True)
     if points_transaction.event_type == PointsEvent.REVERSAL:
         raise ValidationError({"points_transaction": ["A reversal cannot be reversed; record a new event instead."]})
     with audit_context(actor=actor):
@@ -1178,7 +1192,7 @@ def intakeq_link_update(
     if confidence_score is not UNSET:
         changes["confidence_score"] = _clean_confidence(confidence_score)
     if notes is not UNSET:
-        changes["notes"] = _clean_text(notes)
+        changes["notes"] = _clean_text(notes, field="notes", multiline=True)
     with audit_context(actor=actor):
         locked = IntakeQLink.objects.select_for_update().get(pk=link.pk)
         for name, value in changes.items():
@@ -1205,7 +1219,7 @@ def _clean_intakeq(values: dict[str, Any]) -> dict[str, Any]:
             cleaned[name] = clean_email(value, field="email")
         else:
             # The EMR's client id and phone are kept as the EMR writes them (scenario 2 parses the phone).
-            cleaned[name] = _clean_text(value)
+            cleaned[name] = _clean_text(value, field=name)
     return cleaned
 
 
@@ -1269,7 +1283,7 @@ def _clean_program(values: dict[str, Any]) -> dict[str, Any]:
         if name == "name":
             cleaned[name] = _clean_name(value, field="name")
         elif name == "description":
-            cleaned[name] = _clean_text(value)
+            cleaned[name] = _clean_text(value, field=name, multiline=True)
         elif name == "is_active":
             if not isinstance(value, bool):
                 raise ValidationError({"is_active": ["Expected true or false."]})

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 
 from common.audit import audit_context
 from common.models import SoftDeleteModel
+from common.validation import check_text
 
 
 def soft_delete_row(obj: SoftDeleteModel, *, reason: str, actor=None) -> SoftDeleteModel:
@@ -17,6 +18,7 @@ def soft_delete_row(obj: SoftDeleteModel, *, reason: str, actor=None) -> SoftDel
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ["Give a reason for the deletion."]})
+    check_text(reason, field="reason", multiline=True)
     row = type(obj).all_objects.select_for_update().get(pk=obj.pk)
     if row.is_active:
         with audit_context(actor=actor):

@@ -20,7 +20,7 @@ from common.audit import audit_context
 from common.db import constraint_name
 from common.errors import ConflictError
 from common.soft_delete import restore_row, soft_delete_row
-from common.validation import FieldErrors
+from common.validation import FieldErrors, check_text
 from journeys.models import ClinicalTrialJourney, EAPJourney, Eligibility, JourneyStatusChange
 from journeys.transitions import CT_INITIAL, EAP_INITIAL, CTStatus, EAPStatus, allowed_next_statuses
 from patients.models import Patient, PatientStatus, Physician
@@ -36,6 +36,15 @@ EAP_NUMBER_CONSTRAINT = "eap_journey_eap_number_ci_uniq"
 T = TypeVar("T")
 _NCT_PREFIX = re.compile(r"^NCT", re.IGNORECASE)
 _NCT_ID = re.compile(r"^NCT[0-9]{8}$")
+
+
+# Free text of journeys and their timeline; notes and reasons are multi-line, names and ids are not.
+_MULTILINE_TEXT = frozenset({"notes", "note", "ineligible_reason", "outcome"})
+
+
+def _check_texts(errors: FieldErrors, **texts: Any) -> None:
+    for name, value in texts.items():
+        check_text(value, field=name, multiline=name in _MULTILINE_TEXT, errors=errors)
 
 
 def clean_trial_id(value: str | None, *, errors: FieldErrors) -> str:
@@ -158,6 +167,9 @@ def journey_open(
         errors.raise_if_any()
     if now > timezone.now() + CLOCK_SKEW:
         errors.add("opened_at", "A journey cannot be opened in the future.")
+    _check_texts(
+        errors, note=note, notes=notes, trial_id=trial_id, trial_name=trial_name, eap_number=eap_number, product=product
+    )
     if kind == "clinical_trial":
         if eap_number or product or physician:
             errors.add("kind", "eap_number, product and physician belong to EAP journeys.")
@@ -243,6 +255,7 @@ def journey_transition(
     last = stored.status_changes.order_by("-changed_at").first()
     if last is not None and at < last.changed_at:
         errors.add("at", f"Cannot be before the previous step of the timeline ({last.changed_at:%Y-%m-%d %H:%M}).")
+    _check_texts(errors, note=note, ineligible_reason=ineligible_reason, outcome=outcome)
     errors.raise_if_any()
 
     day = timezone.localdate(at)
@@ -337,6 +350,7 @@ def journey_update(*, journey: Journey, data: Mapping[str, Any], actor: User | N
             values[name] = _date(values[name], name, errors)
         elif isinstance(values[name], str):
             values[name] = values[name].strip()
+            _check_texts(errors, **{name: values[name]})
     if is_ct:
         values["trial_id"] = clean_trial_id(values["trial_id"], errors=errors)
         if not values["trial_id"] and not values["trial_name"]:

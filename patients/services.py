@@ -24,7 +24,7 @@ from common.audit import audit_context
 from common.db import same_names
 from common.errors import ConflictError
 from common.soft_delete import restore_row, soft_delete_row
-from common.validation import FieldErrors
+from common.validation import FieldErrors, check_text
 from patients.models import (
     OPEN_LEAD_STATUSES,
     CallDirection,
@@ -47,6 +47,8 @@ from people.services import clean_person_details, end_role, ensure_role, find_or
 
 # A call logged "now" from a laptop whose clock runs a little ahead is not a call in the future.
 CLOCK_SKEW = dt.timedelta(minutes=5)
+# Text fields this long (notes, descriptions, addresses) are multi-line: they keep tab and line breaks.
+NOTES_MAX_LENGTH = 10_000
 MAX_CALL_MINUTES = 24 * 60
 
 
@@ -297,6 +299,8 @@ def lead_create(
             errors.add("landing_page_url", f"'{landing_page_url}' is not a valid URL.")
         if len(landing_page_url) > 500:
             errors.add("landing_page_url", "At most 500 characters.")
+    check_text(landing_page_url, field="landing_page_url", errors=errors)
+    check_text(notes, field="notes", multiline=True, errors=errors)
     errors.raise_if_any()
 
     with audit_context(actor=actor):
@@ -462,6 +466,8 @@ def physician_register(
     )
     hospital = _check_lookup(hospital, Hospital, "hospital", errors)
     specialization = _check_lookup(specialization, Specialization, "specialization", errors)
+    check_text(job_title, field="job_title", errors=errors)
+    check_text(medical_license_number, field="medical_license_number", errors=errors)
     errors.raise_if_any()
     with audit_context(actor=actor):
         match = find_or_create_person(details)
@@ -580,6 +586,7 @@ def _clean_call(values: dict[str, Any], errors: FieldErrors) -> None:
             errors.add("booking_date", "Give a date and time.")
         elif call_date and booking < call_date:
             errors.add("booking_date", "An appointment booked during a call cannot be before the call.")
+    check_text(values.get("notes"), field="notes", multiline=True, errors=errors)
     navigator = values["navigator"]
     if navigator is None:
         errors.add("navigator", "Name the navigator who made or took the call.")
@@ -597,8 +604,8 @@ def _default_navigator(actor: User | None) -> Person | None:
 def call_log(
     *,
     patient: Patient,
-    direction: str,
     outcome: str,
+    direction: str = CallDirection.OUTBOUND,
     call_date: dt.datetime | None = None,
     navigator: Person | None = None,
     booking_date: dt.datetime | None = None,
@@ -609,7 +616,8 @@ def call_log(
     actor: User | None = None,
 ) -> CallHistory:
     """Log a call: always a new ``call_history`` row, never an overwrite of an earlier call. The navigator
-    defaults to the acting user's Person and must hold the navigator role at the time of the call."""
+    defaults to the acting user's Person and must hold the navigator role at the time of the call. The
+    direction defaults to outbound: the CRM document's calls have none, and navigators mostly call out."""
     errors = FieldErrors()
     stored_patient = _active_patient(patient, errors)
     values = {
@@ -621,7 +629,7 @@ def call_log(
         "reminder_date": reminder_date,
         "call_duration_minutes": call_duration_minutes,
     }
-    _clean_call(values, errors)
+    _clean_call({**values, "notes": notes}, errors)
     errors.raise_if_any()
     with audit_context(actor=actor):
         return CallHistory.objects.create(
@@ -695,6 +703,9 @@ def medical_condition_create(
     name, abbreviation = (name or "").strip(), (abbreviation or "").strip()
     if not name:
         errors.add("name", "This field is required.")
+    check_text(name, field="name", errors=errors)
+    check_text(abbreviation, field="abbreviation", errors=errors)
+    check_text(description, field="description", multiline=True, errors=errors)
     errors.raise_if_any()
     existing = MedicalCondition.all_objects.filter(name__iexact=name).first()
     if existing is not None:
@@ -777,6 +788,7 @@ def _clean_text(
         errors.add(name, "This field is required.")
     elif len(value) > max_length:
         errors.add(name, f"At most {max_length} characters.")
+    check_text(value, field=name, multiline=max_length >= NOTES_MAX_LENGTH, errors=errors)
     values[name] = value
 
 

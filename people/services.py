@@ -21,7 +21,7 @@ from common.audit import audit_context
 from common.db import constraint_name
 from common.errors import ConflictError
 from common.soft_delete import restore_row, soft_delete_row
-from common.validation import FieldErrors
+from common.validation import FieldErrors, check_text
 from people.models import ContactType, Person, PersonContactType, User
 from people.normalize import clean_email, normalize_phone
 
@@ -59,6 +59,7 @@ def clean_person_details(
             errors.add(name, "This field is required.")
         elif len(value) > NAME_MAX_LENGTH:
             errors.add(name, f"At most {NAME_MAX_LENGTH} characters.")
+        check_text(value, field=name, errors=errors)
         cleaned[name] = value
     try:
         cleaned["email"] = clean_email(email)

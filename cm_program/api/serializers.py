@@ -10,7 +10,6 @@ Request bodies are strict: a field the resource does not take (unknown, or read-
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import TextChoices
@@ -35,6 +34,7 @@ from cm_program.models import (
     SmartphoneAccess,
 )
 from cm_program.services import RECORDABLE_EVENTS
+from common.api.serializers import StrictCharField, StrictInputSerializer, StrictModelSerializer, StrictSlugRelatedField
 from people.models import User
 
 NAME_MAX = 200
@@ -80,12 +80,14 @@ def status_field(**kwargs) -> serializers.ChoiceField:
     return CMStatusField(choices=CMStatus.choices, **kwargs)
 
 
-def text(max_length: int = TEXT_MAX, **kwargs) -> serializers.CharField:
-    """An optional free-text field: empty and null are accepted (the services store NULL)."""
+def text(max_length: int = TEXT_MAX, **kwargs) -> StrictCharField:
+    """An optional free-text field: empty and null are accepted (the services store NULL). Notes-sized
+    fields (notes, descriptions, reasons) are multi-line: they keep tab and line breaks."""
     kwargs.setdefault("required", False)
     kwargs.setdefault("allow_null", True)
     kwargs.setdefault("allow_blank", True)
-    return serializers.CharField(max_length=max_length, **kwargs)
+    kwargs.setdefault("multiline", max_length >= NOTES_MAX)
+    return StrictCharField(max_length=max_length, **kwargs)
 
 
 class StrictUUIDField(serializers.UUIDField):
@@ -120,38 +122,6 @@ def related(scope, model, **kwargs) -> ScopedRelatedField:
     return ScopedRelatedField(scope=scope, model=model, **kwargs)
 
 
-class StrictInputSerializer(serializers.Serializer):
-    """Request bodies: unknown and read-only fields are refused by name; ``<fk>_id`` aliases accepted.
-
-    The CM document's payloads name foreign keys ``canonical_patient_id``, ``cm_program_id``,
-    ``cpss_provider_id``...; the API's names are the model fields' (``canonical_patient``...). Both are
-    taken, one at a time.
-    """
-
-    aliases: dict[str, str] = {}
-    refused: dict[str, str] = {}
-
-    def to_internal_value(self, data):
-        if isinstance(data, Mapping):
-            data = dict(data)
-            errors: dict[str, list[str]] = {}
-            for alias, name in self.aliases.items():
-                if alias not in data:
-                    continue
-                if name in data:
-                    errors[alias] = [f"Give either {name} or {alias}, not both."]
-                else:
-                    data[name] = data.pop(alias)
-            writable = {name for name, field in self.fields.items() if not field.read_only}
-            for name in data:
-                if name in errors or name in writable:
-                    continue
-                errors[name] = [self.refused.get(name, "Unknown field: this resource does not take it.")]
-            if errors:
-                raise serializers.ValidationError(errors)
-        return super().to_internal_value(data)
-
-
 def _check_json_size(value: Any) -> Any:
     if value is not None and len(json.dumps(value)) > JSON_MAX_CHARS:
         raise serializers.ValidationError(f"At most {JSON_MAX_CHARS} characters of JSON.")
@@ -162,28 +132,28 @@ def _check_json_size(value: Any) -> Any:
 # Summaries nested in other resources
 
 
-class CanonicalPatientSummarySerializer(serializers.ModelSerializer):
+class CanonicalPatientSummarySerializer(StrictModelSerializer):
     class Meta:
         model = CanonicalPatient
         fields = ("id", "first_name", "last_name", "date_of_birth")
         read_only_fields = fields
 
 
-class CMProgramSummarySerializer(serializers.ModelSerializer):
+class CMProgramSummarySerializer(StrictModelSerializer):
     class Meta:
         model = CMProgram
         fields = ("id", "name")
         read_only_fields = fields
 
 
-class CMProviderSummarySerializer(serializers.ModelSerializer):
+class CMProviderSummarySerializer(StrictModelSerializer):
     class Meta:
         model = CMProvider
         fields = ("id", "first_name", "last_name", "credentials")
         read_only_fields = fields
 
 
-class IntakeQPatientSummarySerializer(serializers.ModelSerializer):
+class IntakeQPatientSummarySerializer(StrictModelSerializer):
     class Meta:
         model = IntakeQPatient
         fields = ("id", "intakeq_client_id", "first_name", "last_name", "date_of_birth")
@@ -194,7 +164,7 @@ class IntakeQPatientSummarySerializer(serializers.ModelSerializer):
 # Canonical patients
 
 
-class CMCanonicalPatientSerializer(serializers.ModelSerializer):
+class CMCanonicalPatientSerializer(StrictModelSerializer):
     cm_patient = serializers.UUIDField(
         source="cm_profile.id", read_only=True, allow_null=True, help_text="The CM profile, if any."
     )
@@ -224,16 +194,16 @@ class CMCanonicalPatientSerializer(serializers.ModelSerializer):
 
 
 class CMCanonicalPatientCreateSerializer(StrictInputSerializer):
-    first_name = serializers.CharField(max_length=NAME_MAX)
-    last_name = serializers.CharField(max_length=NAME_MAX)
+    first_name = StrictCharField(max_length=NAME_MAX)
+    last_name = StrictCharField(max_length=NAME_MAX)
     date_of_birth = serializers.DateField()
     email = text(EMAIL_MAX, help_text="Links the identity to the CRM Person with this email (or creates one).")
     phone = text(PHONE_MAX)
 
 
 class CMCanonicalPatientUpdateSerializer(StrictInputSerializer):
-    first_name = serializers.CharField(max_length=NAME_MAX, required=False)
-    last_name = serializers.CharField(max_length=NAME_MAX, required=False)
+    first_name = StrictCharField(max_length=NAME_MAX, required=False)
+    last_name = StrictCharField(max_length=NAME_MAX, required=False)
     date_of_birth = serializers.DateField(required=False)
     refused = {"person": "The Person link is kept by the identity services; it cannot be set."}
 
@@ -260,7 +230,7 @@ PROFILE_FIELDS = (
 )
 
 
-class CMPatientSerializer(serializers.ModelSerializer):
+class CMPatientSerializer(StrictModelSerializer):
     canonical_patient_detail = CanonicalPatientSummarySerializer(source="canonical_patient", read_only=True)
     enrollment_source = EnrollmentSourceField(choices=EnrollmentSource.choices, read_only=True, allow_null=True)
     smartphone_access = SmartphoneAccessField(choices=SmartphoneAccess.choices, read_only=True, allow_null=True)
@@ -305,10 +275,10 @@ class CMPatientUpdateSerializer(_ProfileInputSerializer):
 # Providers (providers_cm)
 
 
-class CMProviderSerializer(serializers.ModelSerializer):
+class CMProviderSerializer(StrictModelSerializer):
     role = ProviderRoleField(choices=ProviderRole.choices, read_only=True)
     status = ProviderStatusField(choices=ProviderStatus.choices, read_only=True)
-    username = serializers.CharField(source="user.username", read_only=True, allow_null=True)
+    username = StrictCharField(source="user.username", read_only=True, allow_null=True)
     active_enrollments = serializers.IntegerField(read_only=True, help_text="Active enrollments held (caseload).")
 
     class Meta:
@@ -337,8 +307,8 @@ class CMProviderSerializer(serializers.ModelSerializer):
 
 class CMProviderInputSerializer(StrictInputSerializer):
     canonical_provider_id = StrictUUIDField(required=False, allow_null=True)
-    first_name = serializers.CharField(max_length=NAME_MAX)
-    last_name = serializers.CharField(max_length=NAME_MAX)
+    first_name = StrictCharField(max_length=NAME_MAX)
+    last_name = StrictCharField(max_length=NAME_MAX)
     email = text(EMAIL_MAX)
     phone = text(PHONE_MAX)
     role = ProviderRoleField(choices=ProviderRole.choices, required=False)
@@ -353,7 +323,7 @@ class CMProviderInputSerializer(StrictInputSerializer):
         pk_field=StrictUUIDField(),
         help_text="The staff login (id) that limits this CPSS to their caseload. Or give `username`.",
     )
-    username = serializers.SlugRelatedField(
+    username = StrictSlugRelatedField(
         slug_field="username",
         queryset=User.objects.filter(is_active=True),
         required=False,
@@ -377,7 +347,7 @@ class CMProviderInputSerializer(StrictInputSerializer):
 # Programs (contingency_management)
 
 
-class CMProgramSerializer(serializers.ModelSerializer):
+class CMProgramSerializer(StrictModelSerializer):
     class Meta:
         model = CMProgram
         fields = ("id", "name", "description", "is_active", *CMProgram.SCHEDULE_FIELDS, "created_at", "updated_at")
@@ -389,7 +359,7 @@ def _points_setting() -> serializers.IntegerField:
 
 
 class CMProgramInputSerializer(StrictInputSerializer):
-    name = serializers.CharField(max_length=NAME_MAX)
+    name = StrictCharField(max_length=NAME_MAX)
     description = text(NOTES_MAX)
     is_active = serializers.BooleanField(required=False)
     points_group_attendance = _points_setting()
@@ -405,7 +375,7 @@ class CMProgramInputSerializer(StrictInputSerializer):
 # Enrollments (cm_enrollments) and the points ledger
 
 
-class CMEnrollmentSerializer(serializers.ModelSerializer):
+class CMEnrollmentSerializer(StrictModelSerializer):
     canonical_patient_detail = CanonicalPatientSummarySerializer(source="canonical_patient", read_only=True)
     cm_program_detail = CMProgramSummarySerializer(source="cm_program", read_only=True)
     cpss_provider_detail = CMProviderSummarySerializer(source="cpss_provider", read_only=True, allow_null=True)
@@ -503,12 +473,12 @@ class CMEnrollmentStatusSerializer(StrictInputSerializer):
     reason = text(NOTES_MAX, help_text="Why (kept in the audit trail).")
 
 
-class CMLedgerEntrySerializer(serializers.ModelSerializer):
+class CMLedgerEntrySerializer(StrictModelSerializer):
     event_type = PointsEventField(choices=PointsEvent.choices, read_only=True)
     reversed_by = serializers.UUIDField(
         source="reversed_by.id", read_only=True, allow_null=True, help_text="The reversal cancelling this entry."
     )
-    recorded_by_username = serializers.CharField(source="recorded_by.username", read_only=True, allow_null=True)
+    recorded_by_username = StrictCharField(source="recorded_by.username", read_only=True, allow_null=True)
 
     class Meta:
         model = CMPointsTransaction
@@ -549,7 +519,9 @@ class CMEventSerializer(StrictInputSerializer):
 
 
 class CMReverseSerializer(StrictInputSerializer):
-    reason = serializers.CharField(max_length=NOTES_MAX, allow_blank=True, help_text="Why the entry is cancelled.")
+    reason = StrictCharField(
+        max_length=NOTES_MAX, allow_blank=True, multiline=True, help_text="Why the entry is cancelled."
+    )
 
 
 class CMLedgerResultSerializer(serializers.Serializer):
@@ -565,7 +537,7 @@ class CMLedgerResultSerializer(serializers.Serializer):
 # IntakeQ mirror and links
 
 
-class CMIntakeQPatientSerializer(serializers.ModelSerializer):
+class CMIntakeQPatientSerializer(StrictModelSerializer):
     intakeq_link = serializers.UUIDField(source="canonical_link.id", read_only=True, allow_null=True)
     canonical_patient = serializers.UUIDField(
         source="canonical_link.canonical_patient_id", read_only=True, allow_null=True
@@ -591,8 +563,8 @@ class CMIntakeQPatientSerializer(serializers.ModelSerializer):
 
 class CMIntakeQPatientInputSerializer(StrictInputSerializer):
     intakeq_client_id = text(NAME_MAX, help_text="The EMR's client id (unique).")
-    first_name = serializers.CharField(max_length=NAME_MAX)
-    last_name = serializers.CharField(max_length=NAME_MAX)
+    first_name = StrictCharField(max_length=NAME_MAX)
+    last_name = StrictCharField(max_length=NAME_MAX)
     date_of_birth = serializers.DateField(required=False, allow_null=True)
     email = text(EMAIL_MAX)
     phone = text(PHONE_MAX)
@@ -602,11 +574,11 @@ class CMIntakeQPatientInputSerializer(StrictInputSerializer):
     }
 
 
-class CMIntakeQLinkSerializer(serializers.ModelSerializer):
+class CMIntakeQLinkSerializer(StrictModelSerializer):
     canonical_patient_detail = CanonicalPatientSummarySerializer(source="canonical_patient", read_only=True)
     intakeq_patient_detail = IntakeQPatientSummarySerializer(source="intakeq_patient", read_only=True)
     confidence_score = serializers.DecimalField(max_digits=3, decimal_places=2, coerce_to_string=False, read_only=True)
-    linked_by_username = serializers.CharField(source="linked_by.username", read_only=True, allow_null=True)
+    linked_by_username = StrictCharField(source="linked_by.username", read_only=True, allow_null=True)
 
     class Meta:
         model = IntakeQLink
@@ -682,8 +654,8 @@ class CMEnrollNewSerializer(_EnrollInputSerializer):
         required=False,
         help_text="Instead of first_name, last_name and date_of_birth: an existing canonical patient.",
     )
-    first_name = serializers.CharField(max_length=NAME_MAX, required=False)
-    last_name = serializers.CharField(max_length=NAME_MAX, required=False)
+    first_name = StrictCharField(max_length=NAME_MAX, required=False)
+    last_name = StrictCharField(max_length=NAME_MAX, required=False)
     date_of_birth = serializers.DateField(required=False)
     cpss_provider = related(selectors.cm_providers_visible_to, CMProvider, help_text="The CPSS (required).")
     aliases = {
@@ -719,8 +691,8 @@ class CMEnrollFromIntakeQSerializer(_EnrollInputSerializer):
         required=False,
         help_text="The IntakeQ record; or give first_name, last_name and date_of_birth to find it.",
     )
-    first_name = serializers.CharField(max_length=NAME_MAX, required=False)
-    last_name = serializers.CharField(max_length=NAME_MAX, required=False)
+    first_name = StrictCharField(max_length=NAME_MAX, required=False)
+    last_name = StrictCharField(max_length=NAME_MAX, required=False)
     date_of_birth = serializers.DateField(required=False)
     cpss_provider = related(
         selectors.cm_providers_visible_to, CMProvider, required=False, allow_null=True, help_text="Optional."
@@ -771,8 +743,8 @@ class CMEnrollCreatedSerializer(serializers.Serializer):
 
 
 class CMPersonConflictSerializer(serializers.Serializer):
-    stored = serializers.CharField(allow_null=True)
-    given = serializers.CharField(allow_null=True)
+    stored = StrictCharField(allow_null=True)
+    given = StrictCharField(allow_null=True)
 
 
 class CMEnrollResultSerializer(serializers.Serializer):
@@ -804,7 +776,7 @@ class CMCompletePatientViewSerializer(serializers.Serializer):
     enrollments = CMEnrollmentSerializer(many=True, help_text="Every enrollment, oldest first, with its CPSS.")
 
 
-class CMDualEnrollmentSerializer(serializers.ModelSerializer):
+class CMDualEnrollmentSerializer(StrictModelSerializer):
     """A row of the CM document's "Detect Dual Enrollment" query, with the ids of both sides."""
 
     has_intakeq = serializers.BooleanField(read_only=True, default=True)

@@ -48,6 +48,7 @@ from cm_program.models import (
     ProviderStatus,
 )
 from common.api.permissions import ModelPermissions, action_permission
+from common.api.serializers import refuse_body
 from common.api.views import UUIDLookupMixin
 from common.errors import ConflictError
 
@@ -286,6 +287,7 @@ class CMProviderViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
 
     def destroy(self, request, *args, **kwargs):
         provider = self.get_object()
+        refuse_body(request)
         services.cm_provider_update(provider=provider, actor=request.user, status=ProviderStatus.INACTIVE)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -297,6 +299,7 @@ class CMProviderViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
     )
     def restore(self, request, pk=None):
         provider = self.get_object()
+        refuse_body(request)
         provider = services.cm_provider_update(provider=provider, actor=request.user, status=ProviderStatus.ACTIVE)
         return self.respond(provider)
 
@@ -364,6 +367,7 @@ class CMProgramViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMix
 
     def destroy(self, request, *args, **kwargs):
         program = self.get_object()
+        refuse_body(request)
         services.cm_program_update(program=program, actor=request.user, is_active=False)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -375,6 +379,7 @@ class CMProgramViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMix
     )
     def restore(self, request, pk=None):
         program = self.get_object()
+        refuse_body(request)
         program = services.cm_program_update(program=program, actor=request.user, is_active=True)
         return self.respond(program)
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.http import Http404
@@ -116,6 +118,13 @@ def _handle(exc: Exception, context: dict) -> Response | None:
         logger.warning("data error reached the API: %s", exc)
         return Response(
             error_body("invalid", "A value is out of range or malformed; nothing was saved."),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, RequestDataTooBig):
+        # Raised while DRF reads the body for the parser; Django would answer with an HTML 400 page.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            error_body("parse_error", f"The body is larger than the {limit} bytes the API accepts."),
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, Http404):

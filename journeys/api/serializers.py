@@ -6,28 +6,29 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.api.serializers import StrictCharField, StrictInputSerializer, StrictModelSerializer
 from journeys.models import ClinicalTrialJourney, EAPJourney, Eligibility, JourneyStatusChange
 from journeys.transitions import CTStatus, EAPStatus, allowed_next_statuses
 from patients.models import Patient, Physician
 from people.api.base import NOTES_MAX_LENGTH, NamedChoiceField
 
 # Names of optional related records: null when there is none (documented as nullable in the schema).
-NULLABLE_NAME = serializers.CharField(allow_null=True, read_only=True)
+NULLABLE_NAME = StrictCharField(allow_null=True, read_only=True)
 
 SOFT_DELETE_FIELDS = ("is_active", "deleted_at", "deletion_reason")
 TIMESTAMPS = ("created_at", "updated_at")
 TRANSITION_HINT = "Change the status with POST .../{id}/transition/."
 
 
-class JourneySerializer(serializers.ModelSerializer):
+class JourneySerializer(StrictModelSerializer):
     patient_name = serializers.SerializerMethodField()
     allowed_next_statuses = serializers.SerializerMethodField()
 
-    @extend_schema_field(serializers.CharField())
+    @extend_schema_field(StrictCharField())
     def get_patient_name(self, journey) -> str:
         return journey.patient.person.full_name
 
-    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    @extend_schema_field(serializers.ListField(child=StrictCharField()))
     def get_allowed_next_statuses(self, journey) -> list[str]:
         return [str(status) for status in allowed_next_statuses(journey)]
 
@@ -100,11 +101,12 @@ class EAPJourneySerializer(JourneySerializer):
         return _physician_name(journey.physician)
 
 
-class _NoStatusEdits(serializers.Serializer):
+class _NoStatusEdits(StrictInputSerializer):
     """``status`` in a body is accepted only unchanged (a GET body sent back with PUT); a different one is
     refused with the way to move it, rather than silently ignored."""
 
     initial_status: str = ""
+    checked_in_validate = ("status",)
 
     def validate(self, attrs):
         given = self.initial_data.get("status") if hasattr(self.initial_data, "get") else None
@@ -123,74 +125,86 @@ class ClinicalTrialJourneyCreateSerializer(_NoStatusEdits):
     initial_status = CTStatus.REFERRED
     patient = serializers.PrimaryKeyRelatedField(queryset=Patient.all_objects.all(), help_text="Patient id.")
     referring_physician = _PhysicianField(help_text="Physician id.")
-    trial_id = serializers.CharField(
+    trial_id = StrictCharField(
         max_length=50, required=False, allow_blank=True, help_text="ClinicalTrials.gov ids are NCT + 8 digits."
     )
-    trial_name = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    trial_name = StrictCharField(max_length=300, required=False, allow_blank=True)
     referral_date = serializers.DateField(required=False, allow_null=True, help_text="Today when omitted.")
-    notes = serializers.CharField(max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True)
-    note = serializers.CharField(
-        max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True, help_text="Note on the timeline's first step."
+    notes = StrictCharField(max_length=NOTES_MAX_LENGTH, multiline=True, required=False, allow_blank=True)
+    note = StrictCharField(
+        max_length=NOTES_MAX_LENGTH,
+        multiline=True,
+        required=False,
+        allow_blank=True,
+        help_text="Note on the timeline's first step.",
     )
 
 
 class ClinicalTrialJourneyUpdateSerializer(_NoStatusEdits):
     referring_physician = _PhysicianField(help_text="Physician id.")
-    trial_id = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    trial_name = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    trial_id = StrictCharField(max_length=50, required=False, allow_blank=True)
+    trial_name = StrictCharField(max_length=300, required=False, allow_blank=True)
     referral_date = serializers.DateField(required=False)
     eligible = serializers.ChoiceField(choices=Eligibility.choices, required=False)
     eligibility_assessment_date = serializers.DateField(required=False, allow_null=True)
-    ineligible_reason = serializers.CharField(max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True)
+    ineligible_reason = StrictCharField(max_length=NOTES_MAX_LENGTH, multiline=True, required=False, allow_blank=True)
     enrollment_date = serializers.DateField(required=False, allow_null=True)
     completion_date = serializers.DateField(required=False, allow_null=True)
-    outcome = serializers.CharField(max_length=300, required=False, allow_blank=True)
-    notes = serializers.CharField(max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True)
+    outcome = StrictCharField(max_length=300, required=False, allow_blank=True)
+    notes = StrictCharField(max_length=NOTES_MAX_LENGTH, multiline=True, required=False, allow_blank=True)
 
 
 class EAPJourneyCreateSerializer(_NoStatusEdits):
     initial_status = EAPStatus.PENDING
     patient = serializers.PrimaryKeyRelatedField(queryset=Patient.all_objects.all(), help_text="Patient id.")
     physician = _PhysicianField(help_text="Physician id.")
-    eap_number = serializers.CharField(
+    eap_number = StrictCharField(
         max_length=50, required=False, allow_blank=True, help_text="The EAP dossier number; unique ignoring case."
     )
-    product = serializers.CharField(max_length=200)
-    notes = serializers.CharField(max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True)
-    note = serializers.CharField(
-        max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True, help_text="Note on the timeline's first step."
+    product = StrictCharField(max_length=200)
+    notes = StrictCharField(max_length=NOTES_MAX_LENGTH, multiline=True, required=False, allow_blank=True)
+    note = StrictCharField(
+        max_length=NOTES_MAX_LENGTH,
+        multiline=True,
+        required=False,
+        allow_blank=True,
+        help_text="Note on the timeline's first step.",
     )
 
 
 class EAPJourneyUpdateSerializer(_NoStatusEdits):
     physician = _PhysicianField(help_text="Physician id.")
-    eap_number = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    product = serializers.CharField(max_length=200, required=False)
+    eap_number = StrictCharField(max_length=50, required=False, allow_blank=True)
+    product = StrictCharField(max_length=200, required=False)
     approval_date = serializers.DateField(required=False, allow_null=True)
     enrollment_date = serializers.DateField(required=False, allow_null=True)
     completion_date = serializers.DateField(required=False, allow_null=True)
-    notes = serializers.CharField(max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True)
+    notes = StrictCharField(max_length=NOTES_MAX_LENGTH, multiline=True, required=False, allow_blank=True)
 
 
-class _TransitionSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True)
+class _TransitionSerializer(StrictInputSerializer):
+    note = StrictCharField(max_length=NOTES_MAX_LENGTH, multiline=True, required=False, allow_blank=True)
     at = serializers.DateTimeField(required=False, allow_null=True, help_text="When it happened; now when omitted.")
 
 
 class ClinicalTrialTransitionSerializer(_TransitionSerializer):
     status = NamedChoiceField(CTStatus.choices, enum_name="ClinicalTrialStatusEnum", help_text="The status to move to.")
-    ineligible_reason = serializers.CharField(
-        max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True, help_text="Required to move to ineligible."
+    ineligible_reason = StrictCharField(
+        max_length=NOTES_MAX_LENGTH,
+        multiline=True,
+        required=False,
+        allow_blank=True,
+        help_text="Required to move to ineligible.",
     )
-    outcome = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    outcome = StrictCharField(max_length=300, required=False, allow_blank=True)
 
 
 class EAPTransitionSerializer(_TransitionSerializer):
     status = NamedChoiceField(EAPStatus.choices, enum_name="EAPStatusEnum", help_text="The status to move to.")
 
 
-class TimelineStepSerializer(serializers.ModelSerializer):
-    changed_by_username = serializers.CharField(source="changed_by.username", read_only=True, allow_null=True)
+class TimelineStepSerializer(StrictModelSerializer):
+    changed_by_username = StrictCharField(source="changed_by.username", read_only=True, allow_null=True)
 
     class Meta:
         model = JourneyStatusChange

@@ -14,6 +14,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.api.serializers import (
+    REPRESENTATION_FIELDS,
+    LocalDateField,
+    StrictCharField,
+    StrictInputSerializer,
+    StrictModelSerializer,
+)
 from patients.models import (
     CallDirection,
     CallHistory,
@@ -33,7 +40,7 @@ from people.models import Person
 from people.selectors import persons_in_patient_navigation
 
 # Names of optional related records: null when there is none (documented as nullable in the schema).
-NULLABLE_NAME = serializers.CharField(allow_null=True, read_only=True)
+NULLABLE_NAME = StrictCharField(allow_null=True, read_only=True)
 
 SOFT_DELETE_FIELDS = ("is_active", "deleted_at", "deletion_reason")
 TIMESTAMPS = ("created_at", "updated_at")
@@ -43,21 +50,21 @@ def _name(person: Person | None) -> str | None:
     return person.full_name if person is not None else None
 
 
-class NestedPersonSerializer(serializers.ModelSerializer):
+class NestedPersonSerializer(StrictModelSerializer):
     class Meta:
         model = Person
         fields = ("id", "first_name", "last_name", "email", "phone", "date_of_birth", "is_active")
         read_only_fields = fields
 
 
-class WithPersonSerializer(serializers.ModelSerializer):
+class WithPersonSerializer(StrictModelSerializer):
     """A role record with its Person, nested and flat."""
 
     person = NestedPersonSerializer(read_only=True)
-    first_name = serializers.CharField(source="person.first_name", read_only=True)
-    last_name = serializers.CharField(source="person.last_name", read_only=True)
+    first_name = StrictCharField(source="person.first_name", read_only=True)
+    last_name = StrictCharField(source="person.last_name", read_only=True)
     email = serializers.EmailField(source="person.email", read_only=True, allow_null=True)
-    phone = serializers.CharField(source="person.phone", read_only=True)
+    phone = StrictCharField(source="person.phone", read_only=True)
     date_of_birth = serializers.DateField(source="person.date_of_birth", read_only=True, allow_null=True)
 
 
@@ -68,7 +75,8 @@ class FlatPersonInput(PersonDetailsInput):
     """Accepts the Person's details flat (canonical) or nested under ``person``."""
 
     def to_internal_value(self, data):
-        return super().to_internal_value(flatten_person(data))
+        sent_back = frozenset(self.context.get(REPRESENTATION_FIELDS, ()))
+        return super().to_internal_value(flatten_person(data, sent_back=sent_back))
 
 
 def _navigation_person_field(**kwargs) -> serializers.PrimaryKeyRelatedField:
@@ -78,42 +86,42 @@ def _navigation_person_field(**kwargs) -> serializers.PrimaryKeyRelatedField:
 # --- Lookups -----------------------------------------------------------------------------------------------
 
 
-class MedicalConditionSerializer(serializers.ModelSerializer):
+class MedicalConditionSerializer(StrictModelSerializer):
     class Meta:
         model = MedicalCondition
         fields = ("id", "name", "abbreviation", "description", *SOFT_DELETE_FIELDS, *TIMESTAMPS)
         read_only_fields = fields
 
 
-class MedicalConditionWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, help_text="Unique ignoring case; a duplicate is a 409.")
-    abbreviation = serializers.CharField(max_length=20, required=False, allow_blank=True)
-    description = serializers.CharField(max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True)
+class MedicalConditionWriteSerializer(StrictInputSerializer):
+    name = StrictCharField(max_length=200, help_text="Unique ignoring case; a duplicate is a 409.")
+    abbreviation = StrictCharField(max_length=20, required=False, allow_blank=True)
+    description = StrictCharField(max_length=NOTES_MAX_LENGTH, multiline=True, required=False, allow_blank=True)
 
 
-class HospitalSerializer(serializers.ModelSerializer):
+class HospitalSerializer(StrictModelSerializer):
     class Meta:
         model = Hospital
         fields = ("id", "name", "city", "country", "address", *SOFT_DELETE_FIELDS, *TIMESTAMPS)
         read_only_fields = fields
 
 
-class HospitalWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, help_text="Unique within a city and country, ignoring case.")
-    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    country = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    address = serializers.CharField(max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True)
+class HospitalWriteSerializer(StrictInputSerializer):
+    name = StrictCharField(max_length=200, help_text="Unique within a city and country, ignoring case.")
+    city = StrictCharField(max_length=100, required=False, allow_blank=True)
+    country = StrictCharField(max_length=100, required=False, allow_blank=True)
+    address = StrictCharField(max_length=NOTES_MAX_LENGTH, multiline=True, required=False, allow_blank=True)
 
 
-class SpecializationSerializer(serializers.ModelSerializer):
+class SpecializationSerializer(StrictModelSerializer):
     class Meta:
         model = Specialization
         fields = ("id", "name", *SOFT_DELETE_FIELDS, *TIMESTAMPS)
         read_only_fields = fields
 
 
-class SpecializationWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, help_text="Unique ignoring case; a duplicate is a 409.")
+class SpecializationWriteSerializer(StrictInputSerializer):
+    name = StrictCharField(max_length=200, help_text="Unique ignoring case; a duplicate is a 409.")
 
 
 # --- Patients ----------------------------------------------------------------------------------------------
@@ -121,7 +129,7 @@ class SpecializationWriteSerializer(serializers.Serializer):
 
 class PatientSerializer(WithPersonSerializer):
     status = NamedChoiceField(PatientStatus.choices, enum_name="PatientStatusEnum", read_only=True)
-    medical_condition_name = serializers.CharField(source="medical_condition.name", read_only=True, allow_null=True)
+    medical_condition_name = StrictCharField(source="medical_condition.name", read_only=True, allow_null=True)
     navigator_name = serializers.SerializerMethodField()
 
     class Meta:
@@ -164,7 +172,7 @@ class PatientRegistrationSerializer(PatientSerializer):
         read_only_fields = fields
 
 
-class PatientFieldsInput(serializers.Serializer):
+class PatientFieldsInput(StrictInputSerializer):
     medical_condition = serializers.PrimaryKeyRelatedField(
         queryset=MedicalCondition.all_objects.all(),
         required=False,
@@ -191,11 +199,11 @@ class PatientUpdateSerializer(FlatPersonInput, PatientFieldsInput):
 # --- Calls -------------------------------------------------------------------------------------------------
 
 
-class CallHistorySerializer(serializers.ModelSerializer):
+class CallHistorySerializer(StrictModelSerializer):
     patient_name = serializers.SerializerMethodField()
     navigator_name = serializers.SerializerMethodField()
     is_void = serializers.BooleanField(read_only=True)
-    void_reason = serializers.CharField(read_only=True)
+    void_reason = StrictCharField(read_only=True)
     voided_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
@@ -232,27 +240,41 @@ class CallHistorySerializer(serializers.ModelSerializer):
         return _name(call.navigator)
 
 
-class CallFieldsInput(serializers.Serializer):
+class CallFieldsInput(StrictInputSerializer):
+    """The CRM document's call: ``direction`` is optional (outbound), and the original API's names
+    ``patient_id`` and ``pn_id`` (the navigator's column) are accepted for ``patient`` and ``navigator``."""
+
     navigator = _navigation_person_field(
         required=False,
-        help_text="Person id of the navigator who made or took the call; the caller's own Person when omitted.",
+        help_text="Person id of the navigator who made or took the call (or `pn_id`); the caller's own Person "
+        "when omitted.",
     )
-    direction = serializers.ChoiceField(choices=CallDirection.choices)
+    direction = serializers.ChoiceField(
+        choices=CallDirection.choices, required=False, help_text="`outbound` when omitted on creation."
+    )
     outcome = serializers.ChoiceField(choices=CallOutcome.choices)
     call_date = serializers.DateTimeField(required=False, help_text="Now when omitted; never in the future.")
     booking_date = serializers.DateTimeField(
         required=False, allow_null=True, help_text="An appointment booked during the call."
     )
-    reminder_date = serializers.DateField(required=False, allow_null=True, help_text="When to follow up.")
+    reminder_date = LocalDateField(
+        required=False,
+        allow_null=True,
+        help_text="When to follow up: a date, or a date and time (as the original API sent) whose date in the "
+        "server's TIME_ZONE is taken.",
+    )
     no_show = serializers.BooleanField(required=False)
     call_duration_minutes = serializers.IntegerField(
         required=False, allow_null=True, min_value=-(2**31), max_value=2**31 - 1
     )
-    notes = serializers.CharField(max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True)
+    notes = StrictCharField(max_length=NOTES_MAX_LENGTH, multiline=True, required=False, allow_blank=True)
 
 
 class CallCreateSerializer(CallFieldsInput):
-    patient = serializers.PrimaryKeyRelatedField(queryset=Patient.all_objects.all(), help_text="Patient id.")
+    patient = serializers.PrimaryKeyRelatedField(
+        queryset=Patient.all_objects.all(), help_text="Patient id (or `patient_id`)."
+    )
+    aliases = {"patient_id": "patient", "pn_id": "navigator"}
 
 
 class CallUpdateSerializer(CallFieldsInput):
@@ -261,6 +283,7 @@ class CallUpdateSerializer(CallFieldsInput):
         required=False,
         help_text="Accepted only unchanged: a call never moves to another patient (void it and log it anew).",
     )
+    aliases = {"patient_id": "patient", "pn_id": "navigator"}
 
     def validate_patient(self, patient: Patient) -> Patient:
         if self.instance is not None and patient.pk != self.instance.patient_id:
@@ -272,8 +295,8 @@ class CallUpdateSerializer(CallFieldsInput):
 
 
 class PhysicianSerializer(WithPersonSerializer):
-    hospital_name = serializers.CharField(source="hospital.name", read_only=True, allow_null=True)
-    specialization_name = serializers.CharField(source="specialization.name", read_only=True, allow_null=True)
+    hospital_name = StrictCharField(source="hospital.name", read_only=True, allow_null=True)
+    specialization_name = StrictCharField(source="specialization.name", read_only=True, allow_null=True)
 
     class Meta:
         model = Physician
@@ -301,7 +324,7 @@ class PhysicianRegistrationSerializer(PhysicianSerializer):
         read_only_fields = fields
 
 
-class PhysicianFieldsInput(serializers.Serializer):
+class PhysicianFieldsInput(StrictInputSerializer):
     hospital = serializers.PrimaryKeyRelatedField(
         queryset=Hospital.all_objects.all(), required=False, allow_null=True, help_text="Hospital id (in use)."
     )
@@ -311,8 +334,8 @@ class PhysicianFieldsInput(serializers.Serializer):
         allow_null=True,
         help_text="Specialization id (in use).",
     )
-    job_title = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    medical_license_number = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    job_title = StrictCharField(max_length=150, required=False, allow_blank=True)
+    medical_license_number = StrictCharField(max_length=50, required=False, allow_blank=True)
 
 
 class PhysicianCreateSerializer(FlatPersonInput, PhysicianFieldsInput):
@@ -329,8 +352,8 @@ class PhysicianUpdateSerializer(FlatPersonInput, PhysicianFieldsInput):
 class PatientLeadSerializer(WithPersonSerializer):
     status = NamedChoiceField(LeadStatus.choices, enum_name="LeadStatusEnum", read_only=True)
     # Blank when the lead did not come from a landing page: a plain string, since "" is not a "uri".
-    landing_page_url = serializers.CharField(read_only=True, help_text="The page the lead came from, or empty.")
-    medical_condition_name = serializers.CharField(source="medical_condition.name", read_only=True, allow_null=True)
+    landing_page_url = StrictCharField(read_only=True, help_text="The page the lead came from, or empty.")
+    medical_condition_name = StrictCharField(source="medical_condition.name", read_only=True, allow_null=True)
 
     class Meta:
         model = PatientLead
@@ -364,13 +387,13 @@ class LeadCreationSerializer(PatientLeadSerializer):
         read_only_fields = fields
 
 
-class LeadFieldsInput(serializers.Serializer):
+class LeadFieldsInput(StrictInputSerializer):
     medical_condition = serializers.PrimaryKeyRelatedField(
         queryset=MedicalCondition.all_objects.all(), required=False, allow_null=True, help_text="Medical condition id."
     )
     source = serializers.ChoiceField(choices=LeadSource.choices, required=False)
-    landing_page_url = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    notes = serializers.CharField(max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True)
+    landing_page_url = StrictCharField(max_length=500, required=False, allow_blank=True)
+    notes = StrictCharField(max_length=NOTES_MAX_LENGTH, multiline=True, required=False, allow_blank=True)
 
 
 class LeadCreateSerializer(FlatPersonInput, LeadFieldsInput):
@@ -386,7 +409,7 @@ class LeadUpdateSerializer(FlatPersonInput, LeadFieldsInput):
     )
 
 
-class LeadConvertSerializer(serializers.Serializer):
+class LeadConvertSerializer(StrictInputSerializer):
     navigator = _navigation_person_field(required=False, allow_null=True, help_text="Person id of a navigator.")
     first_contact_date = serializers.DateField(
         required=False, allow_null=True, help_text="The day the lead came in when omitted."

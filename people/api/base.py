@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import django_filters
@@ -34,6 +34,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from common.api.permissions import action_permission
+from common.api.serializers import (
+    REPRESENTATION_FIELDS,
+    UNKNOWN_FIELD,
+    StrictCharField,
+    StrictInputSerializer,
+    refuse_body,
+    representation_fields,
+)
 from common.api.views import UUIDLookupMixin
 
 REASON_MAX_LENGTH = 1000
@@ -153,11 +161,12 @@ class NamedChoiceFieldExtension(OpenApiSerializerFieldExtension):
         return component.ref
 
 
-class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(
+class ReasonSerializer(StrictInputSerializer):
+    reason = StrictCharField(
         max_length=REASON_MAX_LENGTH,
         required=False,
         allow_blank=True,
+        multiline=True,
         help_text="Why the record is deleted. Optional: the API records a default naming the user.",
     )
 
@@ -167,13 +176,13 @@ REASON_PARAMETER = OpenApiParameter(
 )
 
 
-class PersonDetailsInput(serializers.Serializer):
+class PersonDetailsInput(StrictInputSerializer):
     """The Person behind a patient, lead or physician, sent flat in the same body (as the original API
     did). Shape only: normalisation (phone to E.164, email case) and the returning-person rule are the
     services'."""
 
-    first_name = serializers.CharField(max_length=150)
-    last_name = serializers.CharField(max_length=150)
+    first_name = StrictCharField(max_length=150)
+    last_name = StrictCharField(max_length=150)
     email = serializers.EmailField(
         max_length=254,
         required=False,
@@ -181,7 +190,7 @@ class PersonDetailsInput(serializers.Serializer):
         allow_blank=True,
         help_text="How a returning person is recognised (ignoring case and surrounding spaces).",
     )
-    phone = serializers.CharField(
+    phone = StrictCharField(
         max_length=32,
         required=False,
         allow_blank=True,
@@ -194,14 +203,25 @@ class PersonDetailsInput(serializers.Serializer):
 PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth")
 
 
-def flatten_person(data: Any, allowed: tuple[str, ...] = PERSON_FIELDS) -> Any:
-    """Accept the person's details nested (``{"person": {...}}``) as well as flat; flat is canonical."""
-    if not hasattr(data, "get") or not isinstance(data.get("person"), dict):
+def flatten_person(
+    data: Any, allowed: tuple[str, ...] = PERSON_FIELDS, *, sent_back: frozenset[str] = frozenset()
+) -> Any:
+    """Accept the person's details nested (``{"person": {...}}``) as well as flat; flat is canonical.
+
+    Other keys under ``person`` are refused by name (``person.id``), except those of a GET body sent back
+    (``sent_back``, see ``StrictInputSerializer``)."""
+    if not isinstance(data, Mapping) or "person" not in data:
         return data
+    if not isinstance(data["person"], Mapping):
+        if "person" in sent_back:
+            return {key: value for key, value in data.items() if key != "person"}
+        raise serializers.ValidationError({"person": ["Give the person's details as an object, or flat."]})
     flat = {key: value for key, value in data.items() if key != "person"}
     errors = {}
     for key, value in data["person"].items():
         if key not in allowed:
+            if f"person.{key}" not in sent_back:
+                errors[f"person.{key}"] = [UNKNOWN_FIELD]
             continue
         if key in flat and flat[key] != value:
             errors[key] = ["Given twice (flat and under 'person') with different values."]
@@ -214,9 +234,9 @@ def flatten_person(data: Any, allowed: tuple[str, ...] = PERSON_FIELDS) -> Any:
 # --- Viewsets --------------------------------------------------------------------------------------------
 
 
-def validated(serializer_class, data: Any, *, partial: bool = False) -> dict[str, Any]:
+def validated(serializer_class, data: Any, *, partial: bool = False, context: dict | None = None) -> dict[str, Any]:
     """The request body checked for shape by ``serializer_class`` (400 naming each field otherwise)."""
-    serializer = serializer_class(data=data, partial=partial)
+    serializer = serializer_class(data=data, partial=partial, context=context or {})
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 
@@ -258,7 +278,9 @@ class ServiceUpdateMixin:
     def update(self, request, *args, **kwargs):
         kwargs.pop("partial", None)
         instance = self.get_object()
-        serializer = self.update_serializer_class(instance, data=request.data, partial=True)
+        # A GET body may be sent back: its read-only fields are dropped; anything else unknown is a 400.
+        context = {REPRESENTATION_FIELDS: representation_fields(self.get_serializer())}
+        serializer = self.update_serializer_class(instance, data=request.data, partial=True, context=context)
         serializer.is_valid(raise_exception=True)
         updated = self.perform_service_update(instance, dict(serializer.validated_data))
         return Response(self.get_serializer(self.reload(updated)).data)
@@ -302,10 +324,11 @@ class SoftDeleteViewSetMixin:
         return super().get_permissions()
 
     def deletion_reason(self, request: Request) -> str:
-        source = request.data if request.data else request.query_params
-        given = ReasonSerializer(data={"reason": source.get("reason", "")} if hasattr(source, "get") else source)
-        given.is_valid(raise_exception=True)
-        reason = (given.validated_data.get("reason") or "").strip()
+        body = request.data
+        if isinstance(body, Mapping) and not body:
+            body = {"reason": request.query_params.get("reason", "")}
+        # The body takes ``reason`` and nothing else (a non-object body is refused by name as well).
+        reason = (validated(ReasonSerializer, body).get("reason") or "").strip()
         return reason or self.default_reason.format(username=request.user.get_username())
 
     @extend_schema(
@@ -326,5 +349,6 @@ class SoftDeleteViewSetMixin:
     @action(detail=True, methods=["post"])
     def restore(self, request, *args, **kwargs):
         instance = self.get_object()
+        refuse_body(request)
         restored = type(self).restore_service(**{self.service_kwarg: instance}, actor=request.user)
         return Response(self.get_serializer(self.reload(restored)).data)

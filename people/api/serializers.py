@@ -7,11 +7,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.api.serializers import StrictCharField, StrictInputSerializer, StrictModelSerializer, StrictSlugRelatedField
 from people.api.base import PersonDetailsInput
 from people.models import ContactType, Person, PersonContactType
 
 
-class PersonSerializer(serializers.ModelSerializer):
+class PersonSerializer(StrictModelSerializer):
     class Meta:
         model = Person
         fields = (
@@ -34,16 +35,16 @@ class PersonWriteSerializer(PersonDetailsInput):
     """``first_name`` and ``last_name`` are required on POST; PUT and PATCH send only what changes."""
 
 
-class ContactTypeSerializer(serializers.ModelSerializer):
+class ContactTypeSerializer(StrictModelSerializer):
     class Meta:
         model = ContactType
         fields = ("id", "code", "name", "description")
         read_only_fields = fields
 
 
-class RolePeriodSerializer(serializers.ModelSerializer):
-    role = serializers.CharField(source="contact_type.code", read_only=True, help_text="The role's code.")
-    role_name = serializers.CharField(source="contact_type.name", read_only=True)
+class RolePeriodSerializer(StrictModelSerializer):
+    role = StrictCharField(source="contact_type.code", read_only=True, help_text="The role's code.")
+    role_name = StrictCharField(source="contact_type.name", read_only=True)
     is_current = serializers.SerializerMethodField()
 
     class Meta:
@@ -56,8 +57,8 @@ class RolePeriodSerializer(serializers.ModelSerializer):
         return period.is_current
 
 
-class RoleStartSerializer(serializers.Serializer):
-    role = serializers.SlugRelatedField(
+class RoleStartSerializer(StrictInputSerializer):
+    role = StrictSlugRelatedField(
         slug_field="code",
         queryset=ContactType.objects.all(),
         help_text="The role's code (see /api/v1/contact-types/): patient_lead, patient, patient_navigator, ...",
@@ -68,8 +69,8 @@ class RoleStartSerializer(serializers.Serializer):
     )
 
 
-class RoleEndSerializer(serializers.Serializer):
-    role = serializers.SlugRelatedField(
+class RoleEndSerializer(StrictInputSerializer):
+    role = StrictSlugRelatedField(
         slug_field="code", queryset=ContactType.objects.all(), help_text="The code of the role to end."
     )
     valid_to = serializers.DateTimeField(required=False, allow_null=True, help_text="Now when omitted.")
@@ -81,8 +82,8 @@ class AuditEntrySerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     action = serializers.ChoiceField(choices=("insert", "update", "delete"))
     user_id = serializers.UUIDField(allow_null=True)
-    username = serializers.CharField(allow_null=True)
-    channel = serializers.CharField(allow_null=True)
+    username = StrictCharField(allow_null=True)
+    channel = StrictCharField(allow_null=True)
     changes = serializers.DictField(
         child=serializers.ListField(child=serializers.JSONField()),
         help_text="field -> [old, new]; on insert every field -> [null, value].",

@@ -162,7 +162,7 @@ _FIELDS = {
         "text": [
             field_name
             for field_name, field in serializer_class().fields.items()
-            if type(field) is serializers.CharField and not field.read_only
+            if isinstance(field, serializers.CharField) and not field.read_only
         ],
         "choice": [
             field_name

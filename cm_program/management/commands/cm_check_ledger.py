@@ -10,6 +10,7 @@ from cm_program.models import CMEnrollment
 from cm_program.selectors import ledger_discrepancies
 from cm_program.services import cm_enrollment_totals_repair
 from common.management.base import AuditedCommand
+from common.validation import printable
 
 
 class Command(AuditedCommand):
@@ -46,8 +47,10 @@ class Command(AuditedCommand):
         found = ledger_discrepancies(enrollments)
         for d in found:
             self.stdout.write(
-                f"{d.enrollment.pk}  {d.enrollment}: points stored {d.stored_points}, ledger {d.ledger_points}; "
-                f"streak stored {d.stored_streak}, ledger {d.ledger_streak}"
+                # Names are printed escaped: rows stored before control characters were refused may hold
+                # an ESC sequence that would otherwise rewrite the terminal of whoever runs the check.
+                f"{d.enrollment.pk}  {printable(d.enrollment)}: points stored {d.stored_points}, "
+                f"ledger {d.ledger_points}; streak stored {d.stored_streak}, ledger {d.ledger_streak}"
             )
         if not found:
             self.stdout.write(self.style.SUCCESS(f"All {checked} enrollments agree with their ledger."))
