@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from common.api.serializers import refuse_body
 
 
 class TokenStatusSerializer(serializers.Serializer):
@@ -22,12 +23,6 @@ class NewTokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="The new key. It is shown once; the previous key is dead.")
     created = serializers.DateTimeField()
     expires = serializers.DateTimeField()
-
-
-def _no_body(request) -> None:
-    if request.data:
-        fields = {name: ["Unexpected field: this request takes no body."] for name in request.data}
-        raise ValidationError(fields)
 
 
 class ApiTokenView(APIView):
@@ -52,7 +47,7 @@ class ApiTokenView(APIView):
         responses={204: OpenApiResponse(description="Revoked.")},
     )
     def delete(self, request):
-        _no_body(request)
+        refuse_body(request)
         if not services.api_token_revoke(user=request.user, actor=request.user):
             raise NotFound("You have no API token.")
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -68,7 +63,7 @@ class ApiTokenRotateView(APIView):
         responses={200: NewTokenSerializer},
     )
     def post(self, request):
-        _no_body(request)
+        refuse_body(request)
         token = services.api_token_rotate(user=request.user)
         data = {"token": token.key, "created": token.created, "expires": selectors.token_expires_at(token)}
         return Response(NewTokenSerializer(data).data)

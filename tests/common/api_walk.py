@@ -209,7 +209,7 @@ GOOD_BODIES: dict[str, Callable[[Context], dict[str, Any]]] = {
     "POST /api/v1/cm/enroll-from-intakeq/": lambda c: {"intakeq_patient": str(c.world.free_iq.pk)},
 }
 
-NO_BODY_POSTS = ("/restore/", "/convert/")
+NO_BODY_POSTS = ("/restore/", "/convert/", "/auth/token/rotate/")
 
 
 def good_body(operation: Operation, ctx: Context) -> dict[str, Any]:
