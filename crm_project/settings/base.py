@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "common.middleware.AuditContextMiddleware",
+    "common.outage.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "crm_project.urls"
