@@ -20,4 +20,6 @@ RUN pip install --no-cache-dir . \
 USER crm
 
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn crm_project.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-3} --access-logfile -"]
+# Migrations are a separate step run as the owner role (docker-compose.yml: the migrate service;
+# docs/OPERATIONS.md); the web process logs in as the app role, which may not change the schema.
+CMD ["sh", "-c", "exec gunicorn crm_project.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-3} --access-logfile -"]

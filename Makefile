@@ -10,12 +10,13 @@ PORT ?= 8000
 # The suite runs on every core (pytest-xdist; each worker gets its own test database).
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test install lint migrate serve db-start db-stop clean help
+.PHONY: run test install lint migrate serve db-start db-stop clean help backup-check
 
 help:
 	@echo "make run    - install, migrate, load demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test   - install, lint, check, makemigrations --check, the whole test suite"
 	@echo "make db-stop - stop the embedded PostgreSQL (used when DATABASE_URL is unset)"
+	@echo "make backup-check - dump the database, restore it into a new one, compare (docs/OPERATIONS.md)"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,10 @@ db-start: install
 
 db-stop: install
 	$(PY) -m crm_project.embedded_db stop
+
+# Proves a backup restores: pg_dump of the server's version, pg_restore into a new database, counts + ledger.
+backup-check: install
+	$(PY) manage.py backup_check $(BACKUP_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

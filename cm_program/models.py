@@ -516,8 +516,8 @@ BEHAVIOUR_EVENTS = (
 class CMPointsTransaction(models.Model):
     """The points ledger: every award, deduction and correction is a new row, never an edit.
 
-    Append-only by construction: a database trigger refuses UPDATE and DELETE, so even SQL typed by
-    hand cannot rewrite history (corrections are reversing entries, ``reverses``). ``sequence``
+    Append-only by construction: database triggers refuse UPDATE, DELETE and TRUNCATE, so even SQL
+    typed by hand cannot rewrite history (corrections are reversing entries, ``reverses``). ``sequence``
     numbers the entries of one enrollment in the order the schedule was applied; ``streak_after`` is
     the negative-test streak after the entry, so the streak can be replayed from the ledger alone.
     Not tracked by pghistory: the table is its own history.
@@ -595,6 +595,17 @@ class CMPointsTransaction(models.Model):
                 operation=pgtrigger.Update | pgtrigger.Delete,
                 func=(
                     "RAISE EXCEPTION 'cm_points_transactions is append-only: record a reversing entry instead' "
+                    "USING ERRCODE = 'restrict_violation'; RETURN NULL;"
+                ),
+            ),
+            # Row-level triggers do not fire on TRUNCATE, which would empty the ledger in one statement.
+            pgtrigger.Trigger(
+                name="append_only_truncate",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Truncate,
+                level=pgtrigger.Statement,
+                func=(
+                    "RAISE EXCEPTION 'cm_points_transactions is append-only: it cannot be truncated' "
                     "USING ERRCODE = 'restrict_violation'; RETURN NULL;"
                 ),
             ),

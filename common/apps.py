@@ -11,5 +11,7 @@ class CommonConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from common import roles
+        from common.audit import install_command_audit_hook
 
         post_migrate.connect(roles.sync_role_permissions, dispatch_uid="common.sync_role_permissions")
+        install_command_audit_hook()

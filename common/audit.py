@@ -6,7 +6,14 @@ event points at a *context* holding who did it and through which channel:
 
 * web requests: ``common.middleware.AuditContextMiddleware`` (user, url, request id, channel
   ``admin`` / ``api`` / ``web``; DRF's token user is picked up when DRF authenticates);
-* management commands: ``common.management.base.AuditedCommand`` (channel ``command``);
+* management commands, Django's own included, however they are started (``manage.py``,
+  ``call_command``): ``install_command_audit_hook`` (channel ``command``, or ``shell`` for
+  ``manage.py shell``; the command's name, the OS user and the host). Web-serving commands
+  (``runserver``) are left alone: each of their requests has its own context;
+* scripts that call ``django.setup()`` themselves: ``with script_audit_context():`` (channel
+  ``script``, the script's name, the OS user and the host);
+* a DBA's psql session: ``SELECT crm_audit_context('actor', 'reason');`` (channel ``dba``; the SQL
+  function is created by migration ``common.0002``; see docs/OPERATIONS.md);
 * services: ``audit_context(actor=...)`` so that a service called from a script or a test still
   names its actor.
 
@@ -17,12 +24,19 @@ update and delete) and read its history with ``record_history(obj)``.
 from __future__ import annotations
 
 import contextlib
+import functools
+import getpass
+import os
+import socket
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pghistory
+import pghistory.runtime
 from pghistory.models import Events
 
 
@@ -42,6 +56,92 @@ def audit_context(*, actor=None, channel: str | None = None, **metadata: Any) ->
         yield
 
 
+# ---------------------------------------------------------------------------------------------------
+# Changes made outside web requests: commands, the shell, scripts
+
+
+def os_user() -> str:
+    """The operating-system account running this process (the uid when it has no name, as in some
+    containers)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def in_audit_context() -> bool:
+    """True inside a ``pghistory.context`` of this thread (a request's, a command's, a script's)."""
+    # pghistory keeps the open context in a thread-local; it has no public accessor.
+    return hasattr(pghistory.runtime._tracker, "value")
+
+
+@contextlib.contextmanager
+def process_audit_context(*, channel: str, **metadata: Any) -> Iterator[None]:
+    """Attribute the writes inside to this process: ``channel``, the OS user, the host, ``metadata``.
+
+    Inside an existing context it adds nothing: pghistory merges nested contexts into one row, and the
+    outer one (a request, the command that called this one) already says where the change came from.
+    """
+    if in_audit_context():
+        yield
+        return
+    with pghistory.context(channel=channel, os_user=os_user(), host=socket.gethostname(), **metadata):
+        yield
+
+
+def script_audit_context(name: str | None = None):
+    """For scripts that call ``django.setup()`` themselves: ``with script_audit_context(): ...``
+    (or as a decorator) records channel ``script``, the script's name and the OS user."""
+    return process_audit_context(channel="script", script=name or Path(sys.argv[0] or "python").name)
+
+
+# Commands that serve web requests: a context entered for the whole process would merge every
+# request's changes into one context row, so they get none (each request opens its own).
+UNAUDITED_COMMANDS = frozenset({"runserver", "testserver", "test"})
+SHELL_COMMANDS = frozenset({"shell", "shell_plus"})
+
+
+def command_name(command) -> str:
+    return type(command).__module__.rsplit(".", 1)[-1]
+
+
+def command_channel(command) -> str | None:
+    """``command``, ``shell`` for the interactive shells, None for commands that serve requests.
+
+    A command class may set ``audit_channel`` (None: no process-wide context, e.g. a long-running
+    worker that opens one context per job)."""
+    if hasattr(command, "audit_channel"):
+        return command.audit_channel
+    name = command_name(command)
+    if name in UNAUDITED_COMMANDS:
+        return None
+    return "shell" if name in SHELL_COMMANDS else "command"
+
+
+def install_command_audit_hook() -> None:
+    """Run every management command inside a process audit context (called from ``CommonConfig.ready``).
+
+    Django has no hook around command execution, so ``BaseCommand.execute`` is wrapped once; this
+    covers ``manage.py``, ``call_command`` and Django's own commands (``loaddata``, ``shell -c``, ...).
+    """
+    from django.core.management.base import BaseCommand
+
+    original = BaseCommand.execute
+    if getattr(original, "crm_audited", False):
+        return
+
+    @functools.wraps(original)
+    def execute(self, *args, **options):
+        channel = command_channel(self)
+        if channel is None:
+            return original(self, *args, **options)
+        with process_audit_context(channel=channel, command=command_name(self)):
+            return original(self, *args, **options)
+
+    execute.crm_audited = True  # type: ignore[attr-defined]
+    BaseCommand.execute = execute
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     at: datetime
@@ -54,6 +154,17 @@ class AuditEntry:
     changes: dict[str, list[Any]]  # field -> [old, new]; on insert, every field -> [None, value]
     data: dict[str, Any]
     context: dict[str, Any]
+
+    @property
+    def who(self) -> str | None:
+        """The app user; outside the app, the DBA's declared actor or the OS user of the process."""
+        if self.username:
+            return self.username
+        if self.context.get("actor"):
+            return f"{self.context['actor']} (DBA)"
+        if self.context.get("os_user"):
+            return f"{self.context['os_user']} (OS user)"
+        return None
 
 
 _ACTIONS = {"insert": "insert", "update": "update", "delete": "delete"}

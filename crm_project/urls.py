@@ -22,3 +22,4 @@ urlpatterns = [
 ]
 
 handler404 = not_found
+handler500 = "common.outage.server_error"  # a lost database is a 503, not an error page

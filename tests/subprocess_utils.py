@@ -34,3 +34,18 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "crm.example.org",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:1/crm",
 }
+
+
+def database_url(settings_dict: dict, *, name: str | None = None) -> str:
+    """A ``DATABASE_URL`` for a child process naming the same server as ``settings_dict`` (e.g. the test
+    database: ``connection.settings_dict``); a Unix-socket directory goes in the path, as django-environ
+    reads it."""
+    from urllib.parse import quote
+
+    user = quote(settings_dict["USER"] or "", safe="")
+    password = f":{quote(settings_dict['PASSWORD'], safe='')}" if settings_dict.get("PASSWORD") else ""
+    host, port = settings_dict["HOST"] or "", settings_dict["PORT"] or ""
+    database = quote(name or settings_dict["NAME"], safe="")
+    if host.startswith("/"):
+        return f"postgres://{user}{password}@:{port or 5432}/{host}/{database}"
+    return f"postgres://{user}{password}@{host}{f':{port}' if port else ''}/{database}"

@@ -25,6 +25,7 @@ from rest_framework.views import set_rollback
 
 from common.api.throttling import throttle_refused_request
 from common.errors import ConflictError, ServiceError
+from common.outage import RETRY_AFTER_SECONDS, api_error_body, is_database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,13 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
 
 
 def _handle(exc: Exception, context: dict) -> Response | None:
+    if is_database_unavailable(exc):
+        logger.warning("database unavailable in the API: %s", exc)
+        return Response(
+            api_error_body(),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+        )
     if isinstance(exc, ConflictError):
         fields = {exc.field: [exc.message]} if exc.field else None
         existing = str(exc.existing_id) if exc.existing_id is not None else None

@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "common.middleware.AuditContextMiddleware",
+    "common.outage.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: it turns a lockout noticed during authentication into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

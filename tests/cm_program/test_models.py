@@ -369,6 +369,21 @@ def test_points_ledger_refuses_update_and_delete_in_the_database(program, cpss):
 
 
 @pytest.mark.django_db
+def test_points_ledger_refuses_truncate_in_the_database(program, cpss):
+    # TRUNCATE fires no row-level trigger: only a statement-level one stops it emptying the ledger.
+    services.cm_patient_enroll_new(
+        first_name="Ann", last_name="Lee", date_of_birth="1990-01-01", program=program, cpss_provider=cpss
+    )
+    with connection.cursor() as cursor:  # the test's open transaction still holds deferred FK checks
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with pytest.raises(IntegrityError, match="cannot be truncated"), transaction.atomic(), connection.cursor() as c:
+        c.execute("TRUNCATE cm_points_transactions")
+    with pytest.raises(IntegrityError, match="cannot be truncated"), transaction.atomic(), connection.cursor() as c:
+        c.execute("TRUNCATE cm_points_transactions, cm_enrollments CASCADE")
+    assert CMPointsTransaction.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_every_cm_table_but_the_ledger_has_an_audit_trail(program, cpss, superuser):
     result = services.cm_patient_enroll_from_intakeq(
         intakeq_patient=IntakeQPatientFactory(), program=program, cpss_provider=cpss, actor=superuser

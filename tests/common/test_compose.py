@@ -13,8 +13,30 @@ def test_compose_has_db_with_volume_and_healthcheck_and_web_waiting_for_it():
     assert db["image"] == "postgres:15"
     assert "healthcheck" in db and "pg_isready" in " ".join(db["healthcheck"]["test"])
     assert any(v.startswith("pgdata:") for v in db["volumes"]) and "pgdata" in compose["volumes"]
-    assert web["depends_on"]["db"]["condition"] == "service_healthy"
     assert web["environment"]["DJANGO_SETTINGS_MODULE"] == "crm_project.settings.production"
     assert "DATABASE_URL" in web["environment"] and "SECRET_KEY" in web["environment"]
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "migrate --noinput" in dockerfile and "gunicorn crm_project.wsgi" in dockerfile
+    assert "gunicorn crm_project.wsgi" in dockerfile
+
+
+def test_compose_migrates_as_the_owner_and_serves_as_the_app_role():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    db, migrate, web = (compose["services"][name] for name in ("db", "migrate", "web"))
+    # The roles are created when the volume is first initialised.
+    assert "./docker/postgres-init:/docker-entrypoint-initdb.d:ro" in db["volumes"]
+    init = (ROOT / "docker/postgres-init/10-crm-roles.sh").read_text()
+    assert 'CREATE ROLE :"owner" LOGIN' in init and 'CREATE ROLE :"app" LOGIN' in init
+    assert 'ALTER DATABASE :"db" OWNER TO :"owner"' in init and "SUPERUSER NOCREATEDB" in init
+    assert db["environment"]["CRM_OWNER_USER"] == "${CRM_OWNER_USER:-crm_owner}"
+    assert db["environment"]["CRM_APP_USER"] == "${CRM_APP_USER:-crm_app}"
+    # One-shot migrate step as the owner, then the grants; web starts only after it succeeded.
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy" and migrate["restart"] == "no"
+    assert migrate["environment"]["DATABASE_URL"].startswith("postgres://${CRM_OWNER_USER:-crm_owner}:")
+    command = " ".join(migrate["command"])
+    assert "manage.py migrate --noinput && python manage.py db_roles --app-role" in command
+    assert web["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+    assert web["environment"]["DATABASE_URL"].startswith("postgres://${CRM_APP_USER:-crm_app}:")
+    assert web["environment"]["SECRET_KEY"] == migrate["environment"]["SECRET_KEY"]
+    # The image's own command only serves: it never migrates as whatever role it runs with.
+    cmd = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD"))
+    assert "gunicorn crm_project.wsgi" in cmd and "migrate" not in cmd
