@@ -8,7 +8,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cm_program', '0001_initial'),
+        ('cm_program', '0002_lookup_names_unique_ignoring_case'),
     ]
 
     operations = [
