@@ -54,6 +54,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "common.middleware.AuditContextMiddleware",
+    # Idempotency-Key on API POSTs: claims the key outside the view's transaction (common/idempotency.py).
+    "common.idempotency.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "crm_project.urls"
