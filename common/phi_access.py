@@ -21,8 +21,8 @@ for detail views, exports and the complete view).
 Cost: one ``INSERT`` after the view's reads, in the request's transaction (``ATOMIC_REQUESTS``), with
 ``SET LOCAL synchronous_commit = off`` first, so the commit of a ``GET`` does not wait for the WAL
 flush. A database crash may lose the last fraction of a second of entries (never corrupt them); the
-records they point at were only read. The subject ids are taken from what the view already loaded:
-resolving them never costs a query.
+records they point at were only read. The subject ids are taken from what the view already loaded, or
+looked up by a subquery inside that same INSERT: resolving them never costs a query of its own.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import connection
+from django.db import connection, models
+from django.db.models import Expression, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.http import urlencode
 
@@ -46,8 +48,8 @@ from common.models import PHIAccess, PHIAccessChannel, PHIAccessType
 @dataclass(frozen=True)
 class Subject:
     """Attribute paths from a record to its human's ``Person`` id and canonical patient id. A path
-    through a relation is followed only when the view loaded it (``select_related``): never a query.
-    Several paths are alternatives (the first that gives an id wins)."""
+    through a relation is read from the object when the view loaded it (``select_related``), else by a
+    subquery of the log's INSERT. Several paths are alternatives (the first that gives an id wins)."""
 
     person: tuple[str, ...] = ()
     canonical_patient: tuple[str, ...] = ()
@@ -110,16 +112,26 @@ def _loaded(obj: Any, path: str) -> Any:
     return getattr(current, attribute, None)
 
 
-def _first(obj: Any, paths: tuple[str, ...]) -> uuid.UUID | None:
+def _first(obj: Any, paths: tuple[str, ...]) -> uuid.UUID | Expression | None:
+    """The first id the paths give from what the view loaded; else a subquery that the log's INSERT
+    runs to find it (part of the same statement: still one query)."""
     for path in paths:
         value = _loaded(obj, path)
         if value is not None:
             return value
-    return None
+    lookups = [
+        Subquery(type(obj)._base_manager.filter(pk=obj.pk).values(path.replace(".", "__"))[:1])
+        for path in paths
+        if "." in path
+    ]
+    if not lookups:
+        return None
+    return lookups[0] if len(lookups) == 1 else Coalesce(*lookups, output_field=models.UUIDField())
 
 
-def subject_of(obj: Any) -> tuple[uuid.UUID | None, uuid.UUID | None]:
-    """(person id, canonical patient id) of a record of patient data, as far as the view loaded them."""
+def subject_of(obj: Any) -> tuple[uuid.UUID | Expression | None, uuid.UUID | Expression | None]:
+    """(person id, canonical patient id) of a record of patient data: values when the view loaded them,
+    else expressions for the log's INSERT."""
     subject = PHI_RESOURCES[resource_type_of(obj)]
     return _first(obj, subject.person), _first(obj, subject.canonical_patient)
 
@@ -135,20 +147,22 @@ def phi_access_record(
     access_type: str,
     resource_type: str,
     resource_id: str = "",
-    person_id: uuid.UUID | None = None,
-    canonical_patient_id: uuid.UUID | None = None,
+    person_id: uuid.UUID | Expression | None = None,
+    canonical_patient_id: uuid.UUID | Expression | None = None,
     record_count: int | None = None,
     scope: str = "",
     path: str = "",
     client_ip: str | None = None,
     request_id: str = "",
+    asynchronous_commit: bool = False,
 ) -> None:
     """Append one entry to the PHI access log: one ``INSERT``.
 
-    Call it from reads only (``GET``): inside a transaction it first switches the transaction to
-    ``synchronous_commit = off``, which must never apply to a transaction that writes records.
+    ``asynchronous_commit`` (reads only, ``GET``): first switch the enclosing transaction to
+    ``synchronous_commit = off``, so its commit does not wait for the WAL flush. Never for a transaction
+    that writes records: their commit must be durable when the user is told it happened.
     """
-    if connection.in_atomic_block:
+    if asynchronous_commit and connection.in_atomic_block:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
     PHIAccess.objects.create(
@@ -202,6 +216,7 @@ def phi_access_record_request(
         path=request.path,
         client_ip=client_ip(request),
         request_id=getattr(request, "request_id", "") or "",
+        asynchronous_commit=request.method == "GET",
     )
 
 

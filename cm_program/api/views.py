@@ -552,7 +552,8 @@ class CMLedgerViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
 
     def get_enrollment(self) -> CMEnrollment:
         if not hasattr(self, "_enrollment"):
-            visible = selectors.cm_enrollments_visible_to(self.request.user, CMEnrollment.objects.all())
+            enrollments = CMEnrollment.objects.select_related("canonical_patient")  # its Person, for the PHI log
+            visible = selectors.cm_enrollments_visible_to(self.request.user, enrollments)
             self._enrollment = get_object_or_404(visible, pk=self.kwargs["enrollment_id"])
             self.note_phi_access(self._enrollment)  # the ledger list shows this enrollment's points
         return self._enrollment
