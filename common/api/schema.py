@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
 
@@ -28,16 +29,33 @@ _DESCRIPTIONS = {
     "404": "Not found, outside your scope, or a page number past the last page.",
     "409": "Conflicts with existing data; `error.existing_id` points at the existing record.",
     "415": "Unsupported media type: send `application/json`.",
+    "422": "The `Idempotency-Key` was already used for a different request.",
 }
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Makes a retry safe: the same key and request within 24 hours answer the first response "
+    "again (with `Idempotent-Replayed: true`) and write nothing. 1-255 printable ASCII characters. "
+    "See docs/API.md.",
+)
 
 
 class CrmAutoSchema(AutoSchema):
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        return [*parameters, IDEMPOTENCY_KEY] if self.method == "POST" else parameters
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         # 404 on lists too: a page number past the end is "not found".
         codes = ["400", "401", "403", "404"]
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):
             codes += ["409", "415"] if self.method != "DELETE" else ["409"]
+        if self.method == "POST":
+            codes.append("422")
         for code in codes:
             if code not in responses:
                 response = self._get_response_for_code(ErrorSerializer, code, direction=direction)

@@ -430,6 +430,10 @@ def test_every_post_operation_of_the_schema_replays_its_answer(world):
     schema = SchemaGenerator().get_schema(request=None, public=True)
     operations = [path for path, item in schema["paths"].items() if "post" in item]
     assert len(operations) >= 30
+    for path in operations:  # documented for client generators
+        operation = schema["paths"][path]["post"]
+        headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        assert "Idempotency-Key" in headers and "422" in operation["responses"], path
     client = world.client("superuser")
     for index, path in enumerate(operations):
         url = path
