@@ -150,8 +150,11 @@ def idempotency_key_claim(*, user, key: str, fingerprint: str, method: str, path
         abandoned = existing.state == IdempotencyKey.State.IN_PROGRESS and existing.created_at < now - claim_timeout()
         if not (expired or abandoned):
             return Outcome(conflict="in_progress")
-        # Take the expired row or abandoned claim over; only one request can (the token must still match).
-        taken = IdempotencyKey.objects.filter(pk=existing.pk, claim_token=existing.claim_token).update(
+        # Take the expired row or abandoned claim over. Only one request can: the token and state must be
+        # what we read (a late answer committed meanwhile makes this match nothing, and we replay it).
+        taken = IdempotencyKey.objects.filter(
+            pk=existing.pk, claim_token=existing.claim_token, state=existing.state
+        ).update(
             request_hash=fingerprint,
             method=method,
             path=path,
