@@ -45,8 +45,8 @@ class PatientFilter(admin.SimpleListFilter):
     parameter_name = "patient"
 
     def lookups(self, request, model_admin):
-        value = _as_uuid(self.value())
-        return [(str(value), f"Patient {value}")] if value else []
+        # Only the patient asked for (a filter without choices would be skipped, showing every entry).
+        return [(self.value(), f"Patient {self.value()}")] if self.value() else []
 
     def queryset(self, request, queryset):
         if self.value() is None:

@@ -230,6 +230,7 @@ def test_who_looked_at_this_patient_finds_their_records_under_either_id(world, n
     by_person = root.get(LOG, {"patient": str(own.canonical_patient.person_id)})
     by_canonical = root.get(LOG, {"patient": str(own.canonical_patient.pk)})
     assert _shown_ids(by_person) == _shown_ids(by_canonical) == about_own
+    assert _shown_ids(root.get(LOG, {"patient": "not-an-id"})) == set()
     searched = root.get(LOG, {"q": str(own.canonical_patient.pk)})
     assert _shown_ids(searched) == about_own
     by_user = root.get(LOG, {"q": "nav"})
