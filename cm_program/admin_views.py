@@ -39,6 +39,8 @@ from cm_program.models import (
     ProviderStatus,
 )
 from common.errors import ConflictError
+from common.models import PHIAccessType
+from common.phi_access import CPSS_CASELOADS_EXPORT, phi_access_record_request
 
 RACE_MESSAGE = "Someone else changed the same data at the same moment."
 
@@ -308,7 +310,8 @@ def caseloads_csv(model_admin, request):
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.writer(response)
     writer.writerow(CASELOAD_CSV_COLUMNS)
-    for line in caseload_lines(request.user, now):
+    lines = caseload_lines(request.user, now)
+    for line in lines:
         provider = line.provider
         writer.writerow(
             [
@@ -323,6 +326,13 @@ def caseloads_csv(model_admin, request):
                 line.row.points_this_week,
             ]
         )
+    phi_access_record_request(
+        request,
+        access_type=PHIAccessType.EXPORT,
+        resource_type=CPSS_CASELOADS_EXPORT,
+        record_count=len(lines),
+        scope="the CPSS caseloads you may see",
+    )
     return response
 
 
@@ -360,6 +370,7 @@ def complete_patient_page(model_admin, request, object_id: str):
         ),
         "may_see_all": selectors.cm_scope(user) == "all",
     }
+    phi_access_record_request(request, obj=canonical, access_type=PHIAccessType.COMPLETE_VIEW, scope="complete")
     return TemplateResponse(request, "admin/cm_program/canonicalpatient/complete_view.html", context)
 
 

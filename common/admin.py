@@ -35,6 +35,7 @@ from django.utils.functional import cached_property
 from common.audit import record_history
 from common.db import constraint_name
 from common.errors import ConflictError
+from common.phi_access import PHIAccessAdminMixin
 
 SERVICE_REFUSAL = "_service_refusal"
 logger = logging.getLogger(__name__)
@@ -323,8 +324,9 @@ class AuditHistoryMixin:
         return TemplateResponse(request, self.object_history_template, context)
 
 
-class CrmModelAdmin(AuditHistoryMixin, admin.ModelAdmin):
-    """Base admin: audit-trail history, cheap counts, no full-result second COUNT, sane page size."""
+class CrmModelAdmin(PHIAccessAdminMixin, AuditHistoryMixin, admin.ModelAdmin):
+    """Base admin: audit-trail history, cheap counts, no full-result second COUNT, sane page size; views
+    of patient records are written to the PHI access log."""
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
@@ -354,3 +356,7 @@ def dashboard_links_for(user) -> list[dict]:
         for link in _DASHBOARD_LINKS
         if user.is_authenticated and link.allowed(user)
     ]
+
+
+# The PHI access log's own (superuser-only, read-only) admin.
+from common import admin_phi_access  # noqa: E402, F401

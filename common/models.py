@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
@@ -92,3 +93,122 @@ class BaseModel(UUIDModel, TimeStampedModel):
 
     class Meta:
         abstract = True
+
+
+# ---------------------------------------------------------------------------------------------------
+# Idempotent retries of API POSTs (see common.idempotency)
+
+
+class IdempotencyKey(models.Model):
+    """One ``Idempotency-Key`` of one user: the claim taken while the first request runs, then the
+    answer that request gave, replayed to retries for 24 hours.
+
+    The claim is committed before the view's transaction starts (so a concurrent retry sees it and is
+    told 409); the answer is written in the view's own transaction (so a committed write always has
+    its stored answer). ``claim_token`` tells one claim from the next after an abandoned claim was
+    taken over. Rows older than the retention are deleted by ``prune_idempotency_keys`` and, a few at
+    a time, by every new claim.
+    """
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of method, path, query string and body.")
+    method = models.CharField(max_length=10)
+    path = models.TextField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_PROGRESS)
+    claim_token = models.UUIDField(default=uuid.uuid4)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.BinaryField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "idempotency_key"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_user_key_uniq"),
+            models.CheckConstraint(
+                condition=models.Q(state="in_progress", status_code__isnull=True)
+                | models.Q(state="completed", status_code__isnull=False),
+                name="idempotency_key_completed_has_answer",
+            ),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_key_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.state})"
+
+
+# ---------------------------------------------------------------------------------------------------
+# PHI access log (HIPAA 164.312(b)); see common.phi_access
+
+
+class PHIAccessChannel(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    API = "api", "API"
+
+
+class PHIAccessType(models.TextChoices):
+    DETAIL = "detail", "Record viewed"
+    COMPLETE_VIEW = "complete_view", "Complete patient view"
+    EXPORT = "export", "Export"
+
+
+class PHIAccess(models.Model):
+    """Who viewed which patient's record, when, from where and through which channel.
+
+    Append-only: database triggers refuse UPDATE, DELETE and TRUNCATE, so no one (the app included)
+    can rewrite who looked at what. ``person_id`` / ``canonical_patient_id`` name the human the record
+    belongs to (whichever the view had at hand; the admin's "patient" filter follows the link between
+    the two), without a foreign key: the log outlives and never blocks the records it names.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    accessed_at = models.DateTimeField(default=timezone.now, db_default=Now(), db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(max_length=8, choices=PHIAccessChannel.choices)
+    access_type = models.CharField(max_length=16, choices=PHIAccessType.choices)
+    resource_type = models.CharField(max_length=64, help_text="app_label.model, or the export's name.")
+    resource_id = models.CharField(max_length=64, blank=True, default="")
+    person_id = models.UUIDField(null=True, blank=True, db_index=True)
+    canonical_patient_id = models.UUIDField(null=True, blank=True, db_index=True)
+    record_count = models.PositiveIntegerField(null=True, blank=True, help_text="Exports: the rows exported.")
+    scope = models.TextField(blank=True, default="", help_text="What the view showed: its name, an export's scope.")
+    path = models.TextField(blank=True, default="")
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        db_table = "phi_access_log"
+        verbose_name = "PHI access"
+        verbose_name_plural = "PHI access log"
+        ordering = ["-accessed_at", "-id"]
+        indexes = [models.Index(fields=["user", "accessed_at"], name="phi_access_log_user_idx")]
+        triggers = [
+            pgtrigger.Trigger(
+                name="append_only",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                func=(
+                    "RAISE EXCEPTION 'phi_access_log is append-only' USING ERRCODE = 'restrict_violation'; RETURN NULL;"
+                ),
+            ),
+            # Row-level triggers do not fire on TRUNCATE; a statement-level one does.
+            pgtrigger.Trigger(
+                name="no_truncate",
+                level=pgtrigger.Statement,
+                when=pgtrigger.Before,
+                operation=pgtrigger.Truncate,
+                func=(
+                    "RAISE EXCEPTION 'phi_access_log is append-only' USING ERRCODE = 'restrict_violation'; RETURN NULL;"
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.get_access_type_display()} {self.resource_type} {self.resource_id}"

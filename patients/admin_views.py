@@ -31,6 +31,8 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from common import roles
 from common.admin import ReasonForm, add_refusal_to_form
 from common.errors import ConflictError
+from common.models import PHIAccessType
+from common.phi_access import NAVIGATOR_CASELOADS_EXPORT, phi_access_record_request
 from journeys.selectors import patient_journeys
 from journeys.transitions import CT_FINAL, EAP_FINAL
 from patients import selectors, services
@@ -437,6 +439,13 @@ def caseload_csv_view(model_admin, request):
                 row.overdue_follow_ups,
             ]
         )
+    phi_access_record_request(
+        request,
+        access_type=PHIAccessType.EXPORT,
+        resource_type=NAVIGATOR_CASELOADS_EXPORT,
+        record_count=len(rows),
+        scope="every navigator's caseload",
+    )
     return response
 
 

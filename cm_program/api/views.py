@@ -51,6 +51,8 @@ from common.api.permissions import ModelPermissions, action_permission
 from common.api.serializers import refuse_body
 from common.api.views import UUIDLookupMixin
 from common.errors import ConflictError
+from common.idempotency import IdempotentViewMixin
+from common.phi_access import PHIAccessViewMixin
 
 # ---------------------------------------------------------------------------------------------------
 # Shared pieces
@@ -82,9 +84,10 @@ class SeesAllCM(BasePermission):
         return selectors.cm_scope(request.user) == "all"
 
 
-class CMViewSet(UUIDLookupMixin, viewsets.GenericViewSet):
+class CMViewSet(IdempotentViewMixin, PHIAccessViewMixin, UUIDLookupMixin, viewsets.GenericViewSet):
     """Lists and reads scoped by ``scope``; updates by PATCH only (PUT is 405: partial updates cannot
-    accidentally blank fields a script did not send)."""
+    accidentally blank fields a script did not send). POSTs are idempotent with a key; records of
+    patient data that a GET shows go to the PHI access log."""
 
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     filter_backends = FILTER_BACKENDS
@@ -554,8 +557,10 @@ class CMLedgerViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
 
     def get_enrollment(self) -> CMEnrollment:
         if not hasattr(self, "_enrollment"):
-            visible = selectors.cm_enrollments_visible_to(self.request.user, CMEnrollment.objects.all())
+            enrollments = CMEnrollment.objects.select_related("canonical_patient")  # its Person, for the PHI log
+            visible = selectors.cm_enrollments_visible_to(self.request.user, enrollments)
             self._enrollment = get_object_or_404(visible, pk=self.kwargs["enrollment_id"])
+            self.note_phi_access(self._enrollment)  # the ledger list shows this enrollment's points
         return self._enrollment
 
     def base_queryset(self):
@@ -746,7 +751,7 @@ ENROLL_PERMISSIONS = (
 )
 
 
-class _EnrollView(APIView):
+class _EnrollView(IdempotentViewMixin, APIView):
     def input(self, serializer_class, request) -> dict[str, Any]:
         serializer = serializer_class(data=request.data, context={"request": request, "view": self})
         serializer.is_valid(raise_exception=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
 
@@ -29,10 +30,26 @@ _DESCRIPTIONS = {
     "409": "Conflicts with existing data; `error.existing_id` points at the existing record.",
     "415": "Unsupported media type: send `application/json`.",
     "429": "Too many requests: wait the seconds that `Retry-After` gives (rates: docs/API.md, Throttling).",
+    "422": "The `Idempotency-Key` was already used for a different request.",
+    "503": "The database cannot be reached; nothing was changed. Retry after `Retry-After` seconds.",
 }
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Makes a retry safe: the same key and request within 24 hours answer the first response "
+    "again (with `Idempotent-Replayed: true`) and write nothing. 1-255 printable ASCII characters. "
+    "See docs/API.md.",
+)
 
 
 class CrmAutoSchema(AutoSchema):
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        return [*parameters, IDEMPOTENCY_KEY] if self.method == "POST" else parameters
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         # 404 on lists too: a page number past the end is "not found".
@@ -40,6 +57,9 @@ class CrmAutoSchema(AutoSchema):
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):
             codes += ["409", "415"] if self.method != "DELETE" else ["409"]
         codes.append("429")  # every request is throttled (common.api.throttling)
+        codes.append("503")  # the database cannot be reached (common.outage)
+        if self.method == "POST":
+            codes.append("422")
         for code in codes:
             if code not in responses:
                 response = self._get_response_for_code(ErrorSerializer, code, direction=direction)

@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "common.middleware.AuditContextMiddleware",
     "common.outage.DatabaseUnavailableMiddleware",
+    # Idempotency-Key on API POSTs: claims the key outside the view's transaction (common/idempotency.py).
+    "common.idempotency.IdempotencyMiddleware",
     # Last, as django-axes asks: it turns a lockout noticed during authentication into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

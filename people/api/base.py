@@ -43,6 +43,8 @@ from common.api.serializers import (
     representation_fields,
 )
 from common.api.views import UUIDLookupMixin
+from common.idempotency import IdempotentViewMixin
+from common.phi_access import PHIAccessViewMixin
 
 REASON_MAX_LENGTH = 1000
 NOTES_MAX_LENGTH = 10_000
@@ -241,8 +243,9 @@ def validated(serializer_class, data: Any, *, partial: bool = False, context: di
     return dict(serializer.validated_data)
 
 
-class NavigationViewSetMixin(UUIDLookupMixin):
-    """Shared behaviour of the patient-navigation viewsets."""
+class NavigationViewSetMixin(IdempotentViewMixin, PHIAccessViewMixin, UUIDLookupMixin):
+    """Shared behaviour of the patient-navigation viewsets (including idempotent POSTs and the PHI
+    access log of the records they show)."""
 
     def check_permissions(self, request):
         # A method this resource does not offer is a 405 for anyone signed in, whatever their role (the

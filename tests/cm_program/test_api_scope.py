@@ -432,7 +432,8 @@ def test_list_query_count_is_the_same_at_1_and_at_50_rows(world, name, role):
     assert small_rows == 1
     assert large_rows == (1 if name in ("providers", "providers/caseloads") and role == "cpss" else 50)
     assert small == large, (small, large)
-    assert large <= 10
+    # An enrollment's ledger is one patient's record: its PHI access log entry is a SET and an INSERT.
+    assert large <= 10 + (2 if name == "ledger" else 0)
 
 
 def test_other_rows_do_not_leak_into_a_cpss_search(world):
