@@ -65,6 +65,14 @@ KEY_PATTERN = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$")
 STORED_HEADERS = ("Content-Type", "Location", "Content-Language")
 PRUNE_BATCH = 100
 API_PREFIX = "/api/v1/"
+# Not replayable, and their answers are credentials that must never be stored: a rotated token's retry
+# arrives with the old, now dead key (401), and a kept answer would hold the new key in plain text.
+EXEMPT_PREFIXES = ("/api/v1/auth/",)
+
+
+def applies_to(path: str) -> bool:
+    """Whether a POST to ``path`` honours ``Idempotency-Key`` (every API POST but the token endpoints)."""
+    return path.startswith(API_PREFIX) and not path.startswith(EXEMPT_PREFIXES)
 
 
 def ttl() -> dt.timedelta:
@@ -232,7 +240,7 @@ class IdempotencyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method != "POST" or not request.path.startswith(API_PREFIX) or HEADER not in request.headers:
+        if request.method != "POST" or not applies_to(request.path) or HEADER not in request.headers:
             return self.get_response(request)
         user = _authenticated_user(request)
         if user is None:

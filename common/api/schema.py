@@ -45,10 +45,18 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 )
 
 
+def _idempotent(path: str) -> bool:
+    from common.idempotency import applies_to  # at call time: the module needs the apps loaded
+
+    return applies_to(path)
+
+
 class CrmAutoSchema(AutoSchema):
     def get_override_parameters(self):
         parameters = super().get_override_parameters()
-        return [*parameters, IDEMPOTENCY_KEY] if self.method == "POST" else parameters
+        if self.method == "POST" and _idempotent(self.path):
+            return [*parameters, IDEMPOTENCY_KEY]
+        return parameters
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -58,7 +66,7 @@ class CrmAutoSchema(AutoSchema):
             codes += ["409", "415"] if self.method != "DELETE" else ["409"]
         codes.append("429")  # every request is throttled (common.api.throttling)
         codes.append("503")  # the database cannot be reached (common.outage)
-        if self.method == "POST":
+        if self.method == "POST" and _idempotent(self.path):
             codes.append("422")
         for code in codes:
             if code not in responses:
