@@ -76,7 +76,7 @@ def _group_names(user) -> frozenset[str]:
 
 
 def persons_visible_to(user, queryset: QuerySet[Person] | None = None) -> QuerySet[Person]:
-    """The Persons, active or deleted, that ``user`` may see and use: the one definition of the Person
+    """The Persons that ``user`` may see and use: the one definition of the Person
     scope, shared by the admin, the API and the services (which refuse any other Person's email with the
     same neutral answer as any unusable email, see ``people.services.person_usable_by``).
 
@@ -90,7 +90,8 @@ def persons_visible_to(user, queryset: QuerySet[Person] | None = None) -> QueryS
     * CPSS: the Persons of their own caseload, and their own.
     * A login in groups of both programs sees both sets; a login in no group sees nobody.
 
-    Whether soft-deleted rows are shown is each screen's own rule (only those who may restore see them).
+    Soft-deleted Persons are part of the scope only for those who may restore them (the delete
+    permission); to everyone else they are gone, as in the API.
     """
     queryset = queryset if queryset is not None else Person.all_objects.all()
     if user is None:
@@ -109,7 +110,8 @@ def persons_visible_to(user, queryset: QuerySet[Person] | None = None) -> QueryS
         scopes.append(_cpss_caseload(user))
     if not scopes:
         return queryset.none()
-    return queryset.filter(reduce(operator.or_, scopes))
+    queryset = queryset.filter(reduce(operator.or_, scopes))
+    return queryset if user.has_perm("people.delete_person") else queryset.filter(is_active=True)
 
 
 def navigator_for_user(user) -> Person | None:

@@ -106,14 +106,12 @@ def email_unusable() -> UnavailableError:
 def person_usable_by(person: Person, actor: User | None) -> bool:
     """May ``actor`` be told that ``person`` exists, reuse them or link a record to them?
 
-    Only a Person within the actor's scope (``persons_visible_to``), and a deleted one only for those
-    who may restore people (they see deleted rows; everyone else does not). ``None`` (scripts, commands)
-    and superusers may use anyone: a superuser is who links a Person of one program to the other."""
+    Only a Person within the actor's scope (``persons_visible_to``: their program's people, deleted
+    ones only for those who may restore them). ``None`` (scripts, commands) and superusers may use
+    anyone: a superuser is who links a Person of one program to the other."""
     if actor is None or actor.is_superuser:
         return True
-    if not persons_visible_to(actor).filter(pk=person.pk).exists():
-        return False
-    return person.is_active or actor.has_perm("people.delete_person")
+    return persons_visible_to(actor).filter(pk=person.pk).exists()
 
 
 def email_taken_error(existing: Person, *, actor: User | None) -> ConflictError:

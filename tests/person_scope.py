@@ -46,10 +46,10 @@ class ScopeWorld:
     deleted: Person  # a soft-deleted patient-navigation Person
 
     def visible(self, role: str) -> set[Person]:
-        """Who ``role`` may see, as the issue's rule says (deleted rows included)."""
+        """Who ``role`` may see, as the issue's rule says (deleted rows: those who may restore them)."""
         return {
             "superuser": {self.cm_only, self.cm_staff, self.nav_only, self.both, self.deleted},
-            "navigator": {self.nav_only, self.both, self.deleted},
+            "navigator": {self.nav_only, self.both},
             "crm_supervisor": {self.nav_only, self.both, self.deleted},
             "cm_supervisor": {self.cm_only, self.cm_staff, self.both},
             "cpss": {self.cm_only},

@@ -92,6 +92,11 @@ def test_api_and_admin_hide_cm_people_from_navigation_roles(client, scope_world,
     assert scope_world.cm_only.pk not in shown and scope_world.cm_staff.pk not in shown
     assert {scope_world.nav_only.pk, scope_world.both.pk} <= shown
     assert "Confidential" not in changelist.content.decode()
+    # Deleted people, as in the API: only for those who may restore them (CRM supervisors).
+    deleted = admin.get(admin_url(Person, "changelist"), {"deleted": "yes"})
+    assert [row.pk for row in deleted.context["cl"].result_list] == (
+        [scope_world.deleted.pk] if role == "crm_supervisor" else []
+    )
     for term in ("Confidential", "carla@cm.example.org", "801 555 0111", "Staffcpss"):
         searched = admin.get(admin_url(Person, "changelist"), {"q": term})
         assert searched.status_code == 200 and list(searched.context["cl"].result_list) == [], term
@@ -231,6 +236,18 @@ def test_the_neutral_409_is_one_body_for_every_role_endpoint_and_reason(scope_wo
         "conflict",
         str(scope_world.cm_only.pk),
     )
+
+
+def test_the_api_guide_shows_the_neutral_409_as_it_is(scope_world):
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "API.md").read_text()
+    documented = guide.split("```json\n")[1:]
+    shown = [json.loads(block.split("\n```")[0]) for block in documented if '"unavailable"' in block.split("\n```")[0]]
+    actual = client_for(scope_world.users["navigator"]).post(
+        f"{API}/persons/", {"first_name": "P", "last_name": "P", "email": "carla@cm.example.org"}, format="json"
+    )
+    assert shown == [actual.json()] == [NEUTRAL_409]
 
 
 # --- Admin forms --------------------------------------------------------------------------------------------
