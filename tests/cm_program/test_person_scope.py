@@ -20,7 +20,7 @@ from django.urls import reverse
 from cm_program.models import CanonicalPatient, CMEnrollment, CMPatient, CMProgram, IntakeQLink
 from people.models import Person
 from people.services import UNUSABLE_EMAIL_MESSAGE
-from tests.factories.cm_program import IntakeQPatientFactory
+from tests.factories.cm_program import CMProgramFactory, CMProviderFactory, IntakeQPatientFactory
 from tests.factories.people import PersonContactTypeFactory, PersonFactory
 from tests.navigation_api import client_for
 from tests.person_scope import NEUTRAL_409, scope_world
@@ -154,3 +154,44 @@ def test_a_name_and_birth_date_match_with_a_navigation_person_is_no_match_for_cm
     )
     assert identity.status_code == 201, identity.content
     assert CanonicalPatient.objects.get(pk=identity.json()["id"]).person == other
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_navigator_and_a_cm_supervisor_registering_one_new_email_at_once_share_nothing(
+    navigator_user, cm_supervisor_user
+):
+    """Both programs register the same, so far unknown, email at the same moment: the first to commit
+    gets the Person, the other the neutral refusal; never one Person in both programs."""
+    from cm_program import services as cm_services
+    from patients import services as patient_services
+    from tests.cm_program.conftest import run_concurrently
+
+    program = CMProgramFactory(name="Race CM")
+    cpss = CMProviderFactory()
+    outcomes = run_concurrently(
+        lambda: patient_services.patient_register(
+            first_name="Rae", last_name="Race", email="rae.race@example.org", actor=navigator_user
+        ),
+        lambda: cm_services.cm_patient_enroll_new(
+            first_name="Rae",
+            last_name="Race",
+            date_of_birth="1990-01-01",
+            program=program,
+            cpss_provider=cpss,
+            email="rae.race@example.org",
+            actor=cm_supervisor_user,
+        ),
+    )
+    kinds = sorted(kind for kind, _ in outcomes)
+    assert kinds == ["error", "ok"], outcomes
+    [refusal] = [value for kind, value in outcomes if kind == "error"]
+    assert (getattr(refusal, "code", None), getattr(refusal, "message", None)) == (
+        "unavailable",
+        UNUSABLE_EMAIL_MESSAGE,
+    )
+    assert refusal.existing_id is None
+    person = Person.all_objects.get(email="rae.race@example.org")
+    in_navigation = person.role_periods.exists()
+    in_cm = CanonicalPatient.objects.filter(person=person).exists()
+    assert in_navigation != in_cm  # one program only
+    assert Person.all_objects.filter(last_name="Race").count() == 1
