@@ -76,9 +76,9 @@ def _group_names(user) -> frozenset[str]:
 
 
 def persons_visible_to(user, queryset: QuerySet[Person] | None = None) -> QuerySet[Person]:
-    """The Persons that ``user`` may see and use: the one definition of the Person
-    scope, shared by the admin, the API and the services (which refuse any other Person's email with the
-    same neutral answer as any unusable email, see ``people.services.person_usable_by``).
+    """The Persons that ``user`` may see and use: the one definition of the Person scope, shared by the
+    admin, the API and the services (which refuse any other Person's email with the same neutral answer
+    as any unusable email, see ``people.services.person_usable_by``).
 
     * ``None`` (management commands, scripts, the shell) and superusers: everyone. A superuser is the one
       role that sees both programs, and so the one who may link a Person of one to a record of the other.
