@@ -44,6 +44,8 @@ from common.errors import ConflictError
 from common.validation import check_text
 from people.models import Person, User
 from people.normalize import clean_email, normalize_phone
+from people.selectors import persons_visible_to
+from people.services import email_unusable, person_by_email, person_usable_by
 
 OLDEST_DATE_OF_BIRTH = dt.date(1900, 1, 1)
 
@@ -230,12 +232,20 @@ def _is_violation_of(exc: IntegrityError, constraint: str) -> bool:
 
 
 def _person_for(
-    canonical: CanonicalPatient, *, email: str | None, phone: str | None
+    canonical: CanonicalPatient, *, email: str | None, phone: str | None, actor: User | None
 ) -> tuple[Person, bool, dict[str, tuple[Any, Any]]]:
-    """Find the Person of this human, or create one. Existing values are never overwritten."""
+    """Find the Person of this human, or create one. Existing values are never overwritten.
+
+    Only Persons the actor may use count (``people.services.person_usable_by``): an email that belongs
+    to anyone else (a patient-navigation person, for a CM supervisor) is the neutral refusal, and a
+    name + date of birth match with someone else is no match (a new Person is made, and the refusal
+    would itself say that someone of that name and birth date is on file). A superuser links across
+    the two programs."""
     person = None
     if email:
-        person = Person.all_objects.filter(email=email).first()
+        person = person_by_email(email)
+        if person is not None and not person_usable_by(person, actor):
+            raise email_unusable()
         if person is not None and not person.is_active:
             raise ConflictError(
                 f"The person with email {email} was deleted; restore them before enrolling them in CM.",
@@ -252,13 +262,15 @@ def _person_for(
                     field="email",
                 )
     if person is None:
-        candidates = Person.objects.annotate(
-            _first=normalised_name("first_name"), _last=normalised_name("last_name")
-        ).filter(
-            _first=normalised_name(Value(canonical.first_name)),
-            _last=normalised_name(Value(canonical.last_name)),
-            date_of_birth=canonical.date_of_birth,
-            canonical_patient__isnull=True,
+        candidates = (
+            persons_visible_to(actor, Person.objects.all())
+            .annotate(_first=normalised_name("first_name"), _last=normalised_name("last_name"))
+            .filter(
+                _first=normalised_name(Value(canonical.first_name)),
+                _last=normalised_name(Value(canonical.last_name)),
+                date_of_birth=canonical.date_of_birth,
+                canonical_patient__isnull=True,
+            )
         )
         if email:
             # A Person with another email is another human (or needs a person to decide): not matched.
@@ -281,8 +293,8 @@ def _person_for(
         except IntegrityError as exc:
             if not _is_violation_of(exc, "person_email_normalised_uniq"):
                 raise
-            # Someone registered this email a moment ago: use their Person.
-            return _person_for(canonical, email=email, phone=phone)
+            # Someone registered this email a moment ago: use their Person (if the actor may).
+            return _person_for(canonical, email=email, phone=phone, actor=actor)
         return person, True, {}
 
     conflicts: dict[str, tuple[Any, Any]] = {}
@@ -354,7 +366,7 @@ def canonical_patient_find_or_create(
         canonical = CanonicalPatient.objects.select_for_update().get(pk=canonical.pk)
         if canonical.person_id is not None:
             return CanonicalIdentity(canonical, created, Person.all_objects.get(pk=canonical.person_id), False)
-        person, person_created, conflicts = _person_for(canonical, email=email, phone=phone)
+        person, person_created, conflicts = _person_for(canonical, email=email, phone=phone, actor=actor)
         canonical.person = person
         canonical.save(update_fields=["person", "updated_at"])
         return CanonicalIdentity(canonical, created, person, person_created, conflicts)

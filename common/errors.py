@@ -27,3 +27,15 @@ class ConflictError(ServiceError):
     def __init__(self, message: str, *, existing_id: Any = None, field: str | None = None, **extra: Any) -> None:
         super().__init__(message, field=field, **extra)
         self.existing_id = existing_id
+
+
+class UnavailableError(ConflictError):
+    """A key (an email) that the acting user may not use: it belongs to a Person outside their program,
+    or to one they may not see (deleted, and they cannot restore). The answer is the same for every such
+    key and names nothing (no id, no stored value), so it cannot be used to learn who is on file in a
+    program the user does not work in (42 CFR Part 2 for CM, HIPAA for both)."""
+
+    code = "unavailable"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message, field=field)

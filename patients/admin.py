@@ -50,10 +50,18 @@ from patients.models import (
     Physician,
     Specialization,
 )
-from people.admin import PhoneSearchMixin, admin_link, contact_cell, display_phone, email_owner, name_cell
+from people.admin import (
+    PersonScopeAdminMixin,
+    PhoneSearchMixin,
+    admin_link,
+    contact_cell,
+    display_phone,
+    email_owner,
+    name_cell,
+)
 from people.normalize import clean_email
 from people.selectors import navigators
-from people.services import person_by_email
+from people.services import UNUSABLE_EMAIL_MESSAGE, person_by_email, person_usable_by
 
 RECORD_FIELDS = ("created_at", "updated_at", "is_active", "deleted_at", "deleted_by", "deletion_reason")
 
@@ -78,6 +86,7 @@ class PersonDetailsForm(forms.ModelForm):
     date_of_birth = forms.DateField(required=False, widget=admin.widgets.AdminDateWidget)
 
     PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth")
+    actor = None  # the acting user, set by ``PersonScopeAdminMixin.get_form``
 
     def clean_email(self):
         raw = self.cleaned_data.get("email")
@@ -87,6 +96,9 @@ class PersonDetailsForm(forms.ModelForm):
             return raw  # the service refuses it, together with every other detail that is wrong
         owner = person_by_email(email) if email else None
         if owner is not None:
+            if not person_usable_by(owner, self.actor):
+                # Someone outside the user's scope: the services' neutral refusal, naming nobody.
+                raise ValidationError(UNUSABLE_EMAIL_MESSAGE)
             if not owner.is_active:
                 raise ValidationError(format_html("This email belongs to {}.", email_owner(owner)))
             error = self.email_taken(owner)
@@ -241,7 +253,7 @@ class LeadAddForm(PersonDetailsForm):
 
 
 @admin.register(PatientLead)
-class PatientLeadAdmin(PhoneSearchMixin, ServiceAdminMixin, NavigatorChoiceMixin, CrmModelAdmin):
+class PatientLeadAdmin(PhoneSearchMixin, PersonScopeAdminMixin, ServiceAdminMixin, NavigatorChoiceMixin, CrmModelAdmin):
     phone_search_field = "person__phone"
     list_display = ("person", "contact", "condition", "source", "lead_status", "received")
     list_filter = ("status", "source", "medical_condition")
@@ -396,7 +408,14 @@ class PatientAddForm(PersonDetailsForm):
 
 
 @admin.register(Patient)
-class PatientAdmin(PhoneSearchMixin, ServiceAdminMixin, SoftDeleteAdminMixin, NavigatorChoiceMixin, CrmModelAdmin):
+class PatientAdmin(
+    PhoneSearchMixin,
+    PersonScopeAdminMixin,
+    ServiceAdminMixin,
+    SoftDeleteAdminMixin,
+    NavigatorChoiceMixin,
+    CrmModelAdmin,
+):
     phone_search_field = "person__phone"
     list_display = ("name", "contact", "condition", "navigator", "status", "follow_up")
     list_filter = (
@@ -552,7 +571,7 @@ class PhysicianAddForm(PersonDetailsForm):
 
 
 @admin.register(Physician)
-class PhysicianAdmin(PhoneSearchMixin, ServiceAdminMixin, SoftDeleteAdminMixin, CrmModelAdmin):
+class PhysicianAdmin(PhoneSearchMixin, PersonScopeAdminMixin, ServiceAdminMixin, SoftDeleteAdminMixin, CrmModelAdmin):
     phone_search_field = "person__phone"
     list_display = ("name", "contact", "hospital", "specialization", "job_title")
     list_filter = (SoftDeletedFilter, "specialization", ("hospital", admin.RelatedOnlyFieldListFilter))
@@ -690,7 +709,9 @@ class PatientPhysicianRelationshipAdmin(ServiceAdminMixin, CrmModelAdmin):
 
 
 @admin.register(CallHistory)
-class CallHistoryAdmin(ServiceAdminMixin, SoftDeleteAdminMixin, NavigatorChoiceMixin, CrmModelAdmin):
+class CallHistoryAdmin(
+    PersonScopeAdminMixin, ServiceAdminMixin, SoftDeleteAdminMixin, NavigatorChoiceMixin, CrmModelAdmin
+):
     list_display = ("when", "patient_link", "navigator", "call", "minutes", "follow_up", "notes_excerpt")
     list_display_links = ("when",)
     list_filter = (

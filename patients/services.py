@@ -181,7 +181,7 @@ def patient_register(
     errors.raise_if_any()
 
     with audit_context(actor=actor):
-        match = find_or_create_person(details)
+        match = find_or_create_person(details, actor=actor)
         person = match.person
         if navigator is not None and navigator.pk == person.pk:
             raise ValidationError({"navigator": ["A patient cannot be their own navigator."]})
@@ -304,7 +304,7 @@ def lead_create(
     errors.raise_if_any()
 
     with audit_context(actor=actor):
-        match = find_or_create_person(details)
+        match = find_or_create_person(details, actor=actor)
         person = match.person
         open_lead = PatientLead.objects.filter(person=person, status__in=OPEN_LEAD_STATUSES).first()
         if open_lead is not None:
@@ -470,7 +470,7 @@ def physician_register(
     check_text(medical_license_number, field="medical_license_number", errors=errors)
     errors.raise_if_any()
     with audit_context(actor=actor):
-        match = find_or_create_person(details)
+        match = find_or_create_person(details, actor=actor)
         existing = Physician.all_objects.filter(person=match.person).first()
         if existing is not None:
             raise ConflictError(f"{match.person} is already a physician.", existing_id=existing.pk, field="email")

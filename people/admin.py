@@ -24,7 +24,7 @@ from common.validation import FieldErrors
 from people import services
 from people.models import ContactType, Person, PersonContactType, User
 from people.normalize import clean_email, normalize_phone
-from people.selectors import navigators
+from people.selectors import navigators, persons_visible_to
 
 # A search term made only of what people type in phone numbers: "(801) 555-0123", "+1 801 555 0123".
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().\-/]{4,}$")
@@ -91,13 +91,16 @@ def email_owner(person: Person) -> SafeString:
     return text
 
 
-def duplicate_email_error(email: str | None, *, exclude: Person | None = None) -> SafeString | None:
-    """The form error for an email (normalised) that another Person already has, or None."""
+def duplicate_email_error(email: str | None, *, actor, exclude: Person | None = None) -> SafeString | str | None:
+    """The form error for an email (normalised) that another Person already has, or None. A Person the
+    actor may not use is the services' neutral refusal: no name, no link."""
     if not email:
         return None
     owner = services.person_by_email(email)
     if owner is None or (exclude is not None and owner.pk == exclude.pk):
         return None
+    if not services.person_usable_by(owner, actor):
+        return services.UNUSABLE_EMAIL_MESSAGE
     return format_html(
         "A person with this email already exists: {}. Open that record instead of adding the same person twice.",
         email_owner(owner),
@@ -119,6 +122,22 @@ class PhoneSearchMixin:
         return results, may_have_duplicates
 
 
+class PersonScopeAdminMixin:
+    """Persons outside the user's scope (``persons_visible_to``) cannot be picked in any Person field of
+    this admin's forms, and its forms know who is acting (``form.actor``), so that an email check can
+    answer as the services do."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if formfield is not None and db_field.related_model is Person:
+            formfield.queryset = persons_visible_to(request.user, formfield.queryset)
+        return formfield
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active")
@@ -128,6 +147,8 @@ class UserAdmin(DjangoUserAdmin):
 class PersonForm(forms.ModelForm):
     """Normalises before the model's own checks run, so "(801) 555-0123" is stored as +18015550123 and
     "Ann@X.org " is compared with the stored emails as ann@x.org."""
+
+    actor = None  # the acting user, set by ``PersonScopeAdminMixin.get_form``
 
     class Meta:
         model = Person
@@ -139,7 +160,9 @@ class PersonForm(forms.ModelForm):
         except ValidationError as exc:
             raise ValidationError(exc.messages) from None
         # Checked here (the service checks again under a lock) so the message can link to the owner.
-        error = duplicate_email_error(email, exclude=None if self.instance._state.adding else self.instance)
+        error = duplicate_email_error(
+            email, actor=self.actor, exclude=None if self.instance._state.adding else self.instance
+        )
         if error:
             raise ValidationError(error)
         return email
@@ -175,7 +198,7 @@ class RolePeriodInline(admin.TabularInline):
 
 
 @admin.register(Person)
-class PersonAdmin(PhoneSearchMixin, ServiceAdminMixin, SoftDeleteAdminMixin, CrmModelAdmin):
+class PersonAdmin(PhoneSearchMixin, PersonScopeAdminMixin, ServiceAdminMixin, SoftDeleteAdminMixin, CrmModelAdmin):
     form = PersonForm
     list_display = ("name", "contact", "date_of_birth", "current_roles")
     list_filter = (SoftDeletedFilter, "role_periods__contact_type")
@@ -189,10 +212,14 @@ class PersonAdmin(PhoneSearchMixin, ServiceAdminMixin, SoftDeleteAdminMixin, Crm
     service_kwarg = "person"
 
     def get_queryset(self, request):
+        # The user's scope decides every page built on this queryset: the list and its search, the change
+        # and history pages (outside it: "does not exist"), and the autocomplete of every Person field
+        # in the admin (Django's autocomplete view asks this admin).
         # One query for the page's role periods with their contact types joined; a nested
         # "role_periods__contact_type" prefetch would add a query only when the page has a role.
         periods = PersonContactType.objects.select_related("contact_type")
-        return super().get_queryset(request).prefetch_related(Prefetch("role_periods", queryset=periods))
+        people = persons_visible_to(request.user, super().get_queryset(request))
+        return people.prefetch_related(Prefetch("role_periods", queryset=periods))
 
     def get_fieldsets(self, request, obj=None):
         fields = ("first_name", "last_name", "email", "phone", "date_of_birth")
@@ -312,13 +339,19 @@ class ContactTypeAdmin(CrmModelAdmin):
 
 
 @admin.register(PersonContactType)
-class PersonContactTypeAdmin(ServiceAdminMixin, CrmModelAdmin):
+class PersonContactTypeAdmin(PersonScopeAdminMixin, ServiceAdminMixin, CrmModelAdmin):
     list_display = ("person", "contact_type", "valid_from", "valid_to")
     list_filter = ("contact_type", ("valid_to", admin.EmptyFieldListFilter))
     search_fields = ("person__last_name", "person__first_name", "person__email", "contact_type__name")
     autocomplete_fields = ("person", "contact_type")
     list_select_related = ("person", "contact_type")
     date_hierarchy = "valid_from"
+
+    def get_queryset(self, request):
+        periods = super().get_queryset(request)
+        if request.user.is_superuser:
+            return periods
+        return periods.filter(person__in=persons_visible_to(request.user))
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # periods are closed, never removed

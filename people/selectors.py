@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import operator
+from functools import reduce
 
+from django.apps import apps
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from common import roles
 from common.audit import AuditEntry, record_history
 from people.models import ContactType, Person, PersonContactType
 
@@ -39,15 +43,75 @@ def person_history(*, person: Person) -> list[AuditEntry]:
     return record_history(person)
 
 
+# The reverse one-to-one links of cm_program (``canonical_patient``, ``cm_provider``), by name, so that
+# the people app does not import the CM app.
+_CM_LINKED = Q(canonical_patient__isnull=False) | Q(cm_provider__isnull=False)
+
+
+def _in_patient_navigation() -> Q:
+    has_role = PersonContactType.objects.filter(person=OuterRef("pk"))
+    return Q(Exists(has_role)) | ~_CM_LINKED
+
+
 def persons_in_patient_navigation() -> QuerySet[Person]:
     """Every Person, active or deleted, that patient-navigation staff may see: all but the humans the CRM
     knows only through contingency management (a CM patient or CPSS with no patient-navigation role).
     That someone is in a substance-use program is CM data, and CM data stays with CM staff."""
-    has_role = PersonContactType.objects.filter(person=OuterRef("pk"))
-    # The reverse one-to-one links of cm_program (``canonical_patient``, ``cm_provider``), by name, so
-    # that the people app does not import the CM app.
-    cm_only = Q(canonical_patient__isnull=False) | Q(cm_provider__isnull=False)
-    return Person.all_objects.filter(Q(Exists(has_role)) | ~cm_only)
+    return Person.all_objects.filter(_in_patient_navigation())
+
+
+def _cpss_caseload(user) -> Q:
+    """The Persons of a CPSS's own caseload, and the CPSS's own Person."""
+    enrollments = apps.get_model("cm_program", "CMEnrollment").objects
+    caseload = enrollments.filter(cpss_provider__user=user, canonical_patient__person__isnull=False)
+    return Q(pk__in=caseload.values("canonical_patient__person_id")) | Q(cm_provider__user=user)
+
+
+def _group_names(user) -> frozenset[str]:
+    # Admin pages ask several times per request; the user object lives for one request.
+    cache = user.__dict__.setdefault("_person_scope_cache", {})
+    if "groups" not in cache:
+        cache["groups"] = frozenset(user.groups.values_list("name", flat=True))
+    return cache["groups"]
+
+
+def persons_visible_to(user, queryset: QuerySet[Person] | None = None) -> QuerySet[Person]:
+    """The Persons that ``user`` may see and use: the one definition of the Person scope, shared by the
+    admin, the API and the services (which refuse any other Person's email with the same neutral answer
+    as any unusable email, see ``people.services.person_usable_by``).
+
+    * ``None`` (management commands, scripts, the shell) and superusers: everyone. A superuser is the one
+      role that sees both programs, and so the one who may link a Person of one to a record of the other.
+    * Patient Navigators and CRM Supervisors: ``persons_in_patient_navigation`` (all but the humans the
+      CRM knows only through contingency management).
+    * CM Supervisors: the humans the CRM knows through CM (a canonical patient or a CM provider).
+      Patient navigation's own people stay with patient navigation (42 CFR Part 2 protects the CM side;
+      HIPAA's minimum-necessary rule the other).
+    * CPSS: the Persons of their own caseload, and their own.
+    * A login in groups of both programs sees both sets; a login in no group sees nobody.
+
+    Soft-deleted Persons are part of the scope only for those who may restore them (the delete
+    permission); to everyone else they are gone, as in the API.
+    """
+    queryset = queryset if queryset is not None else Person.all_objects.all()
+    if user is None:
+        return queryset
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return queryset.none()
+    if user.is_superuser:
+        return queryset
+    groups = _group_names(user)
+    scopes: list[Q] = []
+    if groups & {roles.PATIENT_NAVIGATORS, roles.CRM_SUPERVISORS}:
+        scopes.append(_in_patient_navigation())
+    if roles.CM_SUPERVISORS in groups:
+        scopes.append(_CM_LINKED)
+    elif roles.CPSS in groups:
+        scopes.append(_cpss_caseload(user))
+    if not scopes:
+        return queryset.none()
+    queryset = queryset.filter(reduce(operator.or_, scopes))
+    return queryset if user.has_perm("people.delete_person") else queryset.filter(is_active=True)
 
 
 def navigator_for_user(user) -> Person | None:

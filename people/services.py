@@ -19,11 +19,12 @@ from django.utils import timezone
 
 from common.audit import audit_context
 from common.db import constraint_name
-from common.errors import ConflictError
+from common.errors import ConflictError, UnavailableError
 from common.soft_delete import restore_row, soft_delete_row
 from common.validation import FieldErrors, check_text
 from people.models import ContactType, Person, PersonContactType, User
 from people.normalize import clean_email, normalize_phone
+from people.selectors import persons_visible_to
 
 NAME_MAX_LENGTH = 150
 EARLIEST_BIRTH_DATE = dt.date(1900, 1, 1)
@@ -93,6 +94,35 @@ def person_by_email(email: str) -> Person | None:
     return Person.all_objects.annotate(_email_key=Lower(Trim("email"))).filter(_email_key=email).first()
 
 
+# --- Who may use which Person --------------------------------------------------------------------------
+
+# One answer for every email a user may not use, whatever the reason: it names no record and no value.
+UNUSABLE_EMAIL_MESSAGE = "This email cannot be used here. If it is this person's email, ask a superuser to record them."
+
+
+def email_unusable() -> UnavailableError:
+    return UnavailableError(UNUSABLE_EMAIL_MESSAGE, field="email")
+
+
+def person_usable_by(person: Person, actor: User | None) -> bool:
+    """May ``actor`` be told that ``person`` exists, reuse them or link a record to them?
+
+    Only a Person within the actor's scope (``persons_visible_to``: their program's people, deleted
+    ones only for those who may restore them). ``None`` (scripts, commands) and superusers may use
+    anyone: a superuser is who links a Person of one program to the other."""
+    if actor is None or actor.is_superuser:
+        return True
+    return persons_visible_to(actor).filter(pk=person.pk).exists()
+
+
+def email_taken_error(existing: Person, *, actor: User | None) -> ConflictError:
+    """The refusal of an email that ``existing`` already has: the conflict naming them for those who may
+    see them, the neutral refusal for everyone else."""
+    if not person_usable_by(existing, actor):
+        return email_unusable()
+    return ConflictError("A person with this email already exists.", existing_id=existing.pk, field="email")
+
+
 # --- Persons -------------------------------------------------------------------------------------------
 
 
@@ -108,7 +138,8 @@ def person_create(
     actor: User | None = None,
 ) -> Person:
     """Create a Person. One Person per email (ignoring case and spaces): an email already on file is a
-    conflict that points at the existing Person, never a second row."""
+    conflict that points at the existing Person, never a second row; when that Person is outside the
+    actor's scope the refusal is the neutral one (``email_unusable``), naming nobody."""
     errors = FieldErrors()
     details = clean_person_details(
         first_name=first_name, last_name=last_name, email=email, phone=phone, date_of_birth=date_of_birth, errors=errors
@@ -117,7 +148,7 @@ def person_create(
         errors.add("user", "This login already belongs to another person.")
     errors.raise_if_any()
     if details["email"] and (existing := person_by_email(details["email"])) is not None:
-        raise ConflictError("A person with this email already exists.", existing_id=existing.pk, field="email")
+        raise email_taken_error(existing, actor=actor)
     with audit_context(actor=actor):
         try:
             with transaction.atomic():
@@ -126,9 +157,7 @@ def person_create(
             existing = person_by_email(details["email"]) if details["email"] else None
             if existing is None:
                 raise
-            raise ConflictError(
-                "A person with this email already exists.", existing_id=existing.pk, field="email"
-            ) from exc
+            raise email_taken_error(existing, actor=actor) from exc
 
 
 PERSON_EDITABLE_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth", "user")
@@ -137,7 +166,8 @@ PERSON_EDITABLE_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_
 @transaction.atomic
 def person_update(*, person: Person, data: Mapping[str, Any], actor: User | None = None) -> Person:
     """Change a Person's details. The same normalisation and checks as on creation; moving to an email
-    that another Person holds is a conflict naming that Person. The old values stay in the audit trail."""
+    that another Person holds is a conflict naming that Person (the neutral refusal when the actor may not
+    see them). The old values stay in the audit trail."""
     unknown = set(data) - set(PERSON_EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"person_update cannot change {sorted(unknown)}")
@@ -150,7 +180,7 @@ def person_update(*, person: Person, data: Mapping[str, Any], actor: User | None
         errors.add("user", "This login already belongs to another person.")
     errors.raise_if_any()
     if details["email"] and (existing := person_by_email(details["email"])) not in (None, person):
-        raise ConflictError("A person with this email already exists.", existing_id=existing.pk, field="email")
+        raise email_taken_error(existing, actor=actor)
     changed = [name for name, value in details.items() if getattr(person, name) != value]
     if user != person.user:
         changed.append("user")
@@ -187,8 +217,12 @@ def _merge_returning(person: Person, details: Mapping[str, Any]) -> tuple[list[s
     return filled, conflicts
 
 
-def find_or_create_person(details: Mapping[str, Any]) -> PersonMatch:
+def find_or_create_person(details: Mapping[str, Any], *, actor: User | None) -> PersonMatch:
     """The returning-patient rule on already cleaned details; the caller holds a transaction.
+
+    Only a Person the actor may use is reused (``person_usable_by``): any other Person with the email is
+    the neutral refusal, before anything is written or read back, so a navigator cannot reach a CM
+    patient's record (nor a CM supervisor a navigation patient's) by typing their email.
 
     Race-safe: two callers inserting the same email both end on the one row (the unique index refuses
     the second insert, which then re-reads), and the row is locked so that what follows (one Patient
@@ -212,6 +246,8 @@ def find_or_create_person(details: Mapping[str, Any]) -> PersonMatch:
     person = Person.all_objects.select_for_update().get(pk=person.pk)
     if created:
         return PersonMatch(person=person, reused=False)
+    if not person_usable_by(person, actor):
+        raise email_unusable()
     if not person.is_active:
         raise ConflictError(
             "A deleted person has this email; restore them instead of registering again.",
@@ -237,14 +273,14 @@ def person_find_or_create(
     """The returning-person rule: the Person with this email (ignoring case and spaces) is reused, never
     duplicated; its name and phone are never silently overwritten (blanks are filled, disagreements
     are reported in ``conflicts``). A soft-deleted Person with the email is a conflict to resolve by
-    restoring it."""
+    restoring it; a Person the actor may not use is the neutral refusal."""
     errors = FieldErrors()
     details = clean_person_details(
         first_name=first_name, last_name=last_name, email=email, phone=phone, date_of_birth=date_of_birth, errors=errors
     )
     errors.raise_if_any()
     with audit_context(actor=actor):
-        return find_or_create_person(details)
+        return find_or_create_person(details, actor=actor)
 
 
 @transaction.atomic

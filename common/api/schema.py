@@ -8,7 +8,9 @@ from rest_framework import serializers
 
 
 class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Machine-readable code: invalid, parse_error, not_found, conflict, ...")
+    code = serializers.CharField(
+        help_text="Machine-readable code: invalid, parse_error, not_found, conflict, unavailable, ..."
+    )
     message = serializers.CharField(help_text="Human-readable summary.")
     fields = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
@@ -27,7 +29,8 @@ _DESCRIPTIONS = {
     "401": "Not authenticated: send `Authorization: Token <key>`.",
     "403": "Authenticated, but your role may not do this.",
     "404": "Not found, outside your scope, or a page number past the last page.",
-    "409": "Conflicts with existing data; `error.existing_id` points at the existing record.",
+    "409": "Conflicts with existing data; `error.existing_id` points at the existing record. Code `unavailable`: "
+    "the email cannot be used (someone outside your program has it); no record is named, nothing was changed.",
     "415": "Unsupported media type: send `application/json`.",
     "429": "Too many requests: wait the seconds that `Retry-After` gives (rates: docs/API.md, Throttling).",
     "422": "The `Idempotency-Key` was already used for a different request.",

@@ -22,7 +22,7 @@ from people.api.serializers import (
 )
 from people.filters import PersonFilterSet
 from people.models import ContactType, Person
-from people.selectors import person_history, person_role_periods, persons_in_patient_navigation
+from people.selectors import person_history, person_role_periods, persons_visible_to
 from people.services import (
     person_create,
     person_restore,
@@ -50,8 +50,8 @@ _ROLE_PERMISSIONS = {
     ),
 )
 class PersonViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpdateMixin, viewsets.ModelViewSet):
-    """People: one row per human. Patient-navigation staff see everyone but the humans the CRM knows only
-    through contingency management."""
+    """People: one row per human. Each user sees the Persons of ``persons_visible_to``: patient-navigation
+    staff everyone but the humans the CRM knows only through contingency management."""
 
     queryset = Person.all_objects.all()
     serializer_class = PersonSerializer
@@ -65,9 +65,8 @@ class PersonViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpdat
     service_kwarg = "person"
 
     def get_queryset(self):
-        user = self.request.user
-        people = Person.all_objects.all() if user.is_superuser else persons_in_patient_navigation()
-        return self.visible(people).order_by(*self.ordering)
+        # The user's Person scope (the same as the admin's and the services'): outside it, not found.
+        return self.visible(persons_visible_to(self.request.user)).order_by(*self.ordering)
 
     def get_permissions(self):
         if self.action == "roles":
@@ -84,7 +83,8 @@ class PersonViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpdat
         responses={201: PersonSerializer},
         summary="Create a person",
         description="One Person per email (ignoring case and spaces): an email already on file is a 409 whose "
-        "`existing_id` is that person.",
+        "`existing_id` is that person, or, when that person is outside your scope, the neutral 409 "
+        "`unavailable` that names nobody.",
     )
     def create(self, request, *args, **kwargs):
         data = validated(PersonWriteSerializer, request.data)

@@ -139,9 +139,11 @@ def test_scenario_1_reuses_an_existing_identity(sup, world):
     assert body["created"] == {"canonical_patient": False, "cm_patient": False, "intakeq_link": False, "person": False}
 
 
-def test_scenario_1_reports_person_conflicts(sup, world):
+def test_scenario_1_reports_person_conflicts(world):
+    # A Person of patient navigation: only a superuser, who sees both programs, links it to CM (a CM
+    # supervisor gets the neutral refusal: tests/people/test_person_scope.py).
     Person.objects.create(first_name="Amanda", last_name="Lee", email="amanda@email.com", phone="+18015550100")
-    response = sup.post(ENROLL, scenario_1(world), format="json")
+    response = world.client("superuser").post(ENROLL, scenario_1(world), format="json")
     assert response.status_code == 201
     assert response.json()["person_conflicts"] == {"phone": {"stored": "+18015550100", "given": "+18015550177"}}
     assert response.json()["created"]["person"] is False
