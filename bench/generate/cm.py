@@ -165,9 +165,8 @@ def intakeq_links(plan: Plan) -> Table:
 
 
 def cm_profiles(plan: Plan) -> Table:
-    from cm_program.models import CMPatient
-
     from bench.generate import names
+    from cm_program.models import CMPatient
 
     def rows():
         for c, _, a in plan.cm_identities():
@@ -230,7 +229,9 @@ def simulate(plan: Plan, e: int, count: int, enr: Enrollment) -> list[Entry]:
     total = streak = 0
     for n, at in enumerate(times):
         if n == 0 and schedule["enrollment_bonus"] > 0:
-            entry = Entry("enrollment_bonus", schedule["enrollment_bonus"], "Welcome to the program.", None, 0, enr.start)
+            entry = Entry(
+                "enrollment_bonus", schedule["enrollment_bonus"], "Welcome to the program.", None, 0, enr.start
+            )
         else:
             kind = EVENTS.pick(rng)
             if kind == "reversal":

@@ -137,7 +137,9 @@ def eap_journeys(plan: Plan) -> Table:
 
     columns = ("id", "created_at", "updated_at", "is_active", "deleted_at", "deleted_by_id", "deletion_reason")
     columns += ("patient_id", "physician_id", "eap_number", "product", "status", "approval_date")
-    return Table(EAPJourney, (*columns, "enrollment_date", "completion_date", "notes"), rows(), plan.layout.eap_journeys)
+    return Table(
+        EAPJourney, (*columns, "enrollment_date", "completion_date", "notes"), rows(), plan.layout.eap_journeys
+    )
 
 
 def status_changes(plan: Plan) -> Table:
@@ -165,4 +167,6 @@ def status_changes(plan: Plan) -> Table:
 
     columns = ("id", "created_at", "updated_at", "ct_journey_id", "eap_journey_id", "from_status", "to_status")
     # About three steps per journey (the opening and two moves); the exact count follows from the walks.
-    return Table(JourneyStatusChange, (*columns, "changed_at", "changed_by_id", "note"), rows(), plan.sizes.journeys * 3)
+    return Table(
+        JourneyStatusChange, (*columns, "changed_at", "changed_by_id", "note"), rows(), plan.sizes.journeys * 3
+    )

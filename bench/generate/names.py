@@ -13,7 +13,12 @@ import unicodedata
 
 from bench.generate.rand import Weighted, zipf_weights
 
-FIRST_NAMES = (
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+FIRST_NAMES = _words(
     "Maria James John Robert Michael William David Mary Patricia Jennifer Linda Elizabeth Barbara Susan Jessica "
     "Sarah Karen Daniel Matthew Anthony Mark Emily Olivia Emma Sophia Ava Mia Liam Noah Oliver Elijah Lucas "
     "Mateo Levi Ezra Harper Evelyn Luca Aria Kai Chloe Yusuf Fatima Hiro Yuki Sven Ingrid Pieter Anouk Jonas "
@@ -25,9 +30,9 @@ FIRST_NAMES = (
     "François Françoise Jérôme Clément Aurélie Cécile Gaël Çağla Özlem Ayşe Şükrü Gülşen Đorđe Nguyệt "
     "Thảo Huyền Siobhán Seán Niamh Aoife Pádraig Bríd Ólafur Sigríður Þór Halldóra Miroslav Božena "
     "Renata Ilse Margarete Joël Benoît Cosimo Niccolò Ludovica Gérard Ramón Begoña Íñigo Ainhoa"
-).split()
+)
 
-COMMON_SURNAMES = (
+COMMON_SURNAMES = _words(
     "Smith Johnson Williams Brown Jones García Miller Davis Rodríguez Martínez Hernández López González "
     "Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Pérez Thompson White Harris Sánchez Clark "
     "Ramírez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyễn Hill Flores Green Adams "
@@ -52,18 +57,18 @@ COMMON_SURNAMES = (
     "Mizrahi Friedman Okafor Mensah Boateng Owusu Adeyemi Okonkwo Abubakar Mwangi Otieno Kamau Silva "
     "Santos Oliveira Souza Lima Pereira Costa Rodrigues Almeida Nascimento Araújo Ribeiro Carvalho Gonçalves "
     "O'Brien O'Connor O'Neill McCarthy Ó'Súilleabháin D'Angelo D'Amico Fitzgerald MacLeod Murray Byrne"
-).split()
+)
 
-_SYLLABLES = (
+_SYLLABLES = _words(
     "ka ren bo lin mar ste van den berg holm ler son sen ek ova ich ski ra no vi tal mo ri ga ut fe "
     "lu na tho wen dal bri ce gor han ley vik dor sal ma te quin ro zel ath"
-).split()
+)
 _ENDINGS = ("", "", "s", "e", "o", "a", "sen", "son", "man", "er", "i", "ez", "ski", "ová", "ić", "é", "ö")
 
 EMAIL_DOMAINS = ("example.com", "example.org", "example.net", "mail.example", "inbox.test", "post.test")
 
 # Area codes that are in service, so the numbers look real (+1 NPA NXX XXXX).
-US_AREA_CODES = (
+US_AREA_CODES = _words(
     "201 202 203 205 206 207 208 209 210 212 213 214 215 216 217 218 219 224 225 228 229 231 234 239 240 248 "
     "251 252 253 254 256 260 262 267 269 270 276 281 301 302 303 304 305 307 308 309 310 312 313 314 315 316 "
     "317 318 319 320 321 323 325 330 334 336 337 339 347 351 352 360 361 385 386 401 402 404 405 406 407 408 "
@@ -75,11 +80,11 @@ US_AREA_CODES = (
     "814 815 816 817 818 828 830 831 832 843 845 847 848 850 856 857 858 859 860 862 863 864 865 870 878 901 "
     "903 904 906 907 908 909 910 912 913 914 915 916 917 918 919 920 925 928 931 936 937 940 941 947 949 951 "
     "952 954 956 970 971 972 973 978 979 980 985 989"
-).split()
+)
 # (country code, mobile prefix, digits after the prefix)
 FOREIGN_MOBILES = (("44", "7", 9), ("49", "15", 9), ("33", "6", 8), ("34", "6", 8), ("31", "6", 8), ("52", "1", 10))
 
-STREETS = "Main Oak Maple Cedar Pine Elm Washington Lake Hill Park State Center Canyon Wasatch Temple Highland".split()
+STREETS = _words("Main Oak Maple Cedar Pine Elm Washington Lake Hill Park State Center Canyon Wasatch Temple Highland")
 STREET_KINDS = ("St", "Ave", "Blvd", "Dr", "Ln", "Way", "Rd")
 CITIES = ("Salt Lake City", "Provo", "Ogden", "West Valley City", "Orem", "Sandy", "St. George", "Logan", "Layton")
 

@@ -369,7 +369,9 @@ def leads(plan: Plan) -> Table:
             )  # fmt: skip
 
     columns = ("id", "created_at", "updated_at", "person_id", "medical_condition_id", "source", "landing_page_url")
-    return Table(PatientLead, (*columns, "status", "converted_patient_id", "converted_at", "notes"), rows(), plan.sizes.leads)
+    return Table(
+        PatientLead, (*columns, "status", "converted_patient_id", "converted_at", "notes"), rows(), plan.sizes.leads
+    )
 
 
 def relationships(plan: Plan) -> Table:
@@ -392,7 +394,17 @@ def relationships(plan: Plan) -> Table:
             at = ts(created)
             primary = pick.pick(rng)
             kind = "treating" if rng.random() < 0.75 else "primary_care"
-            yield (relationship_id(n), at, at, plan.patient_id(j), plan.physician_id(primary), kind, "t", day(start), NULL)
+            yield (
+                relationship_id(n),
+                at,
+                at,
+                plan.patient_id(j),
+                plan.physician_id(primary),
+                kind,
+                "t",
+                day(start),
+                NULL,
+            )
             n += 1
             if rng.random() < 0.25:
                 referrer = pick.pick(rng)
@@ -404,7 +416,9 @@ def relationships(plan: Plan) -> Table:
                 n += 1
 
     columns = ("id", "created_at", "updated_at", "patient_id", "physician_id", "relationship_type", "is_primary")
-    return Table(PatientPhysicianRelationship, (*columns, "start_date", "end_date"), rows(), round(plan.sizes.patients * 0.87))
+    return Table(
+        PatientPhysicianRelationship, (*columns, "start_date", "end_date"), rows(), round(plan.sizes.patients * 0.87)
+    )
 
 
 # --- Calls --------------------------------------------------------------------------------------------
@@ -470,4 +484,6 @@ def calls(plan: Plan) -> Table:
 
     columns = ("id", "created_at", "updated_at", "is_active", "deleted_at", "deleted_by_id", "deletion_reason")
     columns += ("patient_id", "pn_id", "direction", "call_date", "booking_date", "reminder_date", "no_show")
-    return Table(CallHistory, (*columns, "call_duration_minutes", "outcome", "notes", "created_by_id"), rows(), plan.sizes.calls)
+    return Table(
+        CallHistory, (*columns, "call_duration_minutes", "outcome", "notes", "created_by_id"), rows(), plan.sizes.calls
+    )

@@ -96,11 +96,9 @@ class Plan:
         rng = self.draw.at("person", i)
         first, last = self.names.pick(rng)
         staff = self.layout.is_staff(i)
-        if staff:
-            created = self.start + rng.random() * 30 * DAY
-        else:
-            # Growth: more people were added recently (density rising linearly over the years).
-            created = self.start + self.span * math.sqrt(rng.random())
+        # Staff joined at the start; the others arrived faster and faster (density rising linearly).
+        spread = rng.random() * 30 * DAY if staff else self.span * math.sqrt(rng.random())
+        created = self.start + spread
         u = rng.random()
         if staff or i < self.layout.patients_start:
             age = rng.randint(26, 64)
