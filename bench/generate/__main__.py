@@ -55,6 +55,17 @@ def _count(value: str) -> int:
     return number
 
 
+def development_database() -> str:
+    """The development database's name: DATABASE_URL's, or the embedded server's (read from the
+    environment, not from settings, which the test runner rewrites to the test database's name)."""
+    import environ
+
+    from crm_project.embedded_db import DEFAULT_DB_NAME
+
+    url = environ.Env().str("DATABASE_URL", default="")
+    return environ.Env.db_url_config(url)["NAME"] if url else DEFAULT_DB_NAME
+
+
 def refusal(name: str, development: str) -> str | None:
     """Why ``name`` must not be filled (None when it may)."""
     if name == development:
@@ -114,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection, connections
 
     default = settings.DATABASES["default"]
-    if (why := refusal(args.database, default["NAME"])) is not None:
+    if (why := refusal(args.database, development_database())) is not None:
         raise SystemExit(f"bench.generate refuses: {why}")
     started = time.perf_counter()
     prepare_database(args.database, default, drop=args.drop)

@@ -3,7 +3,11 @@ exactly as they were (from PostgreSQL's own definitions: ``pg_get_indexdef``, ``
 
 Measured on this machine (40,000 calls): with its indexes and foreign keys a row costs ~75 µs of
 server time, without them ~22 µs; re-creating them afterwards sorts each index once and checks each
-foreign key with one join. CHECK and NOT NULL constraints stay on during the load (they cost little).
+foreign key with one join. CHECK and NOT NULL constraints stay on during the load (they cost little),
+and so do partial indexes (they hold few rows, and PostgreSQL would spell a re-created predicate
+differently from the migration's, e.g. ``status IN (...)``, while the rest round-trips exactly) and
+exclusion constraints (a GiST index built from scratch over a million role periods took far longer
+than keeping it up to date row by row: 170 s for 76,000 rows, against ~6 s).
 Re-creating a primary key, unique index, exclusion constraint or foreign key checks every row, so a
 load that broke one of them fails there, naming it.
 """
@@ -52,7 +56,7 @@ def capture(tables: Iterable[str]) -> Definitions:
             """
             SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
             FROM pg_constraint c
-            WHERE c.contype IN ('p', 'u', 'x') AND c.conrelid::regclass::text = ANY(%s)
+            WHERE c.contype IN ('p', 'u') AND c.conrelid::regclass::text = ANY(%s)
             ORDER BY 1, c.contype, 2
             """,
             [names],
@@ -65,6 +69,7 @@ def capture(tables: Iterable[str]) -> Definitions:
             SELECT i.indrelid::regclass::text, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
             FROM pg_index i
             WHERE i.indrelid::regclass::text = ANY(%s)
+              AND i.indpred IS NULL
               AND NOT EXISTS (
                 SELECT 1 FROM pg_constraint c
                 WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')
@@ -101,6 +106,16 @@ def recreate(definitions: Definitions) -> dict[str, float]:
             cursor.execute(statement)
         seconds["foreign keys"] = time.perf_counter() - started
     return seconds
+
+
+def check_unchanged(before: set[tuple[str, ...]], tables: Iterable[str]) -> None:
+    """Fail loudly if anything came back different from what the migrations made."""
+    after = snapshot(tables)
+    if after != before:
+        raise RuntimeError(
+            "Indexes or constraints differ after re-creation: missing "
+            f"{sorted(before - after)}, unexpected {sorted(after - before)}"
+        )
 
 
 def snapshot(tables: Iterable[str]) -> set[tuple[str, ...]]:

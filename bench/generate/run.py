@@ -94,7 +94,9 @@ def generate(
     made = [make() for make in tables(plan, existing, password_hash)]
     loaded = {table_name(t.model): t for t in made}
     with_events = {name: events._meta.db_table for name, t in loaded.items() if (events := _events_of(t.model))}
-    definitions = indexes.capture([*loaded, *with_events.values()])
+    affected = [*loaded, *with_events.values()]
+    before = indexes.snapshot(affected)
+    definitions = indexes.capture(affected)
     indexes.drop(definitions)
     loader.write_context()
     loader.disable_history_triggers(tracked_models())
@@ -107,6 +109,7 @@ def generate(
         stream.write("re-creating indexes, keys and foreign keys ...\n")
         stream.flush()
     seconds = indexes.recreate(definitions)
+    indexes.check_unchanged(before, affected)
     for stats in loader.stats:
         stats.index_seconds = seconds.get(stats.table, 0.0) + seconds.get(with_events.get(stats.table, ""), 0.0)
     foreign_keys = TableStats("foreign keys (all)")
