@@ -48,7 +48,7 @@ class Enrollment:
 
 def _joined(plan: Plan, c: int) -> float:
     """When CM identity ``c`` joined: within the last three years, after their person was created."""
-    created = plan.person(plan.layout.cm_person(c)).created
+    created = plan.person_created(plan.layout.cm_person(c))
     base = max(created, plan.end - 3 * 365 * DAY)
     return base + plan.draw.at("cm-joined", c).random() * (plan.end - base) * 0.95
 

@@ -235,10 +235,10 @@ def role_periods(plan: Plan) -> Table:
 
     def periods():
         for n in range(layout.navigators):
-            yield n, ct["patient_navigator"], plan.person(n).created, None
+            yield n, ct["patient_navigator"], plan.person_created(n), None
         for d in range(sizes.physicians):
             i = layout.physicians_start + d
-            yield i, ct["physician"], plan.person(i).created, None
+            yield i, ct["physician"], plan.person_created(i), None
         for k in range(sizes.leads):
             i = layout.lead_person(k)
             created, converted = plan.lead_times(k)
@@ -250,7 +250,7 @@ def role_periods(plan: Plan) -> Table:
             yield layout.patients_start + j, ct["patient"], plan.patient_created(j), None
         for i in range(layout.others_start, sizes.persons):
             if plan.draw.at("caregiver", i).random() < 0.2:
-                yield i, ct["caregiver"], plan.person(i).created, None
+                yield i, ct["caregiver"], plan.person_created(i), None
 
     def rows():
         for n, (i, contact_type, since, until) in enumerate(periods()):
@@ -292,7 +292,7 @@ def physicians(plan: Plan) -> Table:
         for d in range(plan.sizes.physicians):
             i = layout.physicians_start + d
             rng = plan.draw.at("physician", d)
-            created = ts(plan.person(i).created)
+            created = ts(plan.person_created(i))
             hospital = plan.hospital_id(hospital_pick.pick(rng)) if rng.random() < 0.95 else NULL
             specialization = specs[int(len(specs) * rng.random() ** 2)]
             license_number = f"MD{rng.randrange(10**7):07d}" if rng.random() < 0.7 else ""

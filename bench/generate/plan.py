@@ -96,9 +96,7 @@ class Plan:
         rng = self.draw.at("person", i)
         first, last = self.names.pick(rng)
         staff = self.layout.is_staff(i)
-        # Staff joined at the start; the others arrived faster and faster (density rising linearly).
-        spread = rng.random() * 30 * DAY if staff else self.span * math.sqrt(rng.random())
-        created = self.start + spread
+        created = self.person_created(i)
         u = rng.random()
         if staff or i < self.layout.patients_start:
             age = rng.randint(26, 64)
@@ -112,6 +110,12 @@ class Plan:
             email = None  # 5% of the population gave no email
         phone = name_data.phone(rng) if rng.random() >= 0.08 or staff else ""
         return PersonAttrs(first, last, email, phone, dob, created)
+
+    def person_created(self, i: int) -> float:
+        """When person ``i`` was created (its own draw: many tables need it, and it is cheap alone).
+        Staff joined at the start; the others arrived faster and faster (density rising linearly)."""
+        u = self.draw.at("person-created", i).random()
+        return self.start + (u * 30 * DAY if self.layout.is_staff(i) else self.span * math.sqrt(u))
 
     def cm_identities(self):
         """Yield ``(c, person index, attrs)`` for every CM identity, in order, with the date of birth
@@ -139,7 +143,7 @@ class Plan:
 
     def lead_times(self, k: int) -> tuple[float, float | None]:
         """(created, converted) times of lead ``k``; converted is None unless it was converted."""
-        created = self.person(self.layout.lead_person(k)).created
+        created = self.person_created(self.layout.lead_person(k))
         if k >= self.layout.converted:
             return created, None
         rng = self.draw.at("lead-conversion", k)
@@ -151,7 +155,7 @@ class Plan:
         """When patient ``j`` was registered: at the conversion of their lead, else with their person."""
         if j < self.layout.converted:
             return self.lead_times(j)[1]
-        return self.person(self.layout.patients_start + j).created
+        return self.person_created(self.layout.patients_start + j)
 
     def patient_navigator(self, j: int) -> int | None:
         """Navigator index of patient ``j`` (some navigators carry far more patients than others)."""

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import hashlib
 import itertools
 import random
+import struct
 from collections.abc import Callable, Sequence
 
 MASK64 = (1 << 64) - 1
@@ -59,21 +61,53 @@ class Ids:
         return make
 
 
+class RowRandom(random.Random):
+    """A ``random.Random`` whose state is a hash of a row index: reseeding costs one BLAKE2b call
+    (~2 µs) instead of the Mersenne Twister's 624-word initialisation (~5-20 µs), which dominated
+    when every row of every table reseeds. All of ``random.Random``'s methods (choice, randint,
+    gauss...) work, drawing from ``random()``."""
+
+    def __init__(self, key: int) -> None:
+        self._key = key.to_bytes(8, "little")
+        self._values: list[int] = []
+        self._row = 0
+        self._block = 0
+        super().__init__(0)
+
+    def seed(self, a=None, version: int = 2) -> None:  # noqa: ARG002 (signature of random.Random)
+        self._row = int(a or 0) & MASK64
+        self._block = 0
+        self._values = []
+
+    def _refill(self) -> None:
+        message = self._key + self._row.to_bytes(8, "little") + self._block.to_bytes(4, "little")
+        digest = hashlib.blake2b(message, digest_size=64).digest()
+        self._values = list(struct.unpack("<8Q", digest))
+        self._block += 1
+
+    def random(self) -> float:
+        if not self._values:
+            self._refill()
+        return (self._values.pop() >> 11) * 1.1102230246251565e-16  # 2 ** -53
+
+    def getstate(self):  # pragma: no cover - not used, but keep the interface honest
+        return (self._row, self._block, tuple(self._values))
+
+
 class Draw:
-    """Per-row random generators: ``at(table, i)`` reseeds one ``random.Random`` for row ``i``."""
+    """Per-row random generators: ``at(table, i)`` reseeds one generator for row ``i``."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
-        self._tables: dict[str, tuple[int, random.Random]] = {}
+        self._tables: dict[str, RowRandom] = {}
 
     def at(self, table: str, i: int) -> random.Random:
         """Row ``i``'s generator. One object per table is reseeded each time, so a caller must be done
         with row ``i`` of a table before asking for another row of the same table."""
-        entry = self._tables.get(table)
-        if entry is None:
-            entry = self._tables[table] = (_key("draw", self.seed, table), random.Random())
-        key, rng = entry
-        rng.seed(mix64(key ^ i))
+        rng = self._tables.get(table)
+        if rng is None:
+            rng = self._tables[table] = RowRandom(_key("draw", self.seed, table))
+        rng.seed(i)
         return rng
 
     def stream(self, table: str) -> random.Random:
