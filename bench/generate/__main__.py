@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import time
 
@@ -109,6 +110,16 @@ def prepare_database(name: str, settings_dict: dict, *, drop: bool) -> None:
             conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(MARKER)))
 
 
+def backend_cpu_seconds(pid: int) -> float | None:
+    """CPU time of a server process, when the server runs on this machine (None otherwise)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = Sizes.scaled(**{name: getattr(args, name) for name in DEFAULTS})
@@ -145,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     with connection.cursor() as cursor:
         # A benchmark database can be rebuilt: no need to wait for each commit's WAL flush.
         cursor.execute("SET synchronous_commit TO off")
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    backend_cpu = backend_cpu_seconds(backend)
+    own_cpu = time.process_time()
 
     from bench.generate.run import analyze, generate, report
 
@@ -158,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         batch_rows=args.batch_rows,
     )  # fmt: skip
     extra["analyze"] = analyze(out)
+    # On a shared machine wall time says little; the CPU each side needed says what an idle one would take.
+    extra["CPU of this process (generating rows)"] = time.process_time() - own_cpu
+    if backend_cpu is not None and (now := backend_cpu_seconds(backend)) is not None:
+        extra["CPU of the database backend (load, indexes)"] = now - backend_cpu
     report(stats, total_seconds=time.perf_counter() - started, extra=extra, stream=out)
     return 0
 

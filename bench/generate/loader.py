@@ -1,9 +1,10 @@
 """Stream generated rows into the real tables with COPY, and write each row's audit event ourselves.
 
 The history triggers of django-pghistory fire once per row; at millions of rows they would dominate
-the load. During the load they are switched off the way django-pgtrigger switches triggers off
-(``pgtrigger.ignore``: the session variable its trigger functions consult), which leaves every other
-trigger — foreign keys, the ledger's append-only guard — and every constraint in force. In their
+the load (the issue measured 62.8 s for 50,000 persons with them, 1.0 s without). During the load
+the insert triggers of the loaded tables are disabled (``ALTER TABLE ... DISABLE TRIGGER``; the
+database is the generator's own, so no other session's inserts go unrecorded), which leaves the
+other triggers — the ledger's append-only guard — and the CHECK constraints in force. In their
 place the loader COPYs one ``insert`` event per row into the model's event table with exactly the
 values the trigger would have written: the row's columns, ``pgh_obj_id`` = the row's id,
 ``pgh_label`` = ``'insert'``, ``pgh_created_at`` = ``NOW()`` of the loading transaction, and

@@ -154,7 +154,7 @@ def report(stats: list[TableStats], *, total_seconds: float, extra: dict[str, fl
     rate = (rows + events) / load if load else 0
     stream.write(f"{'all tables':<{width}}  {rows:>11,}  {events:>12,}  {load:>7.1f}  {rate:>8,.0f}  {rebuild:>7.1f}\n")
     for label, seconds in extra.items():
-        stream.write(f"{label:<{width}}  {seconds:>7.1f} s\n")
+        stream.write(f"{label}: {seconds:.1f} s\n")
     stream.write(
         f"\nTotal {total_seconds / 60:.1f} min ({total_seconds:.0f} s); database size {size} ({size_bytes:,} bytes).\n"
     )
