@@ -4,8 +4,8 @@ the IntakeQ mirror and its links for a share of them, enrollments, and the point
 The ledger is the truth and the enrollment's ``total_points`` / ``current_streak`` a cache of it, so
 both come from one simulation of each enrollment's events, run by the service rules (escalating
 negative-test schedule, resets, reversals that cancel an entry, adjustments that never take the
-balance below zero). The enrollments table is written first (the ledger points at it), so the
-simulation is replayed from the enrollment's seed for the ledger.
+balance below zero). The ledger is written first and records each enrollment's totals for the
+enrollments table, written next (foreign keys are only checked when re-created after the load).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _joined(plan: Plan, c: int) -> float:
     """When CM identity ``c`` joined: within the last three years, after their person was created."""
     created = plan.person_created(plan.layout.cm_person(c))
     base = max(created, plan.end - 3 * 365 * DAY)
-    return base + plan.draw.at("cm-joined", c).random() * (plan.end - base) * 0.95
+    return base + plan.draw.u("cm-joined", c) * (plan.end - base) * 0.95
 
 
 def enrollment(plan: Plan, e: int) -> Enrollment:
@@ -128,7 +128,7 @@ def intakeq_patients(plan: Plan) -> Table:
             q = plan.layout.intakeq_linked_to(c)
             if q is None:
                 continue
-            synced = ts(max(plan.start, _joined(plan, c) - plan.draw.at("intakeq", q).random() * 365 * DAY))
+            synced = ts(max(plan.start, _joined(plan, c) - plan.draw.u("intakeq", q) * 365 * DAY))
             yield (plan.intakeq_id(q), synced, synced, str(300_000 + q), a.first, a.last, day(a.dob),
                    a.email or NULL, a.phone or NULL)  # fmt: skip
         for q in range(plan.layout.intakeq_linked, plan.layout.intakeq):
@@ -273,22 +273,22 @@ def _ledger_counts(plan: Plan):
 
 
 def enrollments(plan: Plan) -> Table:
+    """Written after the ledger (the foreign keys are checked when they are re-created at the end),
+    with the totals the ledger pass recorded: the simulation runs once."""
     from cm_program.models import CMEnrollment
 
     def rows():
-        for e, count in enumerate(_ledger_counts(plan)()):
+        totals = plan.ledger_totals
+        for e in range(plan.layout.enrollments):
             enr = enrollment(plan, e)
-            entries = simulate(plan, e, count, enr)
-            total = sum(entry.points for entry in entries)
-            streak = entries[-1].streak_after if entries else 0
+            total, streak, last = totals.get(e, (0, 0, enr.start))
             rng = plan.draw.at("enrollment-extra", e)
             verification = NULL
             if rng.random() < 0.5:
                 checked = day(seconds_to_ordinal(enr.start))
                 verification = json.dumps({"status": "verified", "checked_at": checked, "plan": "Healthy U"})
-            updated = entries[-1].at if entries else enr.start
             yield (
-                plan.enrollment_id(e), ts(enr.start), ts(max(updated, enr.start)), plan.canonical_id(enr.c),
+                plan.enrollment_id(e), ts(enr.start), ts(max(last, enr.start)), plan.canonical_id(enr.c),
                 plan.cm_patient_id(enr.c), plan.lookups.programs[enr.program][0],
                 NULL if enr.provider is None else plan.provider_id(enr.provider), str(total), str(streak),
                 ts(enr.start), enr.status, verification,
@@ -315,7 +315,10 @@ def ledger(plan: Plan) -> Table:
             enr = enrollment(plan, e)
             by = plan.cm_supervisor_user if enr.provider is None else plan.cpss_user(enr.provider)
             enrollment_pk, canonical = plan.enrollment_id(e), plan.canonical_id(enr.c)
-            for k, entry in enumerate(simulate(plan, e, count, enr)):
+            entries = simulate(plan, e, count, enr)
+            # The enrollment's cached totals, for its row (written next): one small tuple per enrollment.
+            plan.ledger_totals[e] = (sum(x.points for x in entries), entries[-1].streak_after, entries[-1].at)
+            for k, entry in enumerate(entries):
                 reverses = NULL if entry.reverses is None else ledger_id(n - k + entry.reverses)
                 yield (
                     ledger_id(n), enrollment_pk, canonical, str(k + 1), entry.event_type, str(entry.points),

@@ -6,9 +6,10 @@ server time, without them ~22 µs; re-creating them afterwards sorts each index 
 foreign key with one join. CHECK and NOT NULL constraints stay on during the load (they cost little),
 and so do partial indexes (they hold few rows, and PostgreSQL would spell a re-created predicate
 differently from the migration's, e.g. ``status IN (...)``, while the rest round-trips exactly) and
-exclusion constraints (a GiST index built from scratch over a million role periods took far longer
-than keeping it up to date row by row: 170 s for 76,000 rows, against ~6 s).
-Re-creating a primary key, unique index, exclusion constraint or foreign key checks every row, so a
+the role periods' exclusion constraint (its GiST index, person first, is cheap to keep up to date;
+built afresh it must check every row against the others anyway).
+
+Re-creating a primary key, unique index or foreign key checks every row, so a
 load that broke one of them fails there, naming it.
 """
 

@@ -150,6 +150,7 @@ def status_changes(plan: Plan) -> Table:
 
     def rows():
         n = 0
+        note_rng = plan.draw.stream("step-note")
         for kind, count, table, initial, transitions in (
             ("ct", plan.layout.ct_journeys, ct_id, CT_INITIAL, CT_TRANSITIONS),
             ("eap", plan.layout.eap_journeys, eap_id, EAP_INITIAL, EAP_TRANSITIONS),
@@ -157,7 +158,6 @@ def status_changes(plan: Plan) -> Table:
             for k in range(count):
                 walk = _walk(plan, plan.draw.at(kind, k), initial, transitions)
                 by = _changed_by(plan, walk.patient)
-                note_rng = plan.draw.at("step-note", k)
                 ct, eap = (table(k), NULL) if kind == "ct" else (NULL, table(k))
                 for from_status, to_status, at in walk.steps:
                     when = ts(at)

@@ -198,10 +198,10 @@ def persons(plan: Plan) -> Table:
     moved_dob = plan.cm_dob_overrides()
 
     def rows():
+        rng = plan.draw.stream("person")
         for i in range(plan.sizes.persons):
-            a = plan.person(i)
+            a = plan.person(i) if plan.recomputed(i) else plan.person_attrs(rng, i)
             dob = moved_dob.get(i, a.dob)
-            rng = plan.draw.at("person-extra", i)
             updated = a.created if rng.random() < 0.8 else a.created + rng.random() * (plan.end - a.created)
             active, deleted_at, deleted_by, reason = "t", NULL, NULL, ""
             if i >= layout.others_start and rng.random() < 0.005:
@@ -249,7 +249,7 @@ def role_periods(plan: Plan) -> Table:
         for j in range(sizes.patients):
             yield layout.patients_start + j, ct["patient"], plan.patient_created(j), None
         for i in range(layout.others_start, sizes.persons):
-            if plan.draw.at("caregiver", i).random() < 0.2:
+            if plan.draw.u("caregiver", i) < 0.2:
                 yield i, ct["caregiver"], plan.person_created(i), None
 
     def rows():
@@ -267,7 +267,7 @@ def role_periods(plan: Plan) -> Table:
 def lead_status(plan: Plan, k: int) -> str:
     if k < plan.layout.converted:
         return "converted"
-    return OPEN_LEAD.pick(plan.draw.at("lead-status", k))
+    return OPEN_LEAD.pick_u(plan.draw.u("lead-status", k))
 
 
 def lead_lost_at(plan: Plan, k: int) -> float | None:
@@ -275,7 +275,7 @@ def lead_lost_at(plan: Plan, k: int) -> float | None:
     if lead_status(plan, k) != "lost":
         return None
     created = plan.lead_times(k)[0]
-    return created + plan.draw.at("lead-lost", k).random() * min(90 * DAY, plan.end - created - 1) + 1
+    return created + plan.draw.u("lead-lost", k) * min(90 * DAY, plan.end - created - 1) + 1
 
 
 # --- Physicians, patients, leads ----------------------------------------------------------------------
@@ -289,9 +289,9 @@ def physicians(plan: Plan) -> Table:
     specs = plan.lookups.specializations
 
     def rows():
+        rng = plan.draw.stream("physician")
         for d in range(plan.sizes.physicians):
             i = layout.physicians_start + d
-            rng = plan.draw.at("physician", d)
             created = ts(plan.person_created(i))
             hospital = plan.hospital_id(hospital_pick.pick(rng)) if rng.random() < 0.95 else NULL
             specialization = specs[int(len(specs) * rng.random() ** 2)]
@@ -313,8 +313,7 @@ def condition_picker(plan: Plan) -> Weighted:
 
 def patient_condition(plan: Plan, picker: Weighted, j: int) -> str:
     """Patient ``j``'s condition; a converted lead's patient keeps the lead's condition."""
-    rng = plan.draw.at("patient-condition", j)
-    return picker.pick(rng) if rng.random() < 0.95 else NULL
+    return picker.pick_u(plan.draw.u("patient-condition", j, 1)) if plan.draw.u("patient-condition", j) < 0.95 else NULL
 
 
 def patients(plan: Plan) -> Table:
@@ -324,8 +323,8 @@ def patients(plan: Plan) -> Table:
     picker = condition_picker(plan)
 
     def rows():
+        rng = plan.draw.stream("patient")
         for j in range(plan.sizes.patients):
-            rng = plan.draw.at("patient", j)
             created = plan.patient_created(j)
             first_contact = seconds_to_ordinal(created)
             consult = first_contact + rng.randint(0, 60) if rng.random() < 0.7 else None
@@ -353,8 +352,8 @@ def leads(plan: Plan) -> Table:
     picker = condition_picker(plan)
 
     def rows():
+        rng = plan.draw.stream("lead")
         for k in range(plan.sizes.leads):
-            rng = plan.draw.at("lead", k)
             created, converted = plan.lead_times(k)
             status = lead_status(plan, k)
             condition = patient_condition(plan, picker, k) if converted is not None else picker.pick(rng)
@@ -385,8 +384,8 @@ def relationships(plan: Plan) -> Table:
 
     def rows():
         n = 0
+        rng = plan.draw.stream("relationship")
         for j in range(plan.sizes.patients):
-            rng = plan.draw.at("relationship", j)
             if rng.random() >= 0.7:
                 continue
             created = plan.patient_created(j)
@@ -426,7 +425,9 @@ def relationships(plan: Plan) -> Table:
 
 def call_weight(plan: Plan, j: int) -> float:
     """Heavy-tailed (log-normal) share of calls: most patients have a few calls, a few have thousands."""
-    return math.exp(plan.draw.at("call-weight", j).gauss(0.0, 1.3))
+    # A normal deviate by Box-Muller from two hashed uniforms (recomputed in two passes).
+    u1, u2 = 1.0 - plan.draw.u("call-weight", j), plan.draw.u("call-weight", j, 1)
+    return math.exp(1.3 * math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2))
 
 
 def calls(plan: Plan) -> Table:

@@ -63,6 +63,8 @@ class Plan:
         self.intakeq_id = self.ids.of("intakeq")
         self.enrollment_id = self.ids.of("enrollment")
         self.context_id = self.ids.of("context")(0)
+        # (points, streak, last entry time) per enrollment index, filled by the ledger pass.
+        self.ledger_totals: dict[int, tuple[int, int, float]] = {}
 
     # Logins: navigators, then CPSS staff, then the three supervisors' logins ---------------------
 
@@ -93,7 +95,15 @@ class Plan:
     def person(self, i: int) -> PersonAttrs:
         """Person ``i``'s own attributes, the same whenever asked (staff always have an email; CM
         identities always have a date of birth, which their canonical row requires)."""
-        rng = self.draw.at("person", i)
+        return self.person_attrs(self.draw.at("person", i), i)
+
+    def recomputed(self, i: int) -> bool:
+        """Whether other tables ask for person ``i``'s attributes (staff logins and CM identities do)."""
+        return self.layout.is_staff(i) or self.layout.is_cm_person(i)
+
+    def person_attrs(self, rng, i: int) -> PersonAttrs:
+        """Person ``i``'s attributes drawn from ``rng`` (the row's own generator when other tables
+        recompute them, the persons table's fast stream otherwise)."""
         first, last = self.names.pick(rng)
         staff = self.layout.is_staff(i)
         created = self.person_created(i)
@@ -114,7 +124,7 @@ class Plan:
     def person_created(self, i: int) -> float:
         """When person ``i`` was created (its own draw: many tables need it, and it is cheap alone).
         Staff joined at the start; the others arrived faster and faster (density rising linearly)."""
-        u = self.draw.at("person-created", i).random()
+        u = self.draw.u("person-created", i)
         return self.start + (u * 30 * DAY if self.layout.is_staff(i) else self.span * math.sqrt(u))
 
     def cm_identities(self):
@@ -146,10 +156,10 @@ class Plan:
         created = self.person_created(self.layout.lead_person(k))
         if k >= self.layout.converted:
             return created, None
-        rng = self.draw.at("lead-conversion", k)
+        u = 0.05 + 0.95 * self.draw.u("lead-conversion", k)
         # Within 120 days, and before the end of the calendar (strictly after creation: a role period
         # must end after it starts).
-        return created, created + max(1.0, rng.uniform(0.05, 1.0) * min(120 * DAY, self.end - created))
+        return created, created + max(1.0, u * min(120 * DAY, self.end - created))
 
     def patient_created(self, j: int) -> float:
         """When patient ``j`` was registered: at the conversion of their lead, else with their person."""
@@ -159,9 +169,8 @@ class Plan:
 
     def patient_navigator(self, j: int) -> int | None:
         """Navigator index of patient ``j`` (some navigators carry far more patients than others)."""
-        rng = self.draw.at("patient-navigator", j)
-        if rng.random() < 0.03:
+        if self.draw.u("patient-navigator", j) < 0.03:
             return None
         navigators = self.layout.navigators
-        # A skewed pick: the square of a uniform favours the first navigators.
-        return min(int(navigators * rng.random() ** 1.6), navigators - 1)
+        # A skewed pick: a power of a uniform favours the first navigators.
+        return min(int(navigators * self.draw.u("patient-navigator", j, 1) ** 1.6), navigators - 1)

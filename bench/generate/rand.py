@@ -100,6 +100,7 @@ class Draw:
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self._tables: dict[str, RowRandom] = {}
+        self._keys: dict[str, int] = {}
 
     def at(self, table: str, i: int) -> random.Random:
         """Row ``i``'s generator. One object per table is reseeded each time, so a caller must be done
@@ -110,8 +111,16 @@ class Draw:
         rng.seed(i)
         return rng
 
+    def u(self, table: str, i: int, k: int = 0) -> float:
+        """The ``k``-th uniform number in [0, 1) of row ``i``: a bare hash, for the values other tables
+        recompute often (a person's creation time, a patient's navigator)."""
+        key = self._keys.get(table)
+        if key is None:
+            key = self._keys[table] = _key("u", self.seed, table)
+        return (mix64((key + i * 0x9E3779B97F4A7C15 + k) & MASK64) >> 11) * 1.1102230246251565e-16
+
     def stream(self, table: str) -> random.Random:
-        """A sequential generator for a table whose rows nobody recomputes later."""
+        """A sequential generator (the fast Mersenne Twister) for rows nobody recomputes later."""
         return random.Random(f"stream:{self.seed}:{table}")
 
 
@@ -125,6 +134,10 @@ class Weighted:
 
     def pick(self, rng: random.Random):
         return self.items[bisect.bisect_right(self.cumulative, rng.random() * self.total)]
+
+    def pick_u(self, u: float):
+        """The item for the uniform number ``u`` in [0, 1)."""
+        return self.items[bisect.bisect_right(self.cumulative, u * self.total)]
 
 
 def zipf_weights(n: int, exponent: float = 1.0, shift: float = 2.7) -> list[float]:

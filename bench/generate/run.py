@@ -35,8 +35,8 @@ def _read_lookups(plan: Plan) -> dict[str, str]:
 
 
 def tables(plan: Plan, existing_conditions: dict[str, str], password_hash: str) -> list[Callable[[], navigation.Table]]:
-    """The tables in the order their foreign keys need (each made when its turn comes, since some read
-    lookups that an earlier table filled in)."""
+    """The tables in the order their foreign keys need (the keys are dropped during the load and
+    checked when re-created, so only the ledger / enrollments order differs, for a reason given there)."""
     return [
         lambda: navigation.medical_conditions(plan, existing_conditions),
         lambda: navigation.specializations(plan),
@@ -59,8 +59,8 @@ def tables(plan: Plan, existing_conditions: dict[str, str], password_hash: str) 
         lambda: cm.intakeq_patients(plan),
         lambda: cm.intakeq_links(plan),
         lambda: cm.cm_profiles(plan),
+        lambda: cm.ledger(plan),  # first: it records the totals the enrollments cache
         lambda: cm.enrollments(plan),
-        lambda: cm.ledger(plan),
     ]
 
 
