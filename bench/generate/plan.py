@@ -123,9 +123,10 @@ class Plan:
 
     def person_created(self, i: int) -> float:
         """When person ``i`` was created (its own draw: many tables need it, and it is cheap alone).
-        Staff joined at the start; the others arrived faster and faster (density rising linearly)."""
+        Staff joined in the month before the calendar starts (so a navigator holds the role before any
+        patient's first call); the others arrived faster and faster (density rising linearly)."""
         u = self.draw.u("person-created", i)
-        return self.start + (u * 30 * DAY if self.layout.is_staff(i) else self.span * math.sqrt(u))
+        return self.start - u * 30 * DAY if self.layout.is_staff(i) else self.start + self.span * math.sqrt(u)
 
     def cm_identities(self):
         """Yield ``(c, person index, attrs)`` for every CM identity, in order, with the date of birth

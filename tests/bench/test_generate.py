@@ -125,6 +125,17 @@ def test_navigators_are_persons_with_the_role_and_a_staff_login():
         navigator_ids
     )
     assert {pk for (pk,) in _rows("SELECT DISTINCT pn_id FROM call_history")} <= navigator_ids
+    # ... and held the role when they made each call (what call_log checks).
+    early = _scalar(
+        """
+        SELECT count(*) FROM call_history c
+        JOIN person_contact_type r ON r.person_id = c.pn_id
+        JOIN contact_type ct ON ct.id = r.contact_type_id AND ct.code = %s
+        WHERE c.call_date < r.valid_from
+        """,
+        [ContactType.PATIENT_NAVIGATOR],
+    )
+    assert early == 0
 
 
 @pytest.mark.django_db
