@@ -24,8 +24,11 @@ and every row has its audit event, as the history triggers would have written it
 It runs on the server that DATABASE_URL names, or on the project's embedded PostgreSQL; it creates
 and migrates the database, and refuses the development database and test databases (test_*).
 
-Full size (the defaults) needs about 15 GB of free disk and takes about 15 minutes on a 2-core
-machine. Sizes not given follow --persons in proportion: --persons 10000 is 1/100 of everything.
+Full size (the defaults) needs about 15 GB of free disk while it loads (the finished database is
+~6.5 GB; WAL and index sorts take the rest) and about 5 CPU-minutes: ~2.5 generating rows, ~3 in
+the database. On an idle 2-core machine that is roughly 5-6 minutes; on a busy one much more (23
+minutes measured with a load average of 16). Memory stays around 130 MB. Sizes not given follow
+--persons in proportion: --persons 10000 is 1/100 of everything.
 The logins (navigator0000..., cpss0000..., crm_supervisor, cm_supervisor, admin) have the password
 bench-pass-2026. The same --seed (and --as-of) gives the same data."""
 

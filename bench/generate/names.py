@@ -63,7 +63,7 @@ _SYLLABLES = _words(
     "ka ren bo lin mar ste van den berg holm ler son sen ek ova ich ski ra no vi tal mo ri ga ut fe "
     "lu na tho wen dal bri ce gor han ley vik dor sal ma te quin ro zel ath"
 )
-_ENDINGS = ("", "", "s", "e", "o", "a", "sen", "son", "man", "er", "i", "ez", "ski", "ová", "ić", "é", "ö")
+_ENDINGS = ("",) * 5 + ("s", "e", "o", "a", "sen", "son", "man", "er", "i", "ez", "ski", "ley", "ton", "ová", "ić")
 
 EMAIL_DOMAINS = ("example.com", "example.org", "example.net", "mail.example", "inbox.test", "post.test")
 

@@ -89,7 +89,8 @@ def generate(
     kwargs = {"batch_rows": batch_rows} if batch_rows else {}
     loader = Loader(context_id=plan.context_id, seed=seed, stream=stream, show_progress=show_progress, **kwargs)
     existing = _read_lookups(plan)
-    password_hash = password_hash or make_password(BENCH_PASSWORD)
+    # A fixed salt, so that the same seed gives the same rows (this is a benchmark login, not a secret).
+    password_hash = password_hash or make_password(BENCH_PASSWORD, salt=f"benchgenerate{seed}")
     # Made in order (later tables read lookups that earlier ones fill in); their rows are made lazily.
     made = [make() for make in tables(plan, existing, password_hash)]
     loaded = {table_name(t.model): t for t in made}
