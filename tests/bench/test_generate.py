@@ -327,7 +327,14 @@ def test_the_same_seed_gives_the_same_data(generated):
 
     def digest() -> dict[str, str]:
         found = {}
-        for table in ("person", "call_history", "cm_points_transactions", "cm_enrollments", "people_personevent"):
+        for table in (
+            "person",
+            "crm_user",
+            "call_history",
+            "cm_points_transactions",
+            "cm_enrollments",
+            "people_personevent",
+        ):
             found[table] = _scalar(
                 f"SELECT md5(string_agg((to_jsonb(t) - 'pgh_id')::text, '|' ORDER BY (to_jsonb(t) - 'pgh_id')::text)) "
                 f'FROM "{table}" t'
