@@ -164,12 +164,16 @@ class PersonContactType(BaseModel):
         verbose_name = "person role period"
         verbose_name_plural = "person role periods"
         constraints = [
+            # Person and role first: the GiST index then narrows each check to that person's periods.
+            # With the range first, every open period ([from, infinity)) overlaps a new one and each
+            # insert scanned them all: 50,000 role periods took 15 s at 0 rows, 42 s at 250,000 rows,
+            # against 3-4 s throughout in this order (bench.generate loads 770,000).
             ExclusionConstraint(
                 name="person_contact_type_no_overlap",
                 expressions=[
-                    (TsTzRange("valid_from", "valid_to", RangeBoundary()), RangeOperators.OVERLAPS),
                     ("person", RangeOperators.EQUAL),
                     ("contact_type", RangeOperators.EQUAL),
+                    (TsTzRange("valid_from", "valid_to", RangeBoundary()), RangeOperators.OVERLAPS),
                 ],
                 violation_error_message="This person already holds this role during part of that period.",
             ),
