@@ -76,11 +76,9 @@ def _flush_past_truncate_triggers():
     import pgtrigger
     from django.db.backends.postgresql.operations import DatabaseOperations
 
-    uris = [
-        f"{model._meta.label}:{trigger.name}"
-        for model, trigger in pgtrigger.registered()
-        if "TRUNCATE" in str(trigger.operation)
-    ]
+    from tests.db import truncate_trigger_uris
+
+    uris = truncate_trigger_uris()
     original = DatabaseOperations.execute_sql_flush
 
     def execute_sql_flush(self, sql_list):
