@@ -6,7 +6,6 @@ Django's debug page.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 
 from django.conf import settings
@@ -37,21 +36,3 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
     return response
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    """The address failed logins are counted against (django-axes' ``AXES_CLIENT_IP_CALLABLE``).
-
-    ``REMOTE_ADDR``, unless ``TRUSTED_PROXY_COUNT`` proxies stand in front of the app: then the address
-    the outermost of them saw, read from ``X-Forwarded-For`` as DRF's throttle reads it. Anything that
-    is not an IP address falls back to ``REMOTE_ADDR`` (the column is PostgreSQL ``inet``).
-    """
-    remote = request.META.get("REMOTE_ADDR")
-    proxies = settings.TRUSTED_PROXY_COUNT
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if not proxies or not forwarded:
-        return remote
-    addresses = [part.strip() for part in forwarded.split(",")]
-    candidate = addresses[-min(proxies, len(addresses))]
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return remote

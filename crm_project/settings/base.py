@@ -243,7 +243,7 @@ AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 # Proxies in front of the app whose X-Forwarded-For is believed (for the lockout and the API throttle);
 # 0 = the connection's own address, so a client cannot pick a fresh address per attempt.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
-AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_CLIENT_IP_CALLABLE = "common.http.client_ip"
 AXES_ENABLE_ADMIN = False  # accounts.admin shows lockouts with a recorded "unlock" action instead
 AXES_VERBOSE = False
 

@@ -264,3 +264,21 @@ def test_the_orm_cannot_change_or_delete_an_entry_either(entry):
     with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
         entry.delete()
     assert PHIAccess.objects.get().scope == entry.scope
+
+
+@pytest.mark.parametrize(
+    ("proxies", "expected"),
+    [
+        (0, "10.0.0.5"),  # no trusted proxy: the connection's own address, the header is the client's word
+        (1, "198.51.100.23"),  # one trusted proxy: the address it saw, the rightmost entry
+        (2, "192.0.2.99"),  # two: the address the outer proxy saw
+    ],
+)
+def test_the_logged_address_follows_the_trusted_proxies(world, navigation, settings, proxies, expected):
+    settings.TRUSTED_PROXY_COUNT = proxies
+    url = _navigation_cases(navigation)["patient"][0]
+    response = world.client("navigator").get(
+        f"{API}/{url}", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="192.0.2.99, 198.51.100.23"
+    )
+    assert response.status_code == 200, response.content
+    assert PHIAccess.objects.get().client_ip == expected
