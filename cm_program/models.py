@@ -17,7 +17,6 @@ import uuid
 from decimal import Decimal
 
 import pghistory
-import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.functions import RandomUUID
 from django.db import models
@@ -25,7 +24,7 @@ from django.db.models import F, Func, Q
 from django.db.models.functions import Length, Lower, Now, Trim
 from django.utils import timezone
 
-from common.db import name_key
+from common.db import append_only_triggers, name_key
 from people.normalize import normalize_email
 
 
@@ -588,28 +587,10 @@ class CMPointsTransaction(models.Model):
             models.Index(fields=["canonical_patient", "occurred_at"], name="cm_points_patient_time_idx"),
             models.Index(fields=["occurred_at"], name="cm_points_occurred_at_idx"),
         ]
-        triggers = [
-            pgtrigger.Trigger(
-                name="append_only",
-                when=pgtrigger.Before,
-                operation=pgtrigger.Update | pgtrigger.Delete,
-                func=(
-                    "RAISE EXCEPTION 'cm_points_transactions is append-only: record a reversing entry instead' "
-                    "USING ERRCODE = 'restrict_violation'; RETURN NULL;"
-                ),
-            ),
-            # Row-level triggers do not fire on TRUNCATE, which would empty the ledger in one statement.
-            pgtrigger.Trigger(
-                name="append_only_truncate",
-                when=pgtrigger.Before,
-                operation=pgtrigger.Truncate,
-                level=pgtrigger.Statement,
-                func=(
-                    "RAISE EXCEPTION 'cm_points_transactions is append-only: it cannot be truncated' "
-                    "USING ERRCODE = 'restrict_violation'; RETURN NULL;"
-                ),
-            ),
-        ]
+        triggers = append_only_triggers(
+            update_message="cm_points_transactions is append-only: record a reversing entry instead",
+            truncate_message="cm_points_transactions is append-only: it cannot be truncated",
+        )
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.get_event_type_display()} {self.points:+d}"

@@ -59,3 +59,31 @@ def refuse_duplicate_names(table: str, *columns: str):
             )
 
     return check
+
+
+def append_only_triggers(
+    *, update_message: str, truncate_message: str, truncate_name: str = "append_only_truncate"
+) -> list:
+    """The triggers that make a table append-only in PostgreSQL: UPDATE and DELETE refused row by row,
+    TRUNCATE (which row-level triggers never see) refused per statement. Used by the points ledger and
+    the PHI access log; the database roles (``common.db_roles``) add the privilege side."""
+    import pgtrigger
+
+    def refuse(message: str) -> str:
+        return f"RAISE EXCEPTION '{message}' USING ERRCODE = 'restrict_violation'; RETURN NULL;"
+
+    return [
+        pgtrigger.Trigger(
+            name="append_only",
+            when=pgtrigger.Before,
+            operation=pgtrigger.Update | pgtrigger.Delete,
+            func=refuse(update_message),
+        ),
+        pgtrigger.Trigger(
+            name=truncate_name,
+            level=pgtrigger.Statement,
+            when=pgtrigger.Before,
+            operation=pgtrigger.Truncate,
+            func=refuse(truncate_message),
+        ),
+    ]

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import uuid
 
-import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
+
+from common.db import append_only_triggers
 
 
 class UUIDModel(models.Model):
@@ -189,26 +190,11 @@ class PHIAccess(models.Model):
         verbose_name_plural = "PHI access log"
         ordering = ["-accessed_at", "-id"]
         indexes = [models.Index(fields=["user", "accessed_at"], name="phi_access_log_user_idx")]
-        triggers = [
-            pgtrigger.Trigger(
-                name="append_only",
-                when=pgtrigger.Before,
-                operation=pgtrigger.Update | pgtrigger.Delete,
-                func=(
-                    "RAISE EXCEPTION 'phi_access_log is append-only' USING ERRCODE = 'restrict_violation'; RETURN NULL;"
-                ),
-            ),
-            # Row-level triggers do not fire on TRUNCATE; a statement-level one does.
-            pgtrigger.Trigger(
-                name="no_truncate",
-                level=pgtrigger.Statement,
-                when=pgtrigger.Before,
-                operation=pgtrigger.Truncate,
-                func=(
-                    "RAISE EXCEPTION 'phi_access_log is append-only' USING ERRCODE = 'restrict_violation'; RETURN NULL;"
-                ),
-            ),
-        ]
+        triggers = append_only_triggers(
+            update_message="phi_access_log is append-only",
+            truncate_message="phi_access_log is append-only",
+            truncate_name="no_truncate",
+        )
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.get_access_type_display()} {self.resource_type} {self.resource_id}"
