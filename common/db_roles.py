@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-# The one list of append-only tables. A table that does not exist (yet) is skipped, so the list may
-# name tables that another change is still adding.
+# The one list of append-only tables. A table that does not exist (yet) is skipped and reported, so
+# db_roles may run before the migration that creates a newly listed table.
 APPEND_ONLY_TABLES: tuple[str, ...] = (
     "cm_points_transactions",  # the CM points ledger (cm_program.CMPointsTransaction)
     "phi_access_log",  # who viewed which patient's record (HIPAA 164.312(b))
