@@ -34,5 +34,3 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
         response.render()
     response["Retry-After"] = retry_after
     return response
-
-
