@@ -360,6 +360,14 @@ def cpss_caseload_summary(*, now: dt.datetime | None = None, providers=None) -> 
     """For each CPSS: active enrollments against ``max_caseload``, active patients without a recorded
     behaviour (attendance, test, check-in, peer support; bonuses and corrections are not contact) in the
     last 7 days, and net points written this week. One query for any number of providers."""
+    return list(iter_cpss_caseload_summary(now=now, providers=providers, chunk_size=None))
+
+
+def iter_cpss_caseload_summary(
+    *, now: dt.datetime | None = None, providers=None, chunk_size: int | None = 2_000
+) -> Iterator[CaseloadRow]:
+    """``cpss_caseload_summary`` row by row; with a ``chunk_size`` read through a server-side cursor,
+    that many providers at a time (the CSV export: memory flat in the number of providers)."""
     now = now or timezone.now()
     since = now - dt.timedelta(days=7)
     monday = week_start(now)
@@ -386,25 +394,21 @@ def cpss_caseload_summary(*, now: dt.datetime | None = None, providers=None) -> 
         _active=count_of(active),
         _stale=count_of(active.filter(~Q(Exists(recent)))),
         _points=Coalesce(Subquery(points, output_field=IntegerField()), Value(0)),
-    ).order_by("last_name", "first_name")
-    rows = []
-    for provider in queryset:
+    ).order_by("last_name", "first_name", "pk")
+    for provider in queryset.iterator(chunk_size=chunk_size) if chunk_size else queryset:
         ratio = (
             (Decimal(provider._active) / Decimal(provider.max_caseload)).quantize(Decimal("0.01"))
             if provider.max_caseload
             else None
         )
-        rows.append(
-            CaseloadRow(
-                provider=provider,
-                active_enrollments=provider._active,
-                max_caseload=provider.max_caseload,
-                load_ratio=ratio,
-                without_event_7_days=provider._stale,
-                points_this_week=provider._points,
-            )
+        yield CaseloadRow(
+            provider=provider,
+            active_enrollments=provider._active,
+            max_caseload=provider.max_caseload,
+            load_ratio=ratio,
+            without_event_7_days=provider._stale,
+            points_this_week=provider._points,
         )
-    return rows
 
 
 def cm_program_sole_active() -> CMProgram | None:
