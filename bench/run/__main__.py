@@ -8,6 +8,7 @@ import os
 import re
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -49,10 +50,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--n", type=int, default=20, help="timed requests per case (default 20)")
     parser.add_argument(
         "--max-seconds", type=float, default=15.0,
-        help="stop timing a case after this many seconds, with at least 3 requests (default 15)",
+        help="stop timing a case after this many seconds, with at least 3 requests; a case whose first "
+        "request takes over a third of this gets 1 warm-up and at least 1 timed request (default 15)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--concurrency", type=int, default=1, metavar="C",
+        help="C clients at once, each sending up to --n requests per case (default 1: one at a time); "
+        "compare --workers/--threads settings by their req/s and CPU",
     )  # fmt: skip
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py's)")
     parser.add_argument("--threads", type=int, help="threads per worker (default: gunicorn.conf.py's)")
+    parser.add_argument(
+        "--statement-timeout", type=float, default=60.0, metavar="SECONDS",
+        help="the server's PostgreSQL statement_timeout (default 60): a slower page shows its error (500!)",
+    )  # fmt: skip
     parser.add_argument("--list", action="store_true", help="list the cases and their URLs, time nothing")
     parser.add_argument(
         "--write-docs", nargs="?", const=str(ROOT / "docs" / "PERFORMANCE.md"), metavar="PATH",
@@ -62,6 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be 1 or more")
+    if args.concurrency < 1:
+        parser.error("--concurrency must be 1 or more")
     if args.filter:
         try:
             re.compile(args.filter)
@@ -71,19 +84,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def database_url(name: str) -> str:
+    """DATABASE_URL with its database name replaced by ``name`` (host, port, credentials kept)."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
     import environ
 
     url = environ.Env().str("DATABASE_URL", default="")
     if not url:
-        raise SystemExit(
-            "Set DATABASE_URL to the server of the benchmark database (its name is replaced by --database)."
-        )
-    config = environ.Env.db_url_config(url)
-    user = config.get("USER") or ""
-    password = f":{config['PASSWORD']}" if config.get("PASSWORD") else ""
-    auth = f"{user}{password}@" if user else ""
-    port = f":{config['PORT']}" if config.get("PORT") else ""
-    return f"postgres://{auth}{config.get('HOST') or 'localhost'}{port}/{name}"
+        raise SystemExit("Set DATABASE_URL to the server of the benchmark database (--database names the database).")
+    parts = urlsplit(url)
+    head, _, _ = parts.path.rpartition("/")
+    return urlunsplit(parts._replace(path=f"{head}/{quote(name, safe='')}"))
+
+
+def floor_connection():
+    """A psycopg connection to the benchmark database, from Django's settings (Unix sockets included)."""
+    import psycopg
+    from django.db import connection
+
+    db = connection.settings_dict
+    return psycopg.connect(
+        dbname=db["NAME"],
+        user=db.get("USER") or None,
+        password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or None,
+        port=db.get("PORT") or None,
+    )
 
 
 def setup_django(url: str, server_env: dict[str, str]) -> None:
@@ -132,40 +158,59 @@ def table_sizes() -> dict[str, int]:
     return sizes
 
 
-def time_case(case, client, server, *, n: int, max_seconds: float) -> Result:
+def time_case(case, clients, server, *, n: int, max_seconds: float) -> Result:
+    """Time ``case``: with one client, up to ``n`` requests one after another; with several, each client
+    sends up to ``n`` at once with the others (``--concurrency``), and req/s is what they got together."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from bench.run.client import Reply
 
-    def send(i: int) -> Reply:
+    numbers = iter(range(10**9))
+    lock = threading.Lock()
+
+    def send(client) -> Reply:
+        with lock:
+            i = next(numbers)
         return client.request(case.method, case.path, auth=case.auth, body=case.body(i) if case.body else None)
 
-    counter = iter(range(10**9))
-    warm = [send(next(counter)) for _ in range(2)]
+    warm = [send(clients[0])]
+    # A case slower than a third of its budget gets one warm-up and as many timed requests as fit (>= 1).
+    slow = warm[0].seconds > max_seconds / 3
+    if not slow:
+        warm.append(send(clients[0]))
     status = warm[-1].status
     if status not in case.ok:
-        return Result(case.label, f"{status}!", 0, None, None, warm[-1].queries, None, None)
-    times, queries = [], []
-    cpu_before = server.worker_cpu_seconds()
+        # A failed case shows how long the failure took (a statement_timeout shows as 500! or 503!).
+        return Result(case.label, f"{status}!", 1, warm[-1].seconds * 1000, None, warm[-1].queries, None, None)
     started = time.monotonic()
-    for _ in range(n):
-        reply = send(next(counter))
-        times.append(reply.seconds)
-        if reply.queries is not None:
-            queries.append(reply.queries)
-        status = reply.status
-        if len(times) >= 3 and time.monotonic() - started > max_seconds:
-            break
-    cpu = (server.worker_cpu_seconds() - cpu_before) / len(times)
-    times.sort()
+
+    def loop(client) -> list[Reply]:
+        replies = []
+        for _ in range(n):
+            replies.append(send(client))
+            if len(replies) >= (1 if slow else 3) and time.monotonic() - started > max_seconds:
+                break
+        return replies
+
+    cpu_before = server.worker_cpu_seconds()
+    with ThreadPoolExecutor(len(clients)) as pool:
+        replies = [reply for batch in pool.map(loop, clients) for reply in batch]
+    elapsed = time.monotonic() - started
+    cpu = (server.worker_cpu_seconds() - cpu_before) / len(replies)
+    times = sorted(reply.seconds for reply in replies)
+    queries = [reply.queries for reply in replies if reply.queries is not None]
+    bad = [reply.status for reply in replies if reply.status not in case.ok]
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     return Result(
         case.label,
-        str(status) if status in case.ok else f"{status}!",
-        len(times),
+        f"{bad[0]}!" if bad else str(replies[-1].status),
+        len(replies),
         statistics.median(times) * 1000,
         p95 * 1000,
         round(statistics.median(queries)) if queries else None,
         cpu * 1000,
         None,
+        rps=len(replies) / elapsed if elapsed > 0 else None,
     )
 
 
@@ -187,12 +232,18 @@ def main(argv: list[str] | None = None) -> int:
     from bench.run.floors import time_floor
 
     server_log = open(args.server_log, "a") if args.server_log else None  # noqa: SIM115
-    server = Server(url, workers=args.workers, threads=args.threads, log=server_log)
+    server = Server(
+        url, workers=args.workers, threads=args.threads, statement_timeout=args.statement_timeout, log=server_log
+    )
     results: list[Result] = []
-    with psycopg.connect(url) as floor_db, server:
-        client = Client(server.base_url)
-        client.token = token
-        client.login_admin(BENCH_SUPERUSER, PASSWORD)
+    with floor_connection() as floor_db, server:
+        clients = []
+        for _ in range(args.concurrency):
+            client = Client(server.base_url)
+            client.token = token
+            client.login_admin(BENCH_SUPERUSER, PASSWORD)
+            clients.append(client)
+        client = clients[0]
         found = case_module.all_cases(client, floor_db)
         if args.filter:
             pattern = re.compile(args.filter, re.I)
@@ -205,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         config = f"gunicorn.conf.py, {len(server.worker_pids())} workers x {threads} threads"
         print(f"{len(found)} cases against {server.base_url} ({config}); database {args.database}", flush=True)
         for case in found:
-            result = time_case(case, client, server, n=args.n, max_seconds=args.max_seconds)
-            if case.floor is not None and result.p50_ms is not None:
+            result = time_case(case, clients, server, n=args.n, max_seconds=args.max_seconds)
+            if case.floor is not None and not result.status.endswith("!"):
                 try:
                     floor_times = time_floor(floor_db, case.floor, max(3, min(args.n, result.n)))
                     result.floor_ms = statistics.median(floor_times) * 1000
@@ -216,14 +267,17 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  (floor of {case.label} failed: {str(exc).splitlines()[0]})", file=sys.stderr)
             cells = result.cells()
             print(f"  {cells[0]:<72} {cells[1]:>4} p50 {cells[2]:>9} p95 {cells[3]:>9} q {cells[4]:>4} "
-                  f"cpu {cells[5]:>7} floor {cells[6]:>8} {cells[7]:>7}", flush=True)  # fmt: skip
+                  f"cpu {cells[5]:>7} floor {cells[6]:>8} {cells[7]:>7} {cells[8]:>7} req/s", flush=True)  # fmt: skip
             results.append(result)
     if server_log:
         server_log.close()
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         version = "PostgreSQL " + cursor.fetchone()[0].split()[0]
-    text = header(sizes=table_sizes(), server=config, n=args.n, database=args.database, server_version=version)
+    text = header(
+        sizes=table_sizes(), server=config, n=args.n, database=args.database, server_version=version,
+        concurrency=args.concurrency,
+    )  # fmt: skip
     table = markdown_table(results)
     print()
     print(text)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 START = "<!-- bench.run results: start -->"
 END = "<!-- bench.run results: end -->"
-COLUMNS = ("case", "HTTP", "p50 ms", "p95 ms", "queries", "app CPU ms/req", "floor p50 ms", "p50 / floor")
+COLUMNS = ("case", "HTTP", "p50 ms", "p95 ms", "queries", "app CPU ms/req", "floor p50 ms", "p50 / floor", "req/s")
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Result:
     cpu_ms: float | None
     floor_ms: float | None
     floor_note: str = ""
+    rps: float | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -39,14 +40,15 @@ class Result:
         floor = "—" if self.floor_ms is None else f"{self.floor_note}{self.floor_ms:,.2f}"
         ratio = "—" if self.ratio is None else f"{self.floor_note}{self.ratio:,.1f}x"
         queries = "—" if self.queries is None else str(self.queries)
-        return [self.label, self.status, ms(self.p50_ms), ms(self.p95_ms), queries, ms(self.cpu_ms), floor, ratio]
+        rps = "—" if self.rps is None else f"{self.rps:,.1f}"
+        cells = [self.label, self.status, ms(self.p50_ms), ms(self.p95_ms), queries, ms(self.cpu_ms), floor, ratio]
+        return [*cells, rps]
 
 
 def markdown_table(results: list[Result]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "| --- | --- |" + " ---: |" * (len(COLUMNS) - 2)]
     for result in results:
         cells = [c.replace("|", "\\|") for c in result.cells()]
-        cells[0] = f"`{cells[0]}`" if cells[0].startswith(("GET", "POST")) else cells[0]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -64,13 +66,17 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({model or platform.processor()}), load average at the end {load}"
 
 
-def header(*, sizes: dict[str, int], server: str, n: int, database: str, server_version: str) -> str:
+def header(
+    *, sizes: dict[str, int], server: str, n: int, database: str, server_version: str, concurrency: int = 1
+) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     size_text = ", ".join(f"{table} {count:,}" for table, count in sizes.items())
     return (
         f"Measured {when} by `python -m bench.run` on database `{database}` ({server_version}): {size_text}.\n"
-        f"Server: {server}. Up to {n} timed requests per case after 2 warm-up requests, one at a time. "
-        f"Machine: {machine()}."
+        f"Server: {server}. Up to {n} timed requests per case (fewer past --max-seconds) after 2 warm-up "
+        f"requests (1 for a slow case), "
+        + ("one at a time. " if concurrency == 1 else f"from {concurrency} clients at once (req/s: all together). ")
+        + f"Machine: {machine()}."
     )
 
 

@@ -20,7 +20,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_environment(database_url: str, port: int, *, workers: int | None, threads: int | None) -> dict[str, str]:
+def server_environment(
+    database_url: str, port: int, *, workers: int | None, threads: int | None, statement_timeout: float = 60
+) -> dict[str, str]:
     """Production settings with the switches that a benchmark on plain HTTP needs (docs/PERFORMANCE.md)."""
     env = {
         **os.environ,
@@ -36,6 +38,8 @@ def server_environment(database_url: str, port: int, *, workers: int | None, thr
         "LOG_LEVEL": "WARNING",
         "GUNICORN_ACCESS_LOG": "",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
+        # libpq reads PGOPTIONS: a query past this is cancelled, and its case shows the error, not a hang.
+        "PGOPTIONS": f"-c statement_timeout={int(statement_timeout * 1000)}",
     }
     if workers is not None:
         env["WEB_CONCURRENCY"] = str(workers)
@@ -54,9 +58,11 @@ def ensure_static(env: dict[str, str]) -> None:
 
 
 class Server:
-    def __init__(self, database_url: str, *, workers: int | None = None, threads: int | None = None, log=None):
+    def __init__(self, database_url: str, *, workers=None, threads=None, statement_timeout: float = 60, log=None):
         self.port = free_port()
-        self.env = server_environment(database_url, self.port, workers=workers, threads=threads)
+        self.env = server_environment(
+            database_url, self.port, workers=workers, threads=threads, statement_timeout=statement_timeout
+        )
         self.log = log
         self.process: subprocess.Popen | None = None
 
