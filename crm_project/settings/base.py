@@ -270,12 +270,16 @@ CACHES = {
         "OPTIONS": {"MAX_ENTRIES": 20_000},
     },
 }
+# API_THROTTLE=false switches throttling off entirely (benchmarks only: bench/README.md); rates stay as set.
+API_THROTTLE = env.bool("API_THROTTLE", default=True)
 REST_FRAMEWORK.update(
     {
         "DEFAULT_THROTTLE_CLASSES": [
             "common.api.throttling.AnonThrottle",
             "common.api.throttling.UserThrottle",
-        ],
+        ]
+        if API_THROTTLE
+        else [],
         "DEFAULT_THROTTLE_RATES": {
             "anon": env.str("API_THROTTLE_ANON", default="60/min"),
             "user": env.str("API_THROTTLE_USER", default="1000/min"),
@@ -318,3 +322,11 @@ SPECTACULAR_SETTINGS["SWAGGER_UI_SETTINGS"] = {
     "deepLinking": True,
     "validatorUrl": None,  # the default sends the schema's address to an outside validator
 }
+
+
+# BENCH_QUERY_COUNT=true (python -m bench.run sets it for the server it starts; never in production) adds
+# a middleware, outermost, that counts the SQL queries of each request on every connection and returns
+# the number in the X-Query-Count response header (common.query_count).
+BENCH_QUERY_COUNT = env.bool("BENCH_QUERY_COUNT", default=False)
+if BENCH_QUERY_COUNT:
+    MIDDLEWARE = ["common.query_count.QueryCountMiddleware", *MIDDLEWARE]
