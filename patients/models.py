@@ -192,7 +192,12 @@ class PatientStatus(models.TextChoices):
     DECEASED = "deceased", "Deceased"
 
 
-@pghistory.track()
+# The follow-up columns are derived from the calls (whose own history records every change): they are
+# left out of the patient's history, so logging a call does not add a patient event.
+_ACTIVE_PATIENT = Q(status=PatientStatus.ACTIVE, is_active=True)
+
+
+@pghistory.track(exclude=["follow_up_date", "last_call_at"])
 class Patient(SoftDeleteModel, BaseModel):
     """A person the navigators work with. One patient per person (``person`` is one-to-one), which is
     what makes a returning patient land on their existing record instead of a duplicate."""
@@ -212,6 +217,13 @@ class Patient(SoftDeleteModel, BaseModel):
     first_contact_date = models.DateField(null=True, blank=True)
     initial_consult_date = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=PatientStatus.choices, default=PatientStatus.ACTIVE)
+    # Maintained by patients.follow_up.refresh_follow_up in the transaction of every call write.
+    follow_up_date = models.DateField(
+        null=True, blank=True, editable=False, help_text="The reminder of the latest non-void call (the follow-up)."
+    )
+    last_call_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the latest non-void call took place."
+    )
 
     class Meta:
         db_table = "patient"
@@ -232,7 +244,14 @@ class Patient(SoftDeleteModel, BaseModel):
             ),
             models.CheckConstraint(condition=DELETION_HAS_REASON, name="patient_deletion_has_reason"),
         ]
-        indexes = [models.Index(fields=["navigator", "status"], name="patient_navigator_status_idx")]
+        indexes = [
+            models.Index(fields=["navigator", "status"], name="patient_navigator_status_idx"),
+            # The follow-up filters, worklist and per-navigator overdue counts look at active patients only.
+            models.Index(fields=["follow_up_date"], name="patient_follow_up_idx", condition=_ACTIVE_PATIENT),
+            models.Index(
+                fields=["navigator", "follow_up_date"], name="patient_nav_follow_up_idx", condition=_ACTIVE_PATIENT
+            ),
+        ]
 
     def __str__(self) -> str:
         return str(self.person)

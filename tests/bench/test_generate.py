@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from io import StringIO
 
 import pgtrigger
@@ -233,6 +234,16 @@ def test_ledger_agrees_with_the_enrollments():
     kinds = dict(_rows("SELECT event_type, count(*) FROM cm_points_transactions GROUP BY 1"))
     assert {"enrollment_bonus", "test_negative", "test_positive", "reversal", "manual_adjustment"} <= set(kinds)
     assert _scalar("SELECT max(current_streak) FROM cm_enrollments") >= 3
+
+
+@pytest.mark.django_db
+def test_patients_follow_up_dates_agree_with_their_calls():
+    out = StringIO()
+    call_command("check_follow_up_dates", "--no-progress", stdout=out)
+    assert re.fullmatch(r"All \d+ patients agree with their calls.\n", out.getvalue())
+    # ... and it is not trivially so: many patients have a follow-up and a last call.
+    assert _scalar("SELECT count(*) FROM patient WHERE follow_up_date IS NOT NULL") >= 10
+    assert _scalar("SELECT count(*) FROM patient WHERE last_call_at IS NOT NULL") >= 50
 
 
 def _generated_rows(generated) -> list[tuple]:
