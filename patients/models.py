@@ -179,7 +179,11 @@ class PatientLead(BaseModel):
                 violation_error_message="This person already has an open lead.",
             ),
         ]
-        indexes = [models.Index(fields=["status", "created_at"], name="patient_lead_status_idx")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="patient_lead_status_idx"),
+            # The admin changelist's default order (newest first, the primary key last): page 1 reads 50 index entries.
+            models.Index(fields=["created_at", "id"], name="patient_lead_list_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Lead: {self.person} ({self.get_status_display()})"
@@ -330,6 +334,10 @@ class PatientPhysicianRelationship(BaseModel):
                 violation_error_message="A relationship cannot end before it starts.",
             ),
         ]
+        indexes = [
+            # The admin changelist's default order (primary first, newest first, the key last).
+            models.Index(fields=["is_primary", "start_date", "id"], name="patient_physician_list_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.physician} — {self.get_relationship_type_display()} of {self.patient}"
@@ -403,6 +411,8 @@ class CallHistory(SoftDeleteModel, BaseModel):
         indexes = [
             models.Index(fields=["patient", "-call_date"], name="call_history_patient_date_idx"),
             models.Index(fields=["navigator", "call_date"], name="call_history_pn_date_idx"),
+            # The admin changelist's default order (newest first, the primary key last): page 1 reads 50 index entries.
+            models.Index(fields=["call_date", "created_at", "id"], name="call_history_list_idx"),
         ]
 
     def __str__(self) -> str:

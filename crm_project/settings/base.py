@@ -142,6 +142,10 @@ STORAGES = {
 # Audit trail (django-pghistory): record the acting user and channel for writes made through the
 # web (the AuditContextMiddleware adds the channel) and through management commands.
 PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# The events admin (/admin/pghistory/events/) unions every event table with a JSON diff per row: over
+# millions of events that takes minutes. It lists events once filtered (a model or an object), and each
+# record's "History" page shows its own trail.
+PGHISTORY_ADMIN_ALL_EVENTS = False
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
