@@ -67,9 +67,11 @@ def pages(surname: str, only: str | None):
 def filter_pages(user, model_admin, label: str, url: str):
     """The changelist's filters, each with its first choice that is not "All" (read from the changelist)."""
     from django.test import RequestFactory
+    from django.urls import resolve
 
     request = RequestFactory().get(url)
     request.user = user
+    request.resolver_match = resolve(url)
     cl = model_admin.get_changelist_instance(request)
     for spec in cl.filter_specs:
         for choice in spec.choices(cl):

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from common.audit import AuditTrail, record_history
+from common.db import pk_in_array
 from patients.models import CallHistory, Patient, PatientStatus
 from people.models import ContactType, Person, PersonContactType
 
@@ -63,15 +64,18 @@ def navigator_caseloads(*, today: dt.date | None = None, now: dt.datetime | None
     """
     now = now or timezone.now()
     today = today or timezone.localdate(now)
-    holds_role = PersonContactType.objects.filter(
-        person=OuterRef("pk"), contact_type__code=ContactType.PATIENT_NAVIGATOR
-    ).current(now)
-    has_patients = Patient.objects.filter(navigator=OuterRef("pk"))
+    # By key (common.db.pk_in_array): an EXISTS over every person took seconds at 200,000 persons.
+    holds_role = (
+        PersonContactType.objects.filter(contact_type__code=ContactType.PATIENT_NAVIGATOR)
+        .current(now)
+        .values("person_id")
+    )
+    has_patients = Patient.objects.filter(navigator__isnull=False).values("navigator_id").distinct()
     active = Patient.objects.filter(navigator=OuterRef("pk"), status=PatientStatus.ACTIVE)
     calls = CallHistory.objects.filter(navigator=OuterRef("pk"), call_date__lte=now)
     overdue = Patient.objects.filter(navigator=OuterRef("pk"), status=PatientStatus.ACTIVE, follow_up_date__lt=today)
     return (
-        Person.objects.filter(Q(Exists(holds_role)) | Q(Exists(has_patients)))
+        Person.objects.filter(Q(pk_in_array(holds_role)) | Q(pk_in_array(has_patients)))
         .annotate(
             active_patients=_count(active, "navigator"),
             calls_last_7_days=_count(calls.filter(call_date__gt=now - dt.timedelta(days=7)), "navigator"),

@@ -146,6 +146,7 @@ PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # millions of events that takes minutes. It lists events once filtered (a model or an object), and each
 # record's "History" page shows its own trail.
 PGHISTORY_ADMIN_ALL_EVENTS = False
+PGHISTORY_ADMIN_CLASS = "common.admin_events.CrmEventsAdmin"  # and no "N total" count of every event
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

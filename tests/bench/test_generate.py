@@ -265,13 +265,16 @@ def test_every_row_has_exactly_one_insert_event_with_its_values(generated):
     for model, events, shipped in tables_:
         table, event_table = model._meta.db_table, events._meta.db_table
         pgh = ["pgh_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "pgh_context_id"]
+        # Columns the history leaves out (the patient's follow-up columns, derived from the calls).
+        untracked = sorted({f.column for f in model._meta.concrete_fields} - {f.column for f in events._meta.fields})
         mismatched = _scalar(
             f"""
             SELECT count(*) FROM "{table}" t
             LEFT JOIN "{event_table}" e ON e.pgh_obj_id = t.id AND e.pgh_label = 'insert'
-            WHERE NOT (t.id::text = ANY(%s)) AND (e.pgh_id IS NULL OR to_jsonb(t) <> to_jsonb(e) - %s::text[])
+            WHERE NOT (t.id::text = ANY(%s))
+              AND (e.pgh_id IS NULL OR to_jsonb(t) - %s::text[] <> to_jsonb(e) - %s::text[])
             """,
-            [shipped, pgh],
+            [shipped, untracked, pgh],
         )
         per_row = _scalar(f'SELECT max(n) FROM (SELECT count(*) n FROM "{event_table}" GROUP BY pgh_obj_id) c')
         assert (mismatched, per_row) == (0, 1), table
