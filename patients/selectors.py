@@ -48,8 +48,10 @@ def patients_follow_up_due(*, today: dt.date | None = None, navigator: Person | 
 
 
 def _count(queryset: QuerySet, group_by: str) -> Coalesce:
-    """A correlated ``COUNT(*)`` of ``queryset`` per outer row, 0 when there is none."""
-    counted = queryset.order_by().values(group_by).annotate(n=Count("pk")).values("n")
+    """A correlated ``COUNT(*)`` of ``queryset`` per outer row, 0 when there is none. ``COUNT(*)``, not
+    ``COUNT(id)``: with no column to read, a partial index on the filter answers it alone (index-only
+    scans: the navigator caseload went from 3.6 s to 0.5 s at 200,000 persons)."""
+    counted = queryset.order_by().values(group_by).annotate(n=Count("*")).values("n")
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
