@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('patients', '0005_admin_list_indexes'),
-        ('people', '0007_admin_list_indexes'),
+        ('patients', '0006_admin_list_indexes'),
+        ('people', '0008_admin_list_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
