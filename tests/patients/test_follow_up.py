@@ -9,6 +9,7 @@ import io
 import threading
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
@@ -85,7 +86,7 @@ def test_voiding_the_latest_call_falls_back_to_the_one_before_and_restoring_brin
 def test_a_refused_call_leaves_the_follow_up_alone():
     patient = PatientFactory()
     kept = log(patient, when=days_ago(4), reminder=in_days(3))
-    with pytest.raises(services.ValidationError):
+    with pytest.raises(ValidationError):
         services.call_log(patient=patient, outcome="great", navigator=patient.navigator, reminder_date=in_days(9))
     assert stored(patient) == (in_days(3), kept.call_date)
 
