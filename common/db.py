@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.fields import DateTimeRangeField
-from django.db.models import CharField, Func, QuerySet, Value
+from django.db.models import BooleanField, CharField, F, Func, QuerySet, Value
 from django.db.models.functions import Lower, Trim
 
 
@@ -87,3 +88,17 @@ def append_only_triggers(
             func=refuse(truncate_message),
         ),
     ]
+
+
+class _EqualsAny(Func):
+    template = "(%(expressions)s))"
+    arg_joiner = " = ANY("
+    output_field = BooleanField()
+
+
+def pk_in_array(values: QuerySet) -> _EqualsAny:
+    """``pk = ANY(ARRAY(<values>))``: a filter on the rows whose key ``values`` (a one-column queryset)
+    returns. Unlike ``pk__in`` / ``EXISTS``, which the planner may turn into a hash join over the whole
+    outer table when it overestimates the subquery (a role's holders are guessed as one role's
+    average, hundreds of thousands), the array is computed first and the rows are fetched by key."""
+    return _EqualsAny(F("pk"), ArraySubquery(values.order_by()))

@@ -271,11 +271,10 @@ class ClinicalTrialJourneyAdmin(JourneyAdminBase):
     add_fields = ("trial_id", "trial_name", "referral_date", "referring_physician")
     editable_fields = services.CT_EDITABLE_FIELDS
     list_display = ("trial", "patient", "current_status", "eligible", "referral_date")
-    list_filter = (JourneyNavigatorFilter, "status", "eligible", SoftDeletedFilter)
+    list_filter = (JourneyNavigatorFilter, "status", "eligible", "referral_date", SoftDeletedFilter)
     search_fields = ("trial_id", "trial_name", "patient__person__last_name", "patient__person__email")
     list_select_related = ("patient__person",)
     autocomplete_fields = ("patient", "referring_physician")
-    date_hierarchy = "referral_date"
 
     @admin.display(description="trial", ordering="trial_id")
     def trial(self, obj: ClinicalTrialJourney) -> str:
@@ -353,7 +352,7 @@ class JourneyStatusChangeAdmin(CrmModelAdmin):
     """All timelines in one list, for supervisors' review. Read-only: steps are written by the services."""
 
     list_display = ("changed_at", "journey", "from_label", "to_label", "by", "note")
-    list_filter = (StepStatusFilter,)
+    list_filter = (StepStatusFilter, "changed_at")
     ordering = ("-changed_at", "-created_at")
     search_fields = (
         "ct_journey__trial_id",
@@ -363,7 +362,6 @@ class JourneyStatusChangeAdmin(CrmModelAdmin):
         "note",
     )
     list_select_related = ("ct_journey__patient__person", "eap_journey__patient__person", "changed_by")
-    date_hierarchy = "changed_at"
 
     @admin.display(description="from", ordering="from_status")
     def from_label(self, step: JourneyStatusChange) -> str:

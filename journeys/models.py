@@ -107,6 +107,8 @@ class ClinicalTrialJourney(SoftDeleteModel, BaseModel):
         indexes = [
             models.Index(fields=["patient", "status"], name="ct_journey_patient_status_idx"),
             models.Index(fields=["trial_id"], name="ct_journey_trial_id_idx"),
+            # The admin changelist's default order (newest first, the primary key last): page 1 reads 50 index entries.
+            models.Index(fields=["referral_date", "created_at", "id"], name="ct_journey_list_idx"),
         ]
 
     kind = "clinical_trial"
@@ -166,7 +168,11 @@ class EAPJourney(SoftDeleteModel, BaseModel):
             ),
             models.CheckConstraint(condition=DELETION_HAS_REASON, name="eap_journey_deletion_has_reason"),
         ]
-        indexes = [models.Index(fields=["patient", "status"], name="eap_journey_patient_status_idx")]
+        indexes = [
+            models.Index(fields=["patient", "status"], name="eap_journey_patient_status_idx"),
+            # The admin changelist's default order (newest first, the primary key last): page 1 reads 50 index entries.
+            models.Index(fields=["created_at", "id"], name="eap_journey_list_idx"),
+        ]
 
     kind = "eap"
 
@@ -221,6 +227,8 @@ class JourneyStatusChange(BaseModel):
         indexes = [
             models.Index(fields=["ct_journey", "changed_at"], name="journey_change_ct_idx"),
             models.Index(fields=["eap_journey", "changed_at"], name="journey_change_eap_idx"),
+            # The admin changelist's default order (newest first, the primary key last): page 1 reads 50 index entries.
+            models.Index(fields=["changed_at", "created_at", "id"], name="journey_change_list_idx"),
         ]
 
     def __str__(self) -> str:

@@ -112,7 +112,7 @@ class CallNavigatorFilter(NavigatorFilter):
 
 
 class FollowUpFilter(admin.SimpleListFilter):
-    """Needs the ``follow_up_date`` annotation (``selectors.patients_worklist``). Only active patients
+    """On the patient's ``follow_up_date`` column (indexed for active patients). Only active patients
     (status active, not deleted) have follow-ups due, as on the caseload page."""
 
     title = "follow-up"

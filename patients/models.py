@@ -179,7 +179,11 @@ class PatientLead(BaseModel):
                 violation_error_message="This person already has an open lead.",
             ),
         ]
-        indexes = [models.Index(fields=["status", "created_at"], name="patient_lead_status_idx")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="patient_lead_status_idx"),
+            # The admin changelist's default order (newest first, the primary key last): page 1 reads 50 index entries.
+            models.Index(fields=["created_at", "id"], name="patient_lead_list_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Lead: {self.person} ({self.get_status_display()})"
@@ -192,7 +196,12 @@ class PatientStatus(models.TextChoices):
     DECEASED = "deceased", "Deceased"
 
 
-@pghistory.track()
+# The follow-up columns are derived from the calls (whose own history records every change): they are
+# left out of the patient's history, so logging a call does not add a patient event.
+_ACTIVE_PATIENT = Q(status=PatientStatus.ACTIVE, is_active=True)
+
+
+@pghistory.track(exclude=["follow_up_date", "last_call_at"])
 class Patient(SoftDeleteModel, BaseModel):
     """A person the navigators work with. One patient per person (``person`` is one-to-one), which is
     what makes a returning patient land on their existing record instead of a duplicate."""
@@ -212,6 +221,13 @@ class Patient(SoftDeleteModel, BaseModel):
     first_contact_date = models.DateField(null=True, blank=True)
     initial_consult_date = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=PatientStatus.choices, default=PatientStatus.ACTIVE)
+    # Maintained by patients.follow_up.refresh_follow_up in the transaction of every call write.
+    follow_up_date = models.DateField(
+        null=True, blank=True, editable=False, help_text="The reminder of the latest non-void call (the follow-up)."
+    )
+    last_call_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the latest non-void call took place."
+    )
 
     class Meta:
         db_table = "patient"
@@ -232,7 +248,14 @@ class Patient(SoftDeleteModel, BaseModel):
             ),
             models.CheckConstraint(condition=DELETION_HAS_REASON, name="patient_deletion_has_reason"),
         ]
-        indexes = [models.Index(fields=["navigator", "status"], name="patient_navigator_status_idx")]
+        indexes = [
+            models.Index(fields=["navigator", "status"], name="patient_navigator_status_idx"),
+            # The follow-up filters, worklist and per-navigator overdue counts look at active patients only.
+            models.Index(fields=["follow_up_date"], name="patient_follow_up_idx", condition=_ACTIVE_PATIENT),
+            models.Index(
+                fields=["navigator", "follow_up_date"], name="patient_nav_follow_up_idx", condition=_ACTIVE_PATIENT
+            ),
+        ]
 
     def __str__(self) -> str:
         return str(self.person)
@@ -311,6 +334,10 @@ class PatientPhysicianRelationship(BaseModel):
                 violation_error_message="A relationship cannot end before it starts.",
             ),
         ]
+        indexes = [
+            # The admin changelist's default order (primary first, newest first, the key last).
+            models.Index(fields=["is_primary", "start_date", "id"], name="patient_physician_list_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.physician} — {self.get_relationship_type_display()} of {self.patient}"
@@ -384,6 +411,12 @@ class CallHistory(SoftDeleteModel, BaseModel):
         indexes = [
             models.Index(fields=["patient", "-call_date"], name="call_history_patient_date_idx"),
             models.Index(fields=["navigator", "call_date"], name="call_history_pn_date_idx"),
+            # The navigator caseload's calls in the last 7 / 30 days: counted from the index alone.
+            models.Index(
+                fields=["navigator", "call_date"], name="call_history_pn_active_idx", condition=Q(is_active=True)
+            ),
+            # The admin changelist's default order (newest first, the primary key last): page 1 reads 50 index entries.
+            models.Index(fields=["call_date", "created_at", "id"], name="call_history_list_idx"),
         ]
 
     def __str__(self) -> str:

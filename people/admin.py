@@ -341,11 +341,11 @@ class ContactTypeAdmin(CrmModelAdmin):
 @admin.register(PersonContactType)
 class PersonContactTypeAdmin(PersonScopeAdminMixin, ServiceAdminMixin, CrmModelAdmin):
     list_display = ("person", "contact_type", "valid_from", "valid_to")
-    list_filter = ("contact_type", ("valid_to", admin.EmptyFieldListFilter))
+    list_filter = ("contact_type", "valid_from", ("valid_to", admin.EmptyFieldListFilter))
     search_fields = ("person__last_name", "person__first_name", "person__email", "contact_type__name")
     autocomplete_fields = ("person", "contact_type")
     list_select_related = ("person", "contact_type")
-    date_hierarchy = "valid_from"
+    ordering = ("-valid_from", "-pk")  # newest first, on person_contact_type_list_idx (a name sort scans all)
 
     def get_queryset(self, request):
         periods = super().get_queryset(request)

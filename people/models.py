@@ -183,6 +183,10 @@ class PersonContactType(BaseModel):
                 violation_error_message="A role period must end after it starts.",
             ),
         ]
+        indexes = [
+            # The admin changelist's order (newest periods first, the key last).
+            models.Index(fields=["valid_from", "id"], name="person_contact_type_list_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.person} as {self.contact_type}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import escape
+from django.utils.http import urlencode
 
 
 def admin_url(model, view: str, *args) -> str:
@@ -35,3 +36,19 @@ def smoke(client, obj, *, search: str) -> None:
     response = client.get(admin_url(model, "change", obj.pk))
     assert response.status_code == 200
     assert escape(str(obj)) in response.content.decode()
+
+
+def list_variants(client, url: str, *, search: str = "a") -> list[str]:
+    """A changelist's default view, a search (when it has one) and each of its filters with its first
+    choice that is not "All": the pages whose query count must not grow with the rows."""
+    response = client.get(url)
+    assert response.status_code == 200, url
+    cl = response.context["cl"]
+    urls = [url, f"{url}?{urlencode({'q': search})}"] if cl.model_admin.search_fields else [url]
+    for spec in cl.filter_specs:
+        for choice in spec.choices(cl):
+            query = choice.get("query_string", "")
+            if not choice.get("selected") and query not in ("", "?"):
+                urls.append(url + query)
+                break
+    return urls

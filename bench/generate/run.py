@@ -106,6 +106,14 @@ def generate(
             loader.load(table.model, table.columns, table.rows, total=table.total, label=table.label)
     finally:
         loader.enable_history_triggers()
+    # The patients' maintained follow-up columns, as every path that writes calls must keep them: one
+    # set-based pass over the calls (before the indexes come back, so it does not maintain them row by row).
+    from patients.follow_up import refresh_follow_up
+
+    if stream is not None and show_progress:
+        stream.write("filling the patients' follow-up dates from their calls ...\n")
+        stream.flush()
+    refresh_follow_up()
     if stream is not None and show_progress:
         stream.write("re-creating indexes, keys and foreign keys ...\n")
         stream.flush()

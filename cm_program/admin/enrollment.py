@@ -50,10 +50,9 @@ class CMEnrollmentAdmin(ServiceAdmin):
     )
     list_display_links = ("patient",)
     list_select_related = ("canonical_patient", "cm_program", "cpss_provider")
-    list_filter = ("status", LastEventFilter, "cm_program", CPSSFilter)
+    list_filter = ("status", LastEventFilter, "cm_program", CPSSFilter, "enrollment_date")
     search_fields = ("canonical_patient__last_name", "canonical_patient__first_name", "pod_assignment")
     autocomplete_fields = ("cm_patient", "cm_program", "cpss_provider")
-    date_hierarchy = "enrollment_date"
     readonly_fields = ("canonical_patient", "total_points", "current_streak", "created_at", "updated_at")
 
     @admin.display(description="Patient", ordering="canonical_patient__last_name")

@@ -36,9 +36,9 @@ class CanonicalPatientAdmin(ServiceAdmin):
         "complete_link",
     )
     list_select_related = ("person", "cm_profile", "intakeq_link")
+    ordering = ("last_name", "first_name", "date_of_birth", "pk")  # patients_canonical_list_idx
     search_fields = ("last_name", "first_name", "person__email")
-    list_filter = (("intakeq_link", PresenceFilter), ("cm_profile", PresenceFilter))
-    date_hierarchy = "created_at"
+    list_filter = (("intakeq_link", PresenceFilter), ("cm_profile", PresenceFilter), "created_at")
     readonly_fields = ("person", "complete_view", "created_at", "updated_at")
     fields = ("first_name", "last_name", "date_of_birth", "person", "complete_view", "created_at", "updated_at")
 
@@ -134,6 +134,7 @@ class IntakeQPatientAdmin(ServiceAdmin):
     list_display = ("name", "date_of_birth", "intakeq_client_id", "in_cm_as", "email", "phone_number")
     list_display_links = ("name",)
     list_select_related = ("canonical_link__canonical_patient",)
+    ordering = ("last_name", "first_name", "pk")  # patients_list_idx
     search_fields = ("last_name", "first_name", "intakeq_client_id", "email", "phone")
     list_filter = (("canonical_link", PresenceFilter),)
     readonly_fields = ("created_at", "updated_at")

@@ -57,10 +57,11 @@ class CMPointsTransactionAdmin(ServiceAdmin):
         "reverses",
     )
     list_select_related = ("enrollment__canonical_patient", "enrollment__cm_program", "recorded_by", "reverses")
+    # Newest first, on cm_points_occurred_at_idx (the model's enrollment order sorts the joined table).
+    ordering = ("-occurred_at", "-pk")
     list_filter = ("event_type", OccurredFilter, "enrollment__cm_program", LedgerCPSSFilter)
     search_fields = ("canonical_patient__last_name", "canonical_patient__first_name", "reason")
     autocomplete_fields = ("enrollment",)
-    date_hierarchy = "occurred_at"
     actions = ("reverse_entries",)
     object_history_template = "admin/cm_program/cmpointstransaction/object_history.html"
 

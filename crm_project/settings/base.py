@@ -142,6 +142,11 @@ STORAGES = {
 # Audit trail (django-pghistory): record the acting user and channel for writes made through the
 # web (the AuditContextMiddleware adds the channel) and through management commands.
 PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# The events admin (/admin/pghistory/events/) unions every event table with a JSON diff per row: over
+# millions of events that takes minutes. It lists events once filtered (a model or an object), and each
+# record's "History" page shows its own trail.
+PGHISTORY_ADMIN_ALL_EVENTS = False
+PGHISTORY_ADMIN_CLASS = "common.admin_events.CrmEventsAdmin"  # and no "N total" count of every event
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -56,7 +56,6 @@ class CallHistoryAdmin(
     )
     list_select_related = ("patient__person", "navigator")
     autocomplete_fields = ("patient", "navigator")
-    date_hierarchy = "call_date"
     fields = (
         "patient",
         "navigator",

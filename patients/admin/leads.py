@@ -69,11 +69,10 @@ class LeadAddForm(PersonDetailsForm):
 class PatientLeadAdmin(PhoneSearchMixin, PersonScopeAdminMixin, ServiceAdminMixin, NavigatorChoiceMixin, CrmModelAdmin):
     phone_search_field = "person__phone"
     list_display = ("person", "contact", "condition", "source", "lead_status", "received")
-    list_filter = ("status", "source", "medical_condition")
+    list_filter = ("status", "source", "medical_condition", "created_at")
     search_fields = ("person__last_name", "person__first_name", "person__email", "person__phone", "landing_page_url")
     list_select_related = ("person", "medical_condition", "converted_patient__person")
     autocomplete_fields = ("medical_condition",)
-    date_hierarchy = "created_at"
     actions = ("convert_selected",)
     add_form = LeadAddForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}

@@ -97,7 +97,7 @@ class PatientAdmin(
     readonly_fields = RECORD_FIELDS
 
     def get_queryset(self, request):
-        # Follow-up and last call come from the latest call, as correlated subqueries: the list costs the
+        # Follow-up and last call are columns of the patient (kept by the call services): the list costs the
         # same number of queries for 1 row or 50.
         return selectors.patients_worklist(super().get_queryset(request))
 

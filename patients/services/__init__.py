@@ -14,6 +14,7 @@ specializations); ``_common`` holds the input checks and save helpers they share
 from __future__ import annotations
 
 from common.errors import ConflictError  # raised by every service here; kept importable from this module
+from patients.follow_up import refresh_follow_up  # importers and merges that write calls call it
 from patients.models import CallHistory, PatientLead, PatientPhysicianRelationship
 from patients.services._common import (
     CLOCK_SKEW,
@@ -90,6 +91,7 @@ __all__ = [
     "call_restore",
     "call_update",
     "call_void",
+    "refresh_follow_up",
     "check_navigator",
     "CLOCK_SKEW",
     "hospital_create",

@@ -12,6 +12,7 @@ from django.utils import timezone
 from common.audit import audit_context
 from common.soft_delete import restore_row, soft_delete_row
 from common.validation import FieldErrors, check_text
+from patients.follow_up import refresh_follow_up
 from patients.models import (
     CallDirection,
     CallHistory,
@@ -102,13 +103,15 @@ def call_log(
     _clean_call({**values, "notes": notes}, errors)
     errors.raise_if_any()
     with audit_context(actor=actor):
-        return CallHistory.objects.create(
+        call = CallHistory.objects.create(
             patient=stored_patient,
             no_show=bool(no_show),
             notes=notes or "",
             created_by=actor if getattr(actor, "pk", None) else None,
             **values,
         )
+    refresh_follow_up(patient_ids=[call.patient_id])
+    return call
 
 
 CALL_EDITABLE_FIELDS = (
@@ -144,6 +147,7 @@ def call_update(*, call: CallHistory, data: Mapping[str, Any], actor: User | Non
             setattr(stored, name, values[name])
         with audit_context(actor=actor):
             stored.save(update_fields=[*changed, "updated_at"])
+        refresh_follow_up(patient_ids=[stored.patient_id])
     return stored
 
 
@@ -151,10 +155,14 @@ def call_update(*, call: CallHistory, data: Mapping[str, Any], actor: User | Non
 def call_void(*, call: CallHistory, reason: str, actor: User | None = None) -> CallHistory:
     """Void a call logged in error: it stays in the table (and the audit trail) marked void, with who,
     when and why, and drops out of screens and counts. Calls are never deleted."""
-    return soft_delete_row(call, reason=reason, actor=actor)
+    voided = soft_delete_row(call, reason=reason, actor=actor)
+    refresh_follow_up(patient_ids=[voided.patient_id])
+    return voided
 
 
 @transaction.atomic
 def call_restore(*, call: CallHistory, actor: User | None = None) -> CallHistory:
     """Undo a void."""
-    return restore_row(call, actor=actor)
+    restored = restore_row(call, actor=actor)
+    refresh_follow_up(patient_ids=[restored.patient_id])
+    return restored

@@ -5,6 +5,7 @@ import datetime as dt
 import factory
 from django.utils import timezone
 
+from patients.follow_up import refresh_follow_up
 from patients.models import (
     CallDirection,
     CallHistory,
@@ -110,3 +111,10 @@ class CallHistoryFactory(factory.django.DjangoModelFactory):
     outcome = CallOutcome.REACHED
     call_duration_minutes = 12
     notes = "Discussed trial options."
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # As the call services do: the patient's follow-up columns follow their calls.
+        call = super()._create(model_class, *args, **kwargs)
+        refresh_follow_up(patient_ids=[call.patient_id])
+        return call

@@ -25,7 +25,7 @@ from patients.models import (
     Specialization,
 )
 from people.models import ContactType, Person, PersonContactType
-from tests.admin_smoke import admin_url
+from tests.admin_smoke import admin_url, list_variants
 from tests.factories.journeys import ClinicalTrialJourneyFactory, EAPJourneyFactory, JourneyStatusChangeFactory
 from tests.factories.patients import (
     CallHistoryFactory,
@@ -100,6 +100,21 @@ def test_changelist_queries_do_not_grow_with_rows(model, superuser, navigator_us
         assert queries_fifty == queries_one, f"{model.__name__} as {name}: {queries_one} queries for 1 row, " + (
             f"{queries_fifty} for 50"
         )
+
+
+@pytest.mark.parametrize("model", list(MAKERS), ids=lambda m: m.__name__)
+def test_searched_and_filtered_changelist_queries_do_not_grow_with_rows(model, superuser, navigator_user):
+    me = NavigatorFactory(user=navigator_user)
+    patient = PatientFactory(navigator=me)
+    client = Client()
+    client.force_login(superuser)
+    MAKERS[model](me, patient)
+    urls = list_variants(client, admin_url(model, "changelist"))
+    at_one = {url: _queries(client, url)[0] for url in urls}
+    for _ in range(49):
+        MAKERS[model](me, patient)
+    at_fifty = {url: _queries(client, url)[0] for url in urls}
+    assert at_fifty == at_one
 
 
 NAVIGATION_ADMINS = [
