@@ -18,7 +18,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import MethodNotAllowed, PermissionDenied, ValidationError
-from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.filters import OrderingFilter
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -48,6 +48,7 @@ from cm_program.models import (
     ProviderStatus,
 )
 from common.api.permissions import ModelPermissions, action_permission
+from common.api.search import CrmSearchFilter
 from common.api.serializers import refuse_body
 from common.api.views import UUIDLookupMixin
 from common.errors import ConflictError
@@ -72,7 +73,7 @@ class StableOrderingFilter(OrderingFilter):
         return queryset
 
 
-FILTER_BACKENDS = [DjangoFilterBackend, SearchFilter, StableOrderingFilter]
+FILTER_BACKENDS = [DjangoFilterBackend, CrmSearchFilter, StableOrderingFilter]
 
 
 class SeesAllCM(BasePermission):
