@@ -25,6 +25,7 @@ from django.db.models.functions import Length, Lower, Now, Trim
 from django.utils import timezone
 
 from common.db import append_only_triggers, name_key
+from common.search import search_indexes
 from people.normalize import normalize_email
 
 
@@ -96,6 +97,8 @@ class CanonicalPatient(CMModel):
         db_table = "patients_canonical"
         ordering = ["last_name", "first_name", "date_of_birth"]
         verbose_name = "canonical patient"
+        # The search box (common.search): names anywhere, ignoring case and accents.
+        indexes = search_indexes("canonical", "first_name", "last_name")
         constraints = [
             models.UniqueConstraint(
                 normalised_name("first_name"),
@@ -135,7 +138,10 @@ class IntakeQPatient(CMModel):
         db_table = "patients"
         ordering = ["last_name", "first_name"]
         verbose_name = "IntakeQ patient"
-        indexes = [models.Index(normalised_name("last_name"), normalised_name("first_name"), name="patients_name_idx")]
+        indexes = [
+            models.Index(normalised_name("last_name"), normalised_name("first_name"), name="patients_name_idx"),
+            *search_indexes("intakeq", "first_name", "last_name"),  # the search box (common.search)
+        ]
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name} (IntakeQ {self.intakeq_client_id or '-'})"

@@ -329,7 +329,8 @@ class ContactTypeAdmin(CrmModelAdmin):
 class PersonContactTypeAdmin(PersonScopeAdminMixin, ServiceAdminMixin, CrmModelAdmin):
     list_display = ("person", "contact_type", "valid_from", "valid_to")
     list_filter = ("contact_type", ("valid_to", admin.EmptyFieldListFilter))
-    search_fields = ("person__last_name", "person__first_name", "person__email", "contact_type__name")
+    # The role is the "contact type" filter; searching its name would return every period of that role.
+    search_fields = ("person__last_name", "person__first_name", "person__email")
     autocomplete_fields = ("person", "contact_type")
     list_select_related = ("person", "contact_type")
     date_hierarchy = "valid_from"

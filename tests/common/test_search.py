@@ -213,3 +213,16 @@ def test_searching_costs_the_same_queries_at_1_and_50_rows(superuser, client):
         return len(admin_queries), len(api_queries)
 
     assert queries(1) == queries(50)
+
+
+def test_cm_names_are_searched_ignoring_accents_too(superuser):
+    from tests.factories.cm_program import CanonicalPatientFactory, IntakeQPatientFactory
+
+    canonical = CanonicalPatientFactory(first_name="Inés", last_name="González")
+    CanonicalPatientFactory(first_name="Ines", last_name="Smith")
+    intakeq = IntakeQPatientFactory(first_name="Łukasz", last_name="Wójcik")
+    api = client_for(superuser)
+    rows = results(api.get(f"{API}/cm/canonical-patients/", {"search": "ines gonzalez"}))
+    assert [row["id"] for row in rows] == [str(canonical.pk)]
+    rows = results(api.get(f"{API}/cm/intakeq-patients/", {"search": "WOJCIK"}))
+    assert [row["id"] for row in rows] == [str(intakeq.pk)]
