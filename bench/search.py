@@ -57,10 +57,82 @@ def _terms() -> dict[str, str]:
     }
 
 
+def compare_queries(terms: dict[str, str], repeat: int) -> None:
+    """The SQL alone, in the same run: Django's stock admin search (``UPPER(x) LIKE UPPER('%x%')``, what
+    the admin and DRF ran before ``common.search``) against ``common.search``, each as the changelist runs
+    it: the exact COUNT and the first page of 50 in the list's order."""
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    from common.search import search
+    from patients.models import CallHistory, Patient, PatientLead
+    from people.models import Person, User
+
+    request = RequestFactory().get("/")
+    request.user = User.objects.get(username="admin")
+    person_fields = ("person__last_name", "person__first_name", "person__email", "person__phone")
+    lists = [
+        (
+            "persons",
+            Person.all_objects.order_by("last_name", "first_name", "id"),
+            ("last_name", "first_name", "email", "phone"),
+            None,
+        ),
+        (
+            "patients",
+            Patient.all_objects.select_related("person").order_by("person__last_name", "person__first_name", "id"),
+            person_fields,
+            None,
+        ),
+        (
+            "leads",
+            PatientLead.objects.select_related("person").order_by("-created_at", "id"),
+            person_fields,
+            (*person_fields, "landing_page_url"),
+        ),
+        (
+            "calls",
+            CallHistory.all_objects.select_related("patient__person", "navigator").order_by(
+                "-call_date", "-created_at", "id"
+            ),
+            (
+                "patient__person__last_name",
+                "patient__person__first_name",
+                "patient__person__email",
+                "navigator__last_name",
+            ),
+            (
+                "patient__person__last_name",
+                "patient__person__first_name",
+                "patient__person__email",
+                "navigator__last_name",
+                "notes",
+            ),
+        ),
+    ]
+    stock = admin.ModelAdmin(Person, admin.site)
+    print("\nSQL only (COUNT + first page of 50), Django's stock search before, common.search after:")
+    for name, queryset, fields, old_fields in lists:
+        stock.search_fields = old_fields or fields
+        for kind, term in terms.items():
+
+            def before(queryset=queryset, term=term):
+                found, _ = admin.ModelAdmin.get_search_results(stock, request, queryset, term)
+                found.count(), list(found[:50])
+
+            def after(queryset=queryset, fields=fields, term=term):
+                found = search(queryset, fields, term)
+                found.count(), list(found[:50])
+
+            measure(f"{name} before: {kind}", before, repeat=repeat)
+            measure(f"{name} after: {kind}", after, repeat=repeat)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", default="crm_bench_search", help="a database made by bench.generate")
     parser.add_argument("--repeat", type=int, default=5, help="requests per figure (default 5)")
+    parser.add_argument("--sql-only", action="store_true", help="only the SQL comparison, no requests")
     args = parser.parse_args(argv)
     _use_database(args.database)
     # The suite's settings: no two-factor step, throttling out of reach, static files without a manifest.
@@ -84,6 +156,9 @@ def main(argv: list[str] | None = None) -> None:
         client.force_login(user)
         return client
 
+    compare_queries(terms, args.repeat)
+    if args.sql_only:
+        return
     clients = {"admin": client_for(admin_user), "navigator": client_for(navigator)}
 
     def get(client: Client, url: str, params: dict) -> None:
