@@ -99,7 +99,6 @@ def compare_queries(terms: dict[str, str], repeat: int) -> None:
                 "patient__person__last_name",
                 "patient__person__first_name",
                 "patient__person__email",
-                "navigator__last_name",
             ),
             (
                 "patient__person__last_name",
