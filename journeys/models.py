@@ -15,6 +15,7 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from common.models import BaseModel, SoftDeleteModel
+from common.search import search_indexes
 from journeys.transitions import CT_INITIAL, EAP_INITIAL, CTStatus, EAPStatus
 from patients.models import Patient, Physician
 from people.models import DELETION_HAS_REASON
@@ -107,6 +108,7 @@ class ClinicalTrialJourney(SoftDeleteModel, BaseModel):
         indexes = [
             models.Index(fields=["patient", "status"], name="ct_journey_patient_status_idx"),
             models.Index(fields=["trial_id"], name="ct_journey_trial_id_idx"),
+            *search_indexes("ct_journey", "trial_id", "trial_name"),  # the search box (common.search)
         ]
 
     kind = "clinical_trial"
@@ -166,7 +168,10 @@ class EAPJourney(SoftDeleteModel, BaseModel):
             ),
             models.CheckConstraint(condition=DELETION_HAS_REASON, name="eap_journey_deletion_has_reason"),
         ]
-        indexes = [models.Index(fields=["patient", "status"], name="eap_journey_patient_status_idx")]
+        indexes = [
+            models.Index(fields=["patient", "status"], name="eap_journey_patient_status_idx"),
+            *search_indexes("eap_journey", "eap_number", "product"),  # the search box (common.search)
+        ]
 
     kind = "eap"
 
