@@ -12,7 +12,7 @@ COPY patients ./patients
 COPY journeys ./journeys
 COPY cm_program ./cm_program
 COPY templates ./templates
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 RUN pip install --no-cache-dir . \
     && SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost DATABASE_URL=postgres://unused/unused \
        python manage.py collectstatic --noinput \
@@ -22,4 +22,6 @@ USER crm
 EXPOSE 8000
 # Migrations are a separate step run as the owner role (docker-compose.yml: the migrate service;
 # docs/OPERATIONS.md); the web process logs in as the app role, which may not change the schema.
-CMD ["sh", "-c", "exec gunicorn crm_project.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-3} --access-logfile -"]
+# gunicorn.conf.py: worker class, workers and threads as measured (docs/OPERATIONS.md, "The web server");
+# WEB_CONCURRENCY, GUNICORN_THREADS and GUNICORN_BIND override them.
+CMD ["gunicorn", "-c", "gunicorn.conf.py"]

@@ -8,7 +8,6 @@ Reads come from ``selectors`` (constant queries per page), writes from ``service
 from __future__ import annotations
 
 import copy
-import csv
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, Validatio
 from django.core.paginator import Paginator
 from django.db import IntegrityError
 from django.db.models import Count, Exists, OuterRef, Q
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -38,6 +37,7 @@ from cm_program.models import (
     ProviderRole,
     ProviderStatus,
 )
+from common.csv_export import CSV_CHUNK_ROWS, csv_response
 from common.errors import ConflictError
 from common.models import PHIAccessType
 from common.phi_access import CPSS_CASELOADS_EXPORT, phi_access_record_request
@@ -240,25 +240,28 @@ def caseload_providers(user):
     return selectors.cm_providers_visible_to(user).filter(Q(role=ProviderRole.CPSS) | Exists(holds_patients))
 
 
+def load_percent(row: selectors.CaseloadRow) -> int | None:
+    return row.active_enrollments * 100 // row.max_caseload if row.max_caseload else None
+
+
+def caseload_line(row: selectors.CaseloadRow) -> CaseloadLine:
+    percent = load_percent(row)
+    pk = row.provider.pk
+    return CaseloadLine(
+        row=row,
+        level=load_level(row.active_enrollments, row.max_caseload),
+        percent=percent,
+        bar_width=100 if percent is None else min(percent, 100),
+        active_url=admin_url(CMEnrollment, "changelist", query={"cpss": pk, "status__exact": "active"}),
+        stale_url=admin_url(
+            CMEnrollment, "changelist", query={"cpss": pk, "status__exact": "active", "last_event": "stale"}
+        ),
+        points_url=admin_url(CMPointsTransaction, "changelist", query={"cpss": pk, "occurred": "this_week"}),
+    )
+
+
 def caseload_lines(user, now: dt.datetime) -> list[CaseloadLine]:
-    lines = []
-    for row in selectors.cpss_caseload_summary(now=now, providers=caseload_providers(user)):
-        percent = row.active_enrollments * 100 // row.max_caseload if row.max_caseload else None
-        pk = row.provider.pk
-        lines.append(
-            CaseloadLine(
-                row=row,
-                level=load_level(row.active_enrollments, row.max_caseload),
-                percent=percent,
-                bar_width=100 if percent is None else min(percent, 100),
-                active_url=admin_url(CMEnrollment, "changelist", query={"cpss": pk, "status__exact": "active"}),
-                stale_url=admin_url(
-                    CMEnrollment, "changelist", query={"cpss": pk, "status__exact": "active", "last_event": "stale"}
-                ),
-                points_url=admin_url(CMPointsTransaction, "changelist", query={"cpss": pk, "occurred": "this_week"}),
-            )
-        )
-    return lines
+    return [caseload_line(row) for row in selectors.cpss_caseload_summary(now=now, providers=caseload_providers(user))]
 
 
 def may_see_caseloads(user) -> bool:
@@ -302,38 +305,40 @@ def csv_safe(value):
 
 
 def caseloads_csv(model_admin, request):
+    """The caseload table as a streamed CSV: one query for the rows (a server-side cursor read
+    ``CSV_CHUNK_ROWS`` providers at a time) and one to count them for the PHI access log."""
     if not may_see_caseloads(request.user):
         raise PermissionDenied
     now = timezone.now()
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    filename = f"cpss-caseloads-{timezone.localdate(now):%Y-%m-%d}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow(CASELOAD_CSV_COLUMNS)
-    lines = caseload_lines(request.user, now)
-    for line in lines:
-        provider = line.provider
-        writer.writerow(
-            [
-                csv_safe(str(provider)),
-                csv_safe(provider.email or ""),
-                csv_safe(provider.credentials or ""),
-                provider.get_status_display(),
-                line.row.active_enrollments,
-                line.row.max_caseload,
-                "" if line.percent is None else line.percent,
-                line.row.without_event_7_days,
-                line.row.points_this_week,
-            ]
-        )
+    providers = caseload_providers(request.user)
+    # Logged before the first byte: an export the client abandons halfway was still requested.
     phi_access_record_request(
         request,
         access_type=PHIAccessType.EXPORT,
         resource_type=CPSS_CASELOADS_EXPORT,
-        record_count=len(lines),
+        record_count=providers.count(),
         scope="the CPSS caseloads you may see",
     )
-    return response
+
+    def rows():
+        for row in selectors.iter_cpss_caseload_summary(now=now, providers=providers, chunk_size=CSV_CHUNK_ROWS):
+            provider = row.provider
+            percent = load_percent(row)
+            yield [
+                csv_safe(str(provider)),
+                csv_safe(provider.email or ""),
+                csv_safe(provider.credentials or ""),
+                provider.get_status_display(),
+                row.active_enrollments,
+                row.max_caseload,
+                "" if percent is None else percent,
+                row.without_event_7_days,
+                row.points_this_week,
+            ]
+
+    return csv_response(
+        filename=f"cpss-caseloads-{timezone.localdate(now):%Y-%m-%d}.csv", header=CASELOAD_CSV_COLUMNS, rows=rows()
+    )
 
 
 # ---------------------------------------------------------------------------------------------------

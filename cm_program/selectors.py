@@ -4,12 +4,13 @@ that decide which CM rows a user may see (a CPSS: their own caseload; CM supervi
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import connection
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -64,28 +65,108 @@ class LedgerDiscrepancy:
     ledger_streak: int
 
 
-def ledger_discrepancies(enrollments: QuerySet[CMEnrollment] | None = None) -> list[LedgerDiscrepancy]:
-    """Enrollments whose ``total_points`` / ``current_streak`` disagree with their ledger (two queries)."""
-    enrollments = (enrollments if enrollments is not None else CMEnrollment.objects.all()).select_related(
-        "canonical_patient", "cm_program"
-    )
-    enrollment_list = list(enrollments.order_by("pk"))
-    rows: dict[Any, list[CMPointsTransaction]] = {e.pk: [] for e in enrollment_list}
-    ledger = CMPointsTransaction.objects.filter(enrollment__in=enrollments).only(
-        "id", "enrollment_id", "sequence", "event_type", "points", "reverses_id"
-    )
-    for entry in ledger.order_by("enrollment_id", "sequence"):
-        rows[entry.enrollment_id].append(entry)
-    found = []
-    for enrollment in enrollment_list:
-        entries = rows[enrollment.pk]
-        points = sum(e.points for e in entries)
-        streak = streak_from_ledger(entries)
-        if (points, streak) != (enrollment.total_points, enrollment.current_streak):
-            found.append(
-                LedgerDiscrepancy(enrollment, enrollment.total_points, points, enrollment.current_streak, streak)
+# Rows per keyset batch of the ledger check: one query per batch, memory bounded by the batch.
+LEDGER_CHECK_BATCH = 2_000
+
+# ``streak_from_ledger`` and the ledger sum, in SQL, for one keyset batch of enrollments (``id`` after
+# ``%(after)s``, at most ``%(batch_size)s`` of them, optionally only ``%(ids)s``). A reversal and the
+# entry it reverses do not count towards the streak; the streak is the negatives after the last
+# positive or missed test. Returns the batch's enrollments that disagree with their ledger, plus its
+# last enrollment (the next cursor) and the batch's size on every row. Plain SQL on the document's
+# table names, so that the backup check runs it on a restored copy through psycopg too.
+LEDGER_CHECK_SQL = """
+WITH batch AS (
+    SELECT e.id, e.total_points, e.current_streak
+    FROM cm_enrollments e
+    WHERE (%(after)s::uuid IS NULL OR e.id > %(after)s::uuid)
+      AND (%(ids)s::uuid[] IS NULL OR e.id = ANY(%(ids)s::uuid[]))
+    ORDER BY e.id
+    LIMIT %(batch_size)s
+),
+points AS (
+    SELECT t.enrollment_id, SUM(t.points) AS points
+    FROM batch b JOIN cm_points_transactions t ON t.enrollment_id = b.id
+    GROUP BY t.enrollment_id
+),
+tests AS (
+    SELECT t.enrollment_id, t.sequence, t.event_type,
+           MAX(t.sequence) FILTER (WHERE t.event_type <> 'test_negative')
+               OVER (PARTITION BY t.enrollment_id) AS last_reset
+    FROM batch b JOIN cm_points_transactions t ON t.enrollment_id = b.id
+    WHERE t.event_type IN ('test_negative', 'test_positive', 'test_missed')
+      AND NOT EXISTS (
+          SELECT 1 FROM cm_points_transactions r
+          WHERE r.reverses_id = t.id AND r.enrollment_id = t.enrollment_id
+      )
+),
+streaks AS (
+    SELECT enrollment_id,
+           COUNT(*) FILTER (WHERE event_type = 'test_negative' AND sequence > COALESCE(last_reset, 0)) AS streak
+    FROM tests
+    GROUP BY enrollment_id
+),
+checked AS (
+    SELECT b.id, b.total_points, COALESCE(p.points, 0) AS ledger_points,
+           b.current_streak, COALESCE(s.streak, 0) AS ledger_streak,
+           bounds.last_id, bounds.batch_rows
+    FROM batch b
+    CROSS JOIN (
+        SELECT (SELECT id FROM batch ORDER BY id DESC LIMIT 1) AS last_id, (SELECT COUNT(*) FROM batch) AS batch_rows
+    ) bounds
+    LEFT JOIN points p ON p.enrollment_id = b.id
+    LEFT JOIN streaks s ON s.enrollment_id = b.id
+)
+SELECT id, total_points, ledger_points, current_streak, ledger_streak, last_id, batch_rows
+FROM checked
+WHERE total_points <> ledger_points OR current_streak <> ledger_streak OR id = last_id
+ORDER BY id
+"""
+
+
+def ledger_check_batches(
+    cursor, *, enrollment_ids: Iterable[Any] | None = None, batch_size: int = LEDGER_CHECK_BATCH
+) -> Iterator[tuple[int, list[tuple[Any, int, int, int, int]]]]:
+    """Run ``LEDGER_CHECK_SQL`` batch after batch on ``cursor`` (Django's or psycopg's).
+
+    Yields, per batch of enrollments (in ``id`` order), how many it checked and its discrepancies as
+    ``(id, stored_points, ledger_points, stored_streak, ledger_streak)``: memory and the work of each
+    query stay bounded by ``batch_size`` whatever the size of the tables.
+    """
+    ids = [str(pk) for pk in enrollment_ids] if enrollment_ids is not None else None
+    after = None
+    while True:
+        cursor.execute(LEDGER_CHECK_SQL, {"after": after, "ids": ids, "batch_size": batch_size})
+        rows = cursor.fetchall()
+        if not rows:
+            return
+        found = [row[:5] for row in rows if (row[1], row[3]) != (row[2], row[4])]
+        after, checked = rows[-1][5], rows[-1][6]
+        yield checked, found
+        if checked < batch_size:
+            return
+
+
+def iter_ledger_discrepancies(
+    *, enrollment_ids: Iterable[Any] | None = None, batch_size: int = LEDGER_CHECK_BATCH
+) -> Iterator[LedgerDiscrepancy]:
+    """Enrollments whose ``total_points`` / ``current_streak`` disagree with their ledger, computed in
+    SQL in keyset batches (one query per batch, one more to load a batch's disagreeing enrollments)."""
+    with connection.cursor() as cursor:
+        for _, found in ledger_check_batches(cursor, enrollment_ids=enrollment_ids, batch_size=batch_size):
+            if not found:
+                continue
+            enrollments = CMEnrollment.objects.select_related("canonical_patient", "cm_program").in_bulk(
+                [row[0] for row in found]
             )
-    return found
+            for pk, stored_points, ledger_points, stored_streak, ledger_streak in found:
+                yield LedgerDiscrepancy(enrollments[pk], stored_points, ledger_points, stored_streak, ledger_streak)
+
+
+def ledger_discrepancies(
+    *, enrollment_ids: Iterable[Any] | None = None, batch_size: int = LEDGER_CHECK_BATCH
+) -> list[LedgerDiscrepancy]:
+    """``iter_ledger_discrepancies`` as a list (its size is the number of disagreeing enrollments)."""
+    return list(iter_ledger_discrepancies(enrollment_ids=enrollment_ids, batch_size=batch_size))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -279,6 +360,14 @@ def cpss_caseload_summary(*, now: dt.datetime | None = None, providers=None) -> 
     """For each CPSS: active enrollments against ``max_caseload``, active patients without a recorded
     behaviour (attendance, test, check-in, peer support; bonuses and corrections are not contact) in the
     last 7 days, and net points written this week. One query for any number of providers."""
+    return list(iter_cpss_caseload_summary(now=now, providers=providers, chunk_size=None))
+
+
+def iter_cpss_caseload_summary(
+    *, now: dt.datetime | None = None, providers=None, chunk_size: int | None = 2_000
+) -> Iterator[CaseloadRow]:
+    """``cpss_caseload_summary`` row by row; with a ``chunk_size`` read through a server-side cursor,
+    that many providers at a time (the CSV export: memory flat in the number of providers)."""
     now = now or timezone.now()
     since = now - dt.timedelta(days=7)
     monday = week_start(now)
@@ -305,25 +394,21 @@ def cpss_caseload_summary(*, now: dt.datetime | None = None, providers=None) -> 
         _active=count_of(active),
         _stale=count_of(active.filter(~Q(Exists(recent)))),
         _points=Coalesce(Subquery(points, output_field=IntegerField()), Value(0)),
-    ).order_by("last_name", "first_name")
-    rows = []
-    for provider in queryset:
+    ).order_by("last_name", "first_name", "pk")
+    for provider in queryset.iterator(chunk_size=chunk_size) if chunk_size else queryset:
         ratio = (
             (Decimal(provider._active) / Decimal(provider.max_caseload)).quantize(Decimal("0.01"))
             if provider.max_caseload
             else None
         )
-        rows.append(
-            CaseloadRow(
-                provider=provider,
-                active_enrollments=provider._active,
-                max_caseload=provider.max_caseload,
-                load_ratio=ratio,
-                without_event_7_days=provider._stale,
-                points_this_week=provider._points,
-            )
+        yield CaseloadRow(
+            provider=provider,
+            active_enrollments=provider._active,
+            max_caseload=provider.max_caseload,
+            load_ratio=ratio,
+            without_event_7_days=provider._stale,
+            points_this_week=provider._points,
         )
-    return rows
 
 
 def cm_program_sole_active() -> CMProgram | None:

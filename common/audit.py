@@ -37,6 +37,7 @@ from typing import Any
 
 import pghistory
 import pghistory.runtime
+from django.db.models import Q
 from pghistory.models import Events
 
 
@@ -170,18 +171,19 @@ class AuditEntry:
 _ACTIONS = {"insert": "insert", "update": "update", "delete": "delete"}
 
 
-def history_queryset(*objs):
-    """The raw pghistory events of the given objects, oldest first."""
-    return Events.objects.tracks(*objs).order_by("pgh_created_at", "pgh_id")
+def history_queryset(*objs, newest_first: bool = False):
+    """The raw pghistory events of the given objects, oldest first (or newest first)."""
+    order = ("-pgh_created_at", "-pgh_id") if newest_first else ("pgh_created_at", "pgh_id")
+    return Events.objects.tracks(*objs).order_by(*order)
 
 
-def record_history(obj) -> list[AuditEntry]:
-    """Every recorded change of ``obj``, oldest first, with who made it and through which channel."""
+def audit_entries(events) -> list[AuditEntry]:
+    """``AuditEntry`` objects for a batch of pghistory events (one query for the users they name)."""
     from django.contrib.auth import get_user_model
 
-    events = list(history_queryset(obj))
+    events = list(events)
     user_ids = {str(e.pgh_context["user"]) for e in events if e.pgh_context and e.pgh_context.get("user")}
-    users = {str(u.pk): u.get_username() for u in get_user_model().objects.filter(pk__in=user_ids)}
+    users = {str(u.pk): u.get_username() for u in get_user_model().objects.filter(pk__in=user_ids)} if user_ids else {}
     entries = []
     for event in events:
         context = event.pgh_context or {}
@@ -206,3 +208,68 @@ def record_history(obj) -> list[AuditEntry]:
             )
         )
     return entries
+
+
+class AuditTrail:
+    """One object's audit trail, read lazily: ``len()`` / ``count()`` is a ``COUNT``, a slice reads only
+    that page (two queries: the events, the users they name), iteration reads batches of
+    ``chunk_size``. Pagination (DRF's, Django's ``Paginator``) therefore never loads the whole history,
+    however long it grows. Indexing (negative too) reads one event."""
+
+    chunk_size = 500
+
+    def __init__(self, obj, *, newest_first: bool = False):
+        self.obj = obj
+        self.newest_first = newest_first
+        self._queryset = history_queryset(obj, newest_first=newest_first)
+        self._count: int | None = None
+
+    def count(self) -> int:
+        if self._count is None:
+            self._count = self._queryset.count()
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            if index.step not in (None, 1) or (index.start or 0) < 0 or (index.stop or 0) < 0:
+                return list(self)[index]  # unusual slices: correct, not bounded
+            return audit_entries(self._queryset[index])
+        if index < 0:
+            index += self.count()
+            if index < 0:
+                raise IndexError("audit trail index out of range")
+        found = audit_entries(self._queryset[index : index + 1])
+        if not found:
+            raise IndexError("audit trail index out of range")
+        return found[0]
+
+    def __iter__(self) -> Iterator[AuditEntry]:
+        # Keyset batches on the sort key (created_at, event id): each batch is an index range, not an OFFSET.
+        after = "lt" if self.newest_first else "gt"
+        queryset = self._queryset
+        while True:
+            events = list(queryset[: self.chunk_size])
+            yield from audit_entries(events)
+            if len(events) < self.chunk_size:
+                return
+            at, pk = events[-1].pgh_created_at, events[-1].pgh_id
+            queryset = self._queryset.filter(
+                Q(**{f"pgh_created_at__{after}": at}) | Q(pgh_created_at=at, **{f"pgh_id__{after}": pk})
+            )
+
+    def __bool__(self) -> bool:
+        return self._queryset.exists()
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, AuditTrail)) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def record_history(obj, *, newest_first: bool = False) -> AuditTrail:
+    """Every recorded change of ``obj``, oldest first (or newest first), with who made it and through
+    which channel: a lazy ``AuditTrail`` (count, slice and iterate it; ``list()`` loads it all)."""
+    return AuditTrail(obj, newest_first=newest_first)

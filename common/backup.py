@@ -8,7 +8,7 @@ the same server, and compares:
 * the row count of every table of the schema, counted in the very snapshot the dump was taken from
   (``pg_export_snapshot`` + ``pg_dump --snapshot``), so the check holds on a database in use;
 * the CM points ledger against the enrollment totals, in the restored copy (``cm_check_ledger``'s
-  rule: the sum of the ledger and the streak replayed by ``cm_program.selectors.streak_from_ledger``).
+  rule and SQL: the sum of the ledger and the streak replayed from it, in keyset batches).
 
 The restored database is dropped afterwards unless asked to keep it. ``manage.py backup_check`` and
 ``make backup-check`` run it; docs/OPERATIONS.md describes backups and restores around it.
@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -161,33 +160,19 @@ def _run(tool: Path, args: list[str], env: dict[str, str]) -> None:
 def ledger_check(conn: psycopg.Connection) -> tuple[int, list[str]]:
     """``cm_check_ledger``'s rule on a plain connection (the restored copy has no Django alias): each
     enrollment's ``total_points`` is the sum of its ledger and ``current_streak`` the streak replayed
-    from it (``cm_program.selectors.streak_from_ledger``). Returns (enrollments, discrepancies)."""
-    from cm_program.models import CMEnrollment, CMPointsTransaction
-    from cm_program.selectors import streak_from_ledger
+    from it. The same SQL, in the same keyset batches (``cm_program.selectors.ledger_check_batches``),
+    so memory stays flat. Returns (enrollments, discrepancies)."""
+    from cm_program.selectors import ledger_check_batches
 
-    enrollments = conn.execute(
-        sql.SQL("SELECT id, total_points, current_streak FROM {} ORDER BY id").format(
-            sql.Identifier(CMEnrollment._meta.db_table)
-        )
-    ).fetchall()
-    ledger: dict = {pk: [] for pk, _, _ in enrollments}
-    rows = conn.execute(
-        sql.SQL(
-            "SELECT id, enrollment_id, event_type, points, reverses_id FROM {} ORDER BY enrollment_id, sequence"
-        ).format(sql.Identifier(CMPointsTransaction._meta.db_table))
-    )
-    for pk, enrollment_id, event_type, points, reverses_id in rows:
-        entry = SimpleNamespace(pk=pk, event_type=event_type, points=points, reverses_id=reverses_id)
-        ledger.setdefault(enrollment_id, []).append(entry)
-    found = []
-    for pk, total_points, current_streak in enrollments:
-        entries = ledger[pk]
-        points, streak = sum(e.points for e in entries), streak_from_ledger(entries)
-        if (points, streak) != (total_points, current_streak):
-            found.append(
+    checked, found = 0, []
+    with conn.cursor() as cursor:
+        for batch_rows, discrepancies in ledger_check_batches(cursor):
+            checked += batch_rows
+            found.extend(
                 f"{pk}: points stored {total_points}, ledger {points}; streak stored {current_streak}, ledger {streak}"
+                for pk, total_points, points, current_streak, streak in discrepancies
             )
-    return len(enrollments), found
+    return checked, found
 
 
 def backup_check(

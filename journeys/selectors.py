@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet
 
-from common.audit import AuditEntry, record_history
+from common.audit import AuditTrail, record_history
 from journeys.models import ClinicalTrialJourney, EAPJourney, JourneyStatusChange
 from patients.models import Patient
 
@@ -42,6 +42,6 @@ def patient_journeys(*, patient: Patient) -> PatientJourneys:
     )
 
 
-def journey_history(*, journey: Journey) -> list[AuditEntry]:
+def journey_history(*, journey: Journey) -> AuditTrail:
     """Every recorded change of the journey row itself (status and corrections), oldest first."""
     return record_history(journey)

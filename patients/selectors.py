@@ -13,7 +13,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from common.audit import AuditEntry, record_history
+from common.audit import AuditTrail, record_history
 from patients.models import CallHistory, Patient, PatientStatus
 from people.models import ContactType, Person, PersonContactType
 
@@ -89,12 +89,12 @@ def navigator_caseloads(*, today: dt.date | None = None, now: dt.datetime | None
     )
 
 
-def patient_history(*, patient: Patient) -> list[AuditEntry]:
+def patient_history(*, patient: Patient) -> AuditTrail:
     """Every recorded change of the patient row, oldest first, with actor and channel."""
     return record_history(patient)
 
 
-def call_history_changes(*, call: CallHistory) -> list[AuditEntry]:
+def call_history_changes(*, call: CallHistory) -> AuditTrail:
     """Every recorded version of one call (insert, edits, void), oldest first: what it said before."""
     return record_history(call)
 

@@ -10,7 +10,7 @@ from django.apps import apps
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from common import roles
-from common.audit import AuditEntry, record_history
+from common.audit import AuditTrail, record_history
 from people.models import ContactType, Person, PersonContactType
 
 
@@ -38,7 +38,7 @@ def person_role_periods(*, person: Person) -> QuerySet[PersonContactType]:
     )
 
 
-def person_history(*, person: Person) -> list[AuditEntry]:
+def person_history(*, person: Person) -> AuditTrail:
     """Every recorded change of the person's own row, oldest first, with actor and channel."""
     return record_history(person)
 

@@ -128,7 +128,7 @@ def test_caseload_csv(client, cm_supervisor_user, program, cpss):
     assert re.fullmatch(
         r'attachment; filename="cpss-caseloads-\d{4}-\d{2}-\d{2}\.csv"', response["Content-Disposition"]
     )
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows == [
         [
             "CPSS",
@@ -316,3 +316,31 @@ def test_a_cpss_cannot_enroll_from_intakeq(client, program, cpss):
     refused = enroll_action(client, [patient], apply="1", program=program.pk)
     assert refused.status_code == 200 and "cm-enroll-form" not in refused.content.decode()
     assert CMEnrollment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_caseload_csv_is_streamed_in_the_same_queries_for_one_provider_as_for_fifty(
+    client, cm_supervisor_user, program, cpss, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr("cm_program.admin_views.CSV_CHUNK_ROWS", 7)  # 50 rows: several fetches of the cursor
+    fill(cpss, program, 3)
+    client.force_login(cm_supervisor_user)
+
+    def export():
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(reverse(CASELOADS_CSV))
+            body = b"".join(response.streaming_content).decode()
+        assert response.status_code == 200 and response.streaming
+        return list(csv.reader(io.StringIO(body)))[1:], len(ctx.captured_queries)
+
+    rows, one = export()
+    assert rows == [["Ann Peer", cpss.email, "CPSS-I", "Active", "3", "30", "10", "3", "0"]]
+    others = CMProviderFactory.create_batch(49)
+    rows, fifty = export()
+    assert len(rows) == 50
+    assert ["Ann Peer", cpss.email, "CPSS-I", "Active", "3", "30", "10", "3", "0"] in rows
+    assert {row[1] for row in rows} == {cpss.email, *(p.email for p in others)}
+    assert fifty == one

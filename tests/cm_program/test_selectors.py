@@ -197,3 +197,53 @@ def test_ledger_discrepancies_name_the_enrollments_that_disagree(program, cpss):
         (bad.pk, 75, 75, 0, 1)
     ]
     assert good.pk not in {d.enrollment.pk for d in found}
+
+
+@pytest.mark.django_db
+def test_ledger_check_finds_a_discrepancy_after_the_first_batch(program, cpss):
+    enrollments = sorted((enroll(program, cpss, f"Batch{i}").enrollment for i in range(5)), key=lambda e: e.pk)
+    for enrollment in enrollments:
+        services.cm_event_record(enrollment=enrollment, event_type="test_negative")
+    last = enrollments[-1]  # the third batch of 2
+    type(last).objects.filter(pk=last.pk).update(total_points=1, current_streak=4)
+
+    # Three keyset batches of two enrollments (a query each) and one query to load the one that disagrees.
+    with CaptureQueriesContext(connection) as ctx:
+        found = selectors.ledger_discrepancies(batch_size=2)
+    assert len(ctx.captured_queries) == 4
+    assert [(d.enrollment.pk, d.stored_points, d.ledger_points, d.stored_streak, d.ledger_streak) for d in found] == [
+        (last.pk, 1, 75, 4, 1)
+    ]
+    with CaptureQueriesContext(connection) as ctx:
+        assert found[0].enrollment.canonical_patient.pk == last.canonical_patient_id
+    assert len(ctx.captured_queries) == 0
+    assert selectors.ledger_discrepancies(batch_size=2, enrollment_ids=[enrollments[0].pk]) == []
+
+
+@pytest.mark.django_db
+def test_ledger_check_in_sql_replays_the_streak_as_the_services_do(program, cpss):
+    """Reversals, positives and missed tests: the SQL streak equals ``streak_from_ledger``, and the
+    totals the services keep agree with it, so nothing is reported; a wrong streak is."""
+    enrollment = enroll(program, cpss, "Replay").enrollment
+    record = lambda kind: services.cm_event_record(enrollment=enrollment, event_type=kind)  # noqa: E731
+    record("test_negative")
+    positive = record("test_positive")
+    record("test_negative")
+    record("group_attendance")
+    negative = record("test_negative")
+    services.cm_points_reverse(points_transaction=positive, reason="lab error")
+    services.cm_points_reverse(points_transaction=negative, reason="entered twice")
+    record("test_negative")
+    enrollment.refresh_from_db()
+    entries = list(enrollment.points_transactions.order_by("sequence"))
+    assert enrollment.current_streak == selectors.streak_from_ledger(entries) == 3
+    assert selectors.ledger_discrepancies(batch_size=1) == []
+
+    type(enrollment).objects.filter(pk=enrollment.pk).update(current_streak=2)
+    [found] = selectors.ledger_discrepancies(batch_size=1)
+    assert (found.enrollment.pk, found.stored_streak, found.ledger_streak) == (enrollment.pk, 2, 3)
+    assert found.stored_points == found.ledger_points == sum(e.points for e in entries)
+
+    record("test_missed")
+    type(enrollment).objects.filter(pk=enrollment.pk).update(current_streak=0)
+    assert selectors.ledger_discrepancies() == []

@@ -16,7 +16,10 @@ def test_compose_has_db_with_volume_and_healthcheck_and_web_waiting_for_it():
     assert web["environment"]["DJANGO_SETTINGS_MODULE"] == "crm_project.settings.production"
     assert "DATABASE_URL" in web["environment"] and "SECRET_KEY" in web["environment"]
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "gunicorn crm_project.wsgi" in dockerfile
+    assert "COPY manage.py gunicorn.conf.py ./" in dockerfile
+    assert 'CMD ["gunicorn", "-c", "gunicorn.conf.py"]' in dockerfile
+    assert web["environment"]["WEB_CONCURRENCY"] == "${WEB_CONCURRENCY:-}"
+    assert web["environment"]["GUNICORN_THREADS"] == "${GUNICORN_THREADS:-}"
 
 
 def test_compose_migrates_as_the_owner_and_serves_as_the_app_role():
@@ -39,4 +42,29 @@ def test_compose_migrates_as_the_owner_and_serves_as_the_app_role():
     assert web["environment"]["SECRET_KEY"] == migrate["environment"]["SECRET_KEY"]
     # The image's own command only serves: it never migrates as whatever role it runs with.
     cmd = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD"))
-    assert "gunicorn crm_project.wsgi" in cmd and "migrate" not in cmd
+    assert "gunicorn.conf.py" in cmd and "migrate" not in cmd
+
+
+def _gunicorn_config(monkeypatch, **env) -> dict:
+    import runpy
+
+    for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_BIND", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+
+def test_gunicorn_config_defaults_and_environment_overrides(monkeypatch):
+    import os
+
+    default = _gunicorn_config(monkeypatch)
+    assert default["wsgi_app"] == "crm_project.wsgi:application"
+    cores = os.cpu_count() or 1
+    assert (default["workers"], default["threads"], default["worker_class"]) == (cores + 1, 4, "gthread")
+    assert default["bind"] == "0.0.0.0:8000"
+    # Empty values (docker-compose's ${WEB_CONCURRENCY:-}) mean "the default".
+    assert _gunicorn_config(monkeypatch, WEB_CONCURRENCY="", GUNICORN_THREADS="")["threads"] == 4
+    sync = _gunicorn_config(monkeypatch, WEB_CONCURRENCY="5", GUNICORN_THREADS="1", GUNICORN_BIND="127.0.0.1:9000")
+    assert (sync["workers"], sync["threads"], sync["worker_class"], sync["bind"]) == (5, 1, "sync", "127.0.0.1:9000")
+    assert _gunicorn_config(monkeypatch, PORT="8080")["bind"] == "0.0.0.0:8080"

@@ -156,7 +156,7 @@ def test_pages_that_show_no_patient_record_or_refuse_write_nothing(world, naviga
 def test_each_caseload_csv_writes_one_entry_with_its_row_count(world, navigation):
     response = login(world, "cm_supervisor").get(reverse("admin:cm_program_cmprovider_caseloads_csv"))
     assert response.status_code == 200
-    rows = list(csv.reader(io.StringIO(response.content.decode())))[1:]
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))[1:]
     entry = PHIAccess.objects.get()
     assert (entry.user, entry.channel, entry.access_type) == (world.users["cm_supervisor"], "admin", "export")
     assert (entry.resource_type, entry.record_count, entry.resource_id) == ("export.cpss_caseloads", len(rows), "")
@@ -164,7 +164,7 @@ def test_each_caseload_csv_writes_one_entry_with_its_row_count(world, navigation
 
     response = login(world, "crm_supervisor").get(reverse("admin:patients_caseload_csv"))
     assert response.status_code == 200
-    rows = list(csv.reader(io.StringIO(response.content.decode())))[1:]
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))[1:]
     entry = PHIAccess.objects.exclude(resource_type="export.cpss_caseloads").get()
     assert (entry.user, entry.access_type) == (world.users["crm_supervisor"], "export")
     assert (entry.resource_type, entry.record_count) == ("export.navigator_caseloads", len(rows))

@@ -111,7 +111,7 @@ def test_caseload_csv_has_the_same_table(sup_client):
     assert response["Content-Disposition"] == (
         f'attachment; filename="navigator-caseloads-{timezone.localdate():%Y-%m-%d}.csv"'
     )
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0] == [
         "Navigator",
         "Email",
@@ -139,3 +139,28 @@ def test_only_crm_supervisors_and_superusers_see_caseloads(client, request, role
 def test_anonymous_visitors_are_sent_to_the_login(client):
     response = client.get(reverse(CASELOAD_CSV))
     assert response.status_code == 302 and "/admin/login/" in response.url
+
+
+def _csv_export(client, url) -> tuple[object, list[list[str]], int]:
+    """The response, its rows (read from the stream) and the queries made until the last byte."""
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+        body = b"".join(response.streaming_content).decode()
+    return response, list(csv.reader(io.StringIO(body))), len(ctx.captured_queries)
+
+
+def test_caseload_csv_is_streamed_in_the_same_queries_for_one_navigator_as_for_fifty(sup_client, monkeypatch):
+    monkeypatch.setattr("patients.admin_views.CSV_CHUNK_ROWS", 7)  # 50 rows: several fetches of the cursor
+    first = NavigatorFactory(first_name="Ada", last_name="Aaron")
+    PatientFactory(navigator=first)
+    response, rows, one = _csv_export(sup_client, reverse(CASELOAD_CSV))
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert rows[1:] == [["Ada Aaron", first.email, "1", "0", "0", "0"]]
+
+    more = NavigatorFactory.create_batch(49)
+    response, rows, fifty = _csv_export(sup_client, reverse(CASELOAD_CSV))
+    assert response.streaming and len(rows) == 51 and rows[0][0] == "Navigator"
+    assert sorted(row[0] for row in rows[1:]) == sorted(p.full_name for p in [first, *more])
+    assert ["Ada Aaron", first.email, "1", "0", "0", "0"] in rows
+    assert fifty == one

@@ -7,7 +7,7 @@ import uuid
 from django.core.management.base import CommandError
 
 from cm_program.models import CMEnrollment
-from cm_program.selectors import ledger_discrepancies
+from cm_program.selectors import LEDGER_CHECK_BATCH, iter_ledger_discrepancies
 from cm_program.services import cm_enrollment_totals_repair
 from common.management.base import AuditedCommand
 from common.validation import printable
@@ -34,9 +34,19 @@ class Command(AuditedCommand):
             metavar="UUID",
             help="Check only this enrollment (repeatable). Default: every enrollment.",
         )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=LEDGER_CHECK_BATCH,
+            help=f"Enrollments checked per query (default {LEDGER_CHECK_BATCH}). The check runs in SQL in "
+            "batches, so memory stays flat however large the ledger.",
+        )
 
     def handle(self, *args, **options):
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be a positive number of enrollments.")
         enrollments = CMEnrollment.objects.all()
+        ids = None
         if options["enrollment"]:
             try:
                 ids = [uuid.UUID(value) for value in options["enrollment"]]
@@ -44,8 +54,10 @@ class Command(AuditedCommand):
                 raise CommandError("--enrollment takes enrollment ids (UUIDs).") from None
             enrollments = enrollments.filter(pk__in=ids)
         checked = enrollments.count()
-        found = ledger_discrepancies(enrollments)
-        for d in found:
+        # Only the disagreeing enrollments are kept (to repair them): memory does not grow with the tables.
+        found = []
+        for d in iter_ledger_discrepancies(enrollment_ids=ids, batch_size=options["batch_size"]):
+            found.append(d)
             self.stdout.write(
                 # Names are printed escaped: rows stored before control characters were refused may hold
                 # an ESC sequence that would otherwise rewrite the terminal of whoever runs the check.

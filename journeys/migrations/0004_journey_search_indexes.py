@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('journeys', '0002_initial'),
+        ('journeys', '0003_remove_clinicaltrialjourney_insert_insert_and_more'),
         ('patients', '0003_lookup_names_unique_ignoring_case'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

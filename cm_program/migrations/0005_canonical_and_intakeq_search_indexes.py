@@ -8,8 +8,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cm_program', '0003_ledger_blocks_truncate'),
-        ('people', '0007_person_search_indexes'),
+        ('cm_program', '0004_remove_canonicalpatient_insert_insert_and_more'),
+        ('people', '0008_person_search_indexes'),
     ]
 
     operations = [

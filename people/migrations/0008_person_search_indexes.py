@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('people', '0006_person_contact_type_no_overlap_person_first'),
+        ('people', '0007_remove_contacttype_insert_insert_and_more'),
     ]
 
     operations = [

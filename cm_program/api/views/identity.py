@@ -1,0 +1,237 @@
+"""Canonical patients, CM profiles, the IntakeQ mirror and its links."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from cm_program import selectors, services
+from cm_program.api import serializers as s
+from cm_program.api.views._common import CMViewSet
+from cm_program.filters import (
+    CanonicalPatientFilter,
+    CMPatientFilter,
+    IntakeQLinkFilter,
+    IntakeQPatientFilter,
+)
+from cm_program.models import (
+    CanonicalPatient,
+    CMEnrollment,
+    CMPatient,
+    IntakeQLink,
+    IntakeQPatient,
+)
+from common.errors import ConflictError
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List canonical patients (identity only)"),
+    retrieve=extend_schema(summary="A canonical patient"),
+    create=extend_schema(
+        summary="Create a canonical patient",
+        description="409 with `existing_id` when a patient with this name and date of birth (ignoring case, "
+        "accents and surrounding spaces) already exists.",
+        request=s.CMCanonicalPatientCreateSerializer,
+        responses={201: s.CMCanonicalPatientSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Correct a canonical patient's name or date of birth",
+        request=s.CMCanonicalPatientUpdateSerializer,
+        responses=s.CMCanonicalPatientSerializer,
+    ),
+)
+class CanonicalPatientViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """``patients_canonical``: one identity per human across psychiatry (IntakeQ) and CM."""
+
+    model = CanonicalPatient
+    scope = staticmethod(selectors.canonical_patients_visible_to)
+    serializer_class = s.CMCanonicalPatientSerializer
+    filterset_class = CanonicalPatientFilter
+    search_fields = ("first_name", "last_name", "person__email")
+    ordering_fields = ("last_name", "first_name", "date_of_birth", "created_at", "updated_at")
+    ordering = ("last_name", "first_name", "date_of_birth")
+
+    def base_queryset(self):
+        return CanonicalPatient.objects.select_related("cm_profile", "intakeq_link")
+
+    def create(self, request, *args, **kwargs):
+        data = self.input(s.CMCanonicalPatientCreateSerializer)
+        identity = services.canonical_patient_create(actor=request.user, **data)
+        return self.respond(identity.canonical_patient, code=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        patient = self.get_object()
+        data = self.input(s.CMCanonicalPatientUpdateSerializer, partial=True)
+        patient = services.canonical_patient_update(canonical_patient=patient, actor=request.user, **data)
+        return self.respond(patient)
+
+    @extend_schema(
+        summary="The complete patient view",
+        description="The CM document's complete patient view: identity, CM profile, IntakeQ link and record, "
+        "and the enrollments (with their CPSS and program) that you may see.",
+        responses=s.CMCompletePatientViewSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def complete(self, request, pk=None):
+        patient = self.get_object()
+        view = selectors.complete_patient_view(patient)
+        visible = set(
+            selectors.cm_enrollments_visible_to(
+                request.user, CMEnrollment.objects.filter(canonical_patient_id=patient.pk)
+            ).values_list("pk", flat=True)
+        )
+        enrollments = [e for e in view.enrollments if e.pk in visible]
+        for enrollment in enrollments:
+            enrollment.canonical_patient = view.identity  # already loaded: no query per enrollment
+        body = {
+            "identity": view.identity,
+            "cm": view.cm,
+            "intakeq_link": view.intakeq_link,
+            "intakeq": view.intakeq,
+            "enrollment": enrollments[-1] if enrollments else None,
+            "enrollments": enrollments,
+        }
+        return Response(s.CMCompletePatientViewSerializer(body, context=self.get_serializer_context()).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List CM profiles (patients_cm)"),
+    retrieve=extend_schema(summary="A CM profile"),
+    create=extend_schema(
+        summary="Create the CM profile of a canonical patient",
+        description="409 with `existing_id` when the canonical patient already has one.",
+        request=s.CMPatientCreateSerializer,
+        responses={201: s.CMPatientSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change a CM profile",
+        description="Withdraw a patient with `status`; profiles are never deleted.",
+        request=s.CMPatientUpdateSerializer,
+        responses=s.CMPatientSerializer,
+    ),
+)
+class CMPatientViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    model = CMPatient
+    scope = staticmethod(selectors.cm_patients_visible_to)
+    serializer_class = s.CMPatientSerializer
+    filterset_class = CMPatientFilter
+    search_fields = ("canonical_patient__first_name", "canonical_patient__last_name", "email", "phone", "medicaid_id")
+    ordering_fields = ("canonical_patient__last_name", "status", "created_at", "updated_at")
+    ordering = ("canonical_patient__last_name", "canonical_patient__first_name")
+
+    def base_queryset(self):
+        return CMPatient.objects.select_related("canonical_patient")
+
+    def create(self, request, *args, **kwargs):
+        data = self.input(s.CMPatientCreateSerializer)
+        canonical = data.pop("canonical_patient")
+        profile = services.cm_patient_profile_create(canonical_patient=canonical, actor=request.user, **data)
+        return self.respond(profile, code=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        profile = self.get_object()
+        data = self.input(s.CMPatientUpdateSerializer, partial=True)
+        profile = services.cm_patient_profile_update(cm_patient=profile, actor=request.user, **data)
+        return self.respond(profile)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List IntakeQ patients",
+        description="`first_name` + `last_name` + `date_of_birth` find a client as scenario 2's first step.",
+    ),
+    retrieve=extend_schema(summary="An IntakeQ patient"),
+    create=extend_schema(
+        summary="Mirror an IntakeQ client",
+        description="409 with `existing_id` when the IntakeQ client id is already mirrored.",
+        request=s.CMIntakeQPatientInputSerializer,
+        responses={201: s.CMIntakeQPatientSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change a mirrored IntakeQ client",
+        request=s.CMIntakeQPatientInputSerializer,
+        responses=s.CMIntakeQPatientSerializer,
+    ),
+)
+class IntakeQPatientViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """The IntakeQ EMR's clients (``patients``). A CPSS sees those linked to their own patients."""
+
+    model = IntakeQPatient
+    scope = staticmethod(selectors.intakeq_patients_visible_to)
+    serializer_class = s.CMIntakeQPatientSerializer
+    filterset_class = IntakeQPatientFilter
+    search_fields = ("first_name", "last_name", "intakeq_client_id", "email", "phone")
+    ordering_fields = ("last_name", "first_name", "date_of_birth", "intakeq_client_id", "created_at")
+    ordering = ("last_name", "first_name")
+
+    def base_queryset(self):
+        return IntakeQPatient.objects.select_related("canonical_link")
+
+    def create(self, request, *args, **kwargs):
+        data = self.input(s.CMIntakeQPatientInputSerializer)
+        record = services.intakeq_patient_create(actor=request.user, **data)
+        return self.respond(record, code=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        record = self.get_object()
+        data = self.input(s.CMIntakeQPatientInputSerializer, partial=True)
+        record = services.intakeq_patient_update(intakeq_patient=record, actor=request.user, **data)
+        return self.respond(record)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List IntakeQ links"),
+    retrieve=extend_schema(summary="An IntakeQ link"),
+    create=extend_schema(
+        summary="Link a canonical patient to an IntakeQ record",
+        description="`linked_by` is you. 409 with `existing_id` (the existing link) when either side is "
+        "already linked, to each other or to someone else.",
+        request=s.CMIntakeQLinkCreateSerializer,
+        responses={201: s.CMIntakeQLinkSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change a link's confidence or notes",
+        request=s.CMIntakeQLinkUpdateSerializer,
+        responses=s.CMIntakeQLinkSerializer,
+    ),
+)
+class IntakeQLinkViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """``patients_intakeq_link``: who confirmed which match, when, and how confident. Not deletable."""
+
+    model = IntakeQLink
+    scope = staticmethod(selectors.intakeq_links_visible_to)
+    serializer_class = s.CMIntakeQLinkSerializer
+    filterset_class = IntakeQLinkFilter
+    search_fields = (
+        "canonical_patient__first_name",
+        "canonical_patient__last_name",
+        "intakeq_patient__intakeq_client_id",
+        "notes",
+    )
+    ordering_fields = ("linked_date", "confidence_score", "created_at")
+    ordering = ("-linked_date",)
+
+    def base_queryset(self):
+        return IntakeQLink.objects.select_related("canonical_patient", "intakeq_patient", "linked_by")
+
+    def create(self, request, *args, **kwargs):
+        data = self.input(s.CMIntakeQLinkCreateSerializer)
+        link, created = services.intakeq_link_create(
+            canonical_patient=data["canonical_patient"],
+            intakeq_patient=data["intakeq_patient"],
+            confidence_score=data.get("confidence_score"),
+            notes=data.get("notes"),
+            linked_by=request.user,
+            actor=request.user,
+        )
+        if not created:
+            raise ConflictError("These two records are already linked.", existing_id=link.pk, field="intakeq_patient")
+        return self.respond(link, code=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        link = self.get_object()
+        data = self.input(s.CMIntakeQLinkUpdateSerializer, partial=True)
+        link = services.intakeq_link_update(link=link, actor=request.user, **data)
+        return self.respond(link)

@@ -1,0 +1,107 @@
+"""CM providers (CPSS staff)."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from cm_program import selectors, services
+from cm_program.api import serializers as s
+from cm_program.api.views._common import CMViewSet
+from cm_program.filters import (
+    CMProviderFilter,
+)
+from cm_program.models import (
+    CMProvider,
+    CMStatus,
+    ProviderStatus,
+)
+from common.api.permissions import action_permission
+from common.api.serializers import refuse_body
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List CM providers (CPSS staff)"),
+    retrieve=extend_schema(summary="A CM provider"),
+    create=extend_schema(
+        summary="Create a CM provider",
+        description="409 with `existing_id` when the email or the login already belongs to a provider.",
+        request=s.CMProviderInputSerializer,
+        responses={201: s.CMProviderSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change a CM provider",
+        description="`max_caseload` cannot drop below the active enrollments held; a CPSS holding active "
+        "enrollments cannot be made inactive (400).",
+        request=s.CMProviderInputSerializer,
+        responses=s.CMProviderSerializer,
+    ),
+    destroy=extend_schema(
+        summary="Deactivate a CM provider (soft delete)",
+        description="Sets `status` to `inactive`; the row stays. Undo with POST .../restore/. Refused (400) "
+        "while the provider holds active enrollments: reassign them first.",
+        responses={204: None},
+    ),
+)
+class CMProviderViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    model = CMProvider
+    scope = staticmethod(selectors.cm_providers_visible_to)
+    serializer_class = s.CMProviderSerializer
+    filterset_class = CMProviderFilter
+    search_fields = ("first_name", "last_name", "email", "credentials")
+    ordering_fields = ("last_name", "first_name", "hire_date", "max_caseload", "active_enrollments", "created_at")
+    ordering = ("last_name", "first_name")
+
+    def base_queryset(self):
+        active = Count("enrollments", filter=Q(enrollments__status=CMStatus.ACTIVE))
+        return CMProvider.objects.select_related("user").annotate(active_enrollments=active)
+
+    def create(self, request, *args, **kwargs):
+        data = self.input(s.CMProviderInputSerializer)
+        provider = services.cm_provider_create(actor=request.user, **data)
+        return self.respond(provider, code=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        provider = self.get_object()
+        data = self.input(s.CMProviderInputSerializer, partial=True)
+        provider = services.cm_provider_update(provider=provider, actor=request.user, **data)
+        return self.respond(provider)
+
+    def destroy(self, request, *args, **kwargs):
+        provider = self.get_object()
+        refuse_body(request)
+        services.cm_provider_update(provider=provider, actor=request.user, status=ProviderStatus.INACTIVE)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(summary="Reactivate a CM provider", request=None, responses=s.CMProviderSerializer)
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[IsAuthenticated, action_permission("cm_program.change_cmprovider")],
+    )
+    def restore(self, request, pk=None):
+        provider = self.get_object()
+        refuse_body(request)
+        provider = services.cm_provider_update(provider=provider, actor=request.user, status=ProviderStatus.ACTIVE)
+        return self.respond(provider)
+
+    @extend_schema(
+        summary="Caseloads",
+        description="Per CPSS: active enrollments against `max_caseload`, places left, active patients without "
+        "a recorded behaviour in the last 7 days, net points this week. A CPSS sees their own row.",
+        responses=s.CMCaseloadSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"])
+    def caseloads(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        ids = [provider.pk for provider in page]
+        rows = {
+            row.provider.pk: row
+            for row in selectors.cpss_caseload_summary(providers=CMProvider.objects.filter(pk__in=ids))
+        }
+        data = s.CMCaseloadSerializer([rows[pk] for pk in ids], many=True).data
+        return self.get_paginated_response(data)

@@ -1,0 +1,93 @@
+"""``python -m bench.run`` end to end at a tiny size: it starts gunicorn under production settings, logs
+in, times two cases next to their floors and prints (and writes) the table. No assertion on time."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import psycopg
+import pytest
+from django.db import connection
+
+from tests.subprocess_utils import ROOT, database_url
+
+DATABASE = "crm_bench_runtest"
+
+
+def _drop(settings_dict: dict) -> None:
+    with psycopg.connect(
+        dbname="postgres",
+        user=settings_dict.get("USER") or None,
+        password=settings_dict.get("PASSWORD") or None,
+        host=settings_dict.get("HOST") or None,
+        port=settings_dict.get("PORT") or None,
+        autocommit=True,
+    ) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+
+
+def _run(*args: str, env: dict[str, str], timeout: int) -> subprocess.CompletedProcess:
+    child = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    child.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=child, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def bench_server_url(django_db_setup, django_db_blocker):
+    """DATABASE_URL naming the test server (its database name is not the bench's: bench.generate refuses that)."""
+    with django_db_blocker.unblock():
+        settings_dict = dict(connection.settings_dict)
+    env = {"DATABASE_URL": database_url(settings_dict, name="crm_bench_runtest_dev")}
+    generated = _run(
+        "bench.generate", "--persons", "300", "--database", DATABASE, "--drop", "--quiet", env=env, timeout=600
+    )
+    assert generated.returncode == 0, generated.stderr[-2000:]
+    yield env
+    _drop(settings_dict)
+
+
+def test_bench_run_prints_and_writes_the_table(bench_server_url, tmp_path):
+    docs = tmp_path / "PERFORMANCE.md"
+    docs.write_text(
+        "# Performance\n\nintro\n\n<!-- bench.run results: start -->\nold\n<!-- bench.run results: end -->\n"
+    )
+    cases = r"GET /api/v1/medical-conditions/ page 1|patients\.Patient changelist$"
+    result = _run(
+        "bench.run", "--database", DATABASE, "--filter", cases, "--n", "2", "--write-docs", str(docs),
+        env=bench_server_url, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "2 cases against http://127.0.0.1:" in out
+    assert "| case | HTTP | p50 ms | p95 ms | queries | app CPU ms/req | floor p50 ms | p50 / floor | req/s |" in out
+    rows = {line.split(" | ")[0]: line for line in out.splitlines() if line.startswith("| ")}
+    api = rows["| API: GET /api/v1/medical-conditions/ page 1"]
+    admin = rows["| admin: patients.Patient changelist"]
+    for row in (api, admin):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] == "200"
+        assert int(cells[4]) >= 2  # queries counted by the X-Query-Count middleware (session/token + the list)
+        assert re.fullmatch(r"[\d,.]+", cells[2]) and re.fullmatch(r"[\d,.]+", cells[6])  # p50 and its floor
+        assert re.fullmatch(r"[\d,.]+x", cells[7])  # the ratio
+    assert re.search(r"person [\d,]+, patient [\d,]+", out)  # the sizes of the data set are stated
+    written = docs.read_text()
+    assert written.startswith("# Performance\n\nintro\n\n<!-- bench.run results: start -->\nMeasured ")
+    assert "old" not in written and api in written and written.endswith("<!-- bench.run results: end -->\n")
+
+
+def test_bench_run_refuses_a_database_it_did_not_make(bench_server_url):
+    result = _run("bench.run", "--database", "postgres", "--list", env=bench_server_url, timeout=120)
+    assert result.returncode != 0
+    assert "'postgres' was not made by bench.generate" in result.stderr
+
+
+def test_bench_run_help_names_the_switches():
+    result = _run("bench.run", "--help", env={}, timeout=60)
+    assert result.returncode == 0
+    for word in ("--filter", "--n", "--write-docs", "API_THROTTLE=false", "REQUIRE_2FA=false", "X-Query-Count"):
+        assert word in result.stdout
