@@ -25,6 +25,7 @@ from django.db.models.functions import Length, Lower, Now, Trim
 from django.utils import timezone
 
 from common.db import append_only_triggers, name_key
+from common.search import search_indexes
 from people.normalize import normalize_email
 
 
@@ -113,6 +114,8 @@ class CanonicalPatient(CMModel):
         indexes = [
             # The admin changelist's order (its admin puts the key last, ascending).
             models.Index(fields=["last_name", "first_name", "date_of_birth", "id"], name="patients_canonical_list_idx"),
+            # The search box (common.search): names anywhere, ignoring case and accents.
+            *search_indexes("canonical", "first_name", "last_name"),
         ]
 
     def __str__(self) -> str:
@@ -143,6 +146,7 @@ class IntakeQPatient(CMModel):
             models.Index(normalised_name("last_name"), normalised_name("first_name"), name="patients_name_idx"),
             # The admin changelist's order (its admin puts the key last, ascending).
             models.Index(fields=["last_name", "first_name", "id"], name="patients_list_idx"),
+            *search_indexes("intakeq", "first_name", "last_name"),  # the search box (common.search)
         ]
 
     def __str__(self) -> str:

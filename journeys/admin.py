@@ -359,8 +359,7 @@ class JourneyStatusChangeAdmin(CrmModelAdmin):
         "ct_journey__patient__person__last_name",
         "eap_journey__eap_number",
         "eap_journey__patient__person__last_name",
-        "note",
-    )
+    )  # not "note": free text on a big table, no index (docs/PERFORMANCE.md, "Search")
     list_select_related = ("ct_journey__patient__person", "eap_journey__patient__person", "changed_by")
 
     @admin.display(description="from", ordering="from_status")

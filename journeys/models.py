@@ -15,6 +15,7 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from common.models import BaseModel, SoftDeleteModel
+from common.search import search_indexes
 from journeys.transitions import CT_INITIAL, EAP_INITIAL, CTStatus, EAPStatus
 from patients.models import Patient, Physician
 from people.models import DELETION_HAS_REASON
@@ -109,6 +110,7 @@ class ClinicalTrialJourney(SoftDeleteModel, BaseModel):
             models.Index(fields=["trial_id"], name="ct_journey_trial_id_idx"),
             # The admin changelist's default order (newest first, the primary key last): page 1 reads 50 index entries.
             models.Index(fields=["referral_date", "created_at", "id"], name="ct_journey_list_idx"),
+            *search_indexes("ct_journey", "trial_id", "trial_name"),  # the search box (common.search)
         ]
 
     kind = "clinical_trial"
@@ -172,6 +174,7 @@ class EAPJourney(SoftDeleteModel, BaseModel):
             models.Index(fields=["patient", "status"], name="eap_journey_patient_status_idx"),
             # The admin changelist's default order (newest first, the primary key last): page 1 reads 50 index entries.
             models.Index(fields=["created_at", "id"], name="eap_journey_list_idx"),
+            *search_indexes("eap_journey", "eap_number", "product"),  # the search box (common.search)
         ]
 
     kind = "eap"

@@ -23,12 +23,12 @@ from patients.models import (
 )
 from patients.selectors import patients_follow_up_due
 from people.api.base import DateTimeBoundFilter, SoftDeleteFilterSet, StrictBooleanFilter
+from people.filters import with_email
 from people.models import Person
-from people.normalize import normalize_email
 
 
 def _email(queryset, name, value):
-    return queryset.filter(**{name: normalize_email(value)})
+    return with_email(queryset, name, value)
 
 
 EMAIL_HELP = "Exact email, ignoring case and surrounding spaces."

@@ -1,12 +1,10 @@
 """People admin: persons (one per human, one per email), roles and their periods, staff logins.
 
-Also the helpers the other patient-navigation admins share: links to a person and their records, the
-"who already has this email" message, and phone search that ignores formatting.
+Also the helpers the other patient-navigation admins share: links to a person and their records and the
+"who already has this email" message.
 """
 
 from __future__ import annotations
-
-import re
 
 import phonenumbers
 from django import forms
@@ -25,9 +23,6 @@ from people import services
 from people.models import ContactType, Person, PersonContactType, User
 from people.normalize import clean_email, normalize_phone
 from people.selectors import navigators, persons_visible_to
-
-# A search term made only of what people type in phone numbers: "(801) 555-0123", "+1 801 555 0123".
-_PHONE_LIKE = re.compile(r"^\+?[\d\s().\-/]{4,}$")
 
 
 def admin_link(obj, label: str | None = None) -> str:
@@ -108,18 +103,10 @@ def duplicate_email_error(email: str | None, *, actor, exclude: Person | None = 
 
 
 class PhoneSearchMixin:
-    """Find people by phone however it is typed: stored numbers are E.164 (+18015550123), so a term
-    that looks like a phone number also matches on its digits."""
+    """Kept for the admins that name it: phone search is now part of every admin's search
+    (``common.search``: ``Person.phone`` is matched on the digits of what was typed)."""
 
     phone_search_field = "phone"
-
-    def get_search_results(self, request, queryset, search_term):
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip()
-        digits = re.sub(r"\D", "", term)
-        if len(digits) >= 4 and _PHONE_LIKE.match(term):
-            results = results | queryset.filter(**{f"{self.phone_search_field}__contains": digits})
-        return results, may_have_duplicates
 
 
 class PersonScopeAdminMixin:
@@ -342,7 +329,8 @@ class ContactTypeAdmin(CrmModelAdmin):
 class PersonContactTypeAdmin(PersonScopeAdminMixin, ServiceAdminMixin, CrmModelAdmin):
     list_display = ("person", "contact_type", "valid_from", "valid_to")
     list_filter = ("contact_type", "valid_from", ("valid_to", admin.EmptyFieldListFilter))
-    search_fields = ("person__last_name", "person__first_name", "person__email", "contact_type__name")
+    # The role is the "contact type" filter; searching its name would return every period of that role.
+    search_fields = ("person__last_name", "person__first_name", "person__email")
     autocomplete_fields = ("person", "contact_type")
     list_select_related = ("person", "contact_type")
     ordering = ("-valid_from", "-pk")  # newest first, on person_contact_type_list_idx (a name sort scans all)

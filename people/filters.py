@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import django_filters
+from django.db.models.lookups import Exact
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from common.db import name_key
 from people.api.base import DateTimeBoundFilter, SoftDeleteFilterSet
 from people.models import ContactType, Person, PersonContactType
 from people.normalize import normalize_email
+
+
+def with_email(queryset, field: str, value: str):
+    """Rows whose ``field`` (a Person's email, e.g. ``person__email``) is ``value`` ignoring case and
+    surrounding spaces. Compared as ``lower(trim(email))``, the expression of the unique index
+    ``person_email_normalised_uniq``, so PostgreSQL finds the row through that index instead of scanning."""
+    return queryset.filter(Exact(name_key(field), normalize_email(value) or ""))
 
 
 class PersonFilterSet(SoftDeleteFilterSet):
@@ -30,7 +39,7 @@ class PersonFilterSet(SoftDeleteFilterSet):
         fields = ("email", "role", "is_active", "created_after", "created_before")
 
     def filter_email(self, queryset, name, value):
-        return queryset.filter(email=normalize_email(value))
+        return with_email(queryset, "email", value)
 
     @extend_schema_field(OpenApiTypes.STR)
     def filter_role(self, queryset, name, value: ContactType):

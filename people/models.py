@@ -8,6 +8,7 @@ import pghistory
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeBoundary, RangeOperators
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower, Trim
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from common.db import TsTzRange
 from common.models import BaseModel, SoftDeleteModel
+from common.search import search_indexes
 from people.normalize import normalize_email
 
 # A soft-deleted row must say why it was deleted (shared by the soft-deletable tables of this project).
@@ -88,6 +90,10 @@ class Person(SoftDeleteModel, BaseModel):
         ]
         indexes = [
             models.Index(Lower("last_name"), Lower("first_name"), name="person_name_lower_idx"),
+            # The search box (common.search): names and email anywhere (trigram) or from the start (btree,
+            # words under 3 characters), ignoring case and accents; the phone on its digits (stored E.164).
+            *search_indexes("person", "first_name", "last_name", "email"),
+            GinIndex(OpClass("phone", name="gin_trgm_ops"), name="person_phone_trgm"),
         ]
 
     def __str__(self) -> str:

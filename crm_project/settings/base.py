@@ -163,7 +163,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
+        "common.api.search.CrmSearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
     # Strict JSON: every body it refuses (too deep, not UTF-8, duplicate keys...) is a 400, never a 500.

@@ -51,9 +51,7 @@ class CallHistoryAdmin(
         "patient__person__last_name",
         "patient__person__first_name",
         "patient__person__email",
-        "navigator__last_name",
-        "notes",
-    )
+    )  # not "notes" nor the navigator's name (the navigator filter): docs/PERFORMANCE.md, "Search"
     list_select_related = ("patient__person", "navigator")
     autocomplete_fields = ("patient", "navigator")
     fields = (

@@ -70,7 +70,8 @@ class PatientLeadAdmin(PhoneSearchMixin, PersonScopeAdminMixin, ServiceAdminMixi
     phone_search_field = "person__phone"
     list_display = ("person", "contact", "condition", "source", "lead_status", "received")
     list_filter = ("status", "source", "medical_condition", "created_at")
-    search_fields = ("person__last_name", "person__first_name", "person__email", "person__phone", "landing_page_url")
+    # Not "landing_page_url": an unindexed scan of every lead for each word (the "source" filter narrows).
+    search_fields = ("person__last_name", "person__first_name", "person__email", "person__phone")
     list_select_related = ("person", "medical_condition", "converted_patient__person")
     autocomplete_fields = ("medical_condition",)
     actions = ("convert_selected",)

@@ -302,7 +302,8 @@ class CallHistoryViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, Service
     serializer_class = CallHistorySerializer
     update_serializer_class = CallUpdateSerializer
     filterset_class = CallHistoryFilterSet
-    search_fields = ("notes", "patient__person__first_name", "patient__person__last_name", "patient__person__email")
+    # Not "notes": free text on the largest table, no index (docs/PERFORMANCE.md, "Search").
+    search_fields = ("patient__person__first_name", "patient__person__last_name", "patient__person__email")
     ordering_fields = ("call_date", "created_at", "reminder_date", "outcome")
     soft_delete_service = services.call_void
     restore_service = services.call_restore

@@ -7,11 +7,12 @@ from typing import Any
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import status, viewsets
 from rest_framework.exceptions import MethodNotAllowed, ValidationError
-from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.filters import OrderingFilter
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from cm_program import selectors
+from common.api.search import CrmSearchFilter
 from common.api.views import UUIDLookupMixin
 from common.idempotency import IdempotentViewMixin
 from common.phi_access import PHIAccessViewMixin
@@ -31,7 +32,7 @@ class StableOrderingFilter(OrderingFilter):
         return queryset
 
 
-FILTER_BACKENDS = [DjangoFilterBackend, SearchFilter, StableOrderingFilter]
+FILTER_BACKENDS = [DjangoFilterBackend, CrmSearchFilter, StableOrderingFilter]
 
 
 class SeesAllCM(BasePermission):

@@ -1,0 +1,203 @@
+"""The search box: what users type to find people (names, emails, phones), one implementation for the admin
+(``CrmModelAdmin.get_search_results``) and the API (``common.api.search.CrmSearchFilter``).
+
+What matches (Django's own rules, made accent- and case-insensitive):
+
+* The term is split into words (quotes keep a phrase together). Every word must match at least one of the
+  search fields: AND across words, OR across fields.
+* The text columns that have search indexes (``search_indexes`` in the model's ``Meta.indexes``: a person's
+  names and email, a canonical patient's names...) are compared as ``lower(crm_unaccent(x))`` on both sides
+  (``SearchKey``), so "jose" finds "José" and "MULL" finds "Müller", and the other way round. A word of 3 or
+  more characters matches anywhere in them (``contains``, a trigram GIN index); a shorter word matches from
+  the start (``startswith``): trigram indexes cannot serve 1-2 characters, a btree ``text_pattern_ops``
+  index on the same expression can.
+* Other text columns (identifiers on small tables, a lookup's name) keep Django's ``icontains``: without an
+  index, ``crm_unaccent`` on every row costs ~5 us against ~1 us for ``upper()``, so the index decides.
+* ``Person.phone`` is stored in E.164 (+18015550123, a CHECK constraint), so a word is compared with it on its
+  digits only: "(801) 555-0123" finds +18015550123. A term that looks like a phone number as a whole
+  ("801 555 0123") is one word, not three. Words without digits (or with fewer than 3) skip the phone.
+* Fields of other types (ids, numbers) keep Django's ``icontains`` too.
+
+Why the query has the shape it has: PostgreSQL combines the indexes of one table with a BitmapOr, but an OR
+across two tables (a patient's person name OR the call's own notes) defeats every index and scans the big
+table. So the fields of each word are grouped by the relation they live on; a word whose fields are all on
+one to-one chain (``person__first_name``, ``person__email``) filters the joined row directly, and one whose
+fields span several relations (or a to-many relation) becomes ``pk IN (SELECT ... UNION SELECT ...)`` with one
+indexable branch per relation. Scope filters of the queryset are never touched: search only narrows it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.contrib.postgres.indexes import OpClass
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.db.models import F, Func, Q, QuerySet, TextField, Value
+from django.db.models.constants import LOOKUP_SEP
+from django.db.models.lookups import Contains, Exact, StartsWith
+from django.utils.text import smart_split, unescape_string_literal
+
+# Words shorter than this match from the start of a field (trigram indexes need 3 characters).
+CONTAINS_MIN_LENGTH = 3
+# A search term made only of what people type in phone numbers: "(801) 555-0123", "+1 801 555 0123".
+PHONE_LIKE = re.compile(r"^\+?[\d\s().\-/]{4,}$")
+_NOT_DIGIT = re.compile(r"\D")
+_TEXT_FIELDS = (models.CharField, models.TextField)  # EmailField, SlugField, URLField are CharFields
+
+
+class SearchKey(Func):
+    """``lower(crm_unaccent(x))``: how searched text is compared. The search indexes are built on exactly this
+    expression (``search_indexes``), so a query written with it can use them. ``crm_unaccent`` is the
+    IMMUTABLE wrapper of ``unaccent`` (``common/migrations/0001_extensions.py``)."""
+
+    template = "lower(crm_unaccent(%(expressions)s))"
+    arity = 1
+    output_field = TextField()
+
+
+def search_key(expression) -> SearchKey:
+    return SearchKey(expression)
+
+
+def search_indexes(name: str, *columns: str, prefix: bool = True) -> list[models.Index]:
+    """The indexes that serve the search of ``columns`` (for a model's ``Meta.indexes``; ``name`` starts
+    their names): a trigram GIN index on ``search_key(column)`` for words of 3+ characters and (``prefix``)
+    a btree ``text_pattern_ops`` index on it for shorter ones."""
+    from django.contrib.postgres.indexes import GinIndex
+
+    indexes: list[models.Index] = []
+    for column in columns:
+        key = SearchKey(column)
+        indexes.append(GinIndex(OpClass(key, name="gin_trgm_ops"), name=f"{name}_{column}_trgm"))
+        if prefix:
+            indexes.append(models.Index(OpClass(key, name="text_pattern_ops"), name=f"{name}_{column}_prefix"))
+    return indexes
+
+
+def search_words(term: str) -> list[str]:
+    """The words of a search term, as Django's admin splits them (quotes keep a phrase; NUL characters,
+    which PostgreSQL refuses in text, are dropped). A term that looks like a phone number is one word."""
+    term = (term or "").replace("\x00", "").strip()
+    if not term:
+        return []
+    if PHONE_LIKE.match(term) and len(_NOT_DIGIT.sub("", term)) >= 4:
+        return [term]
+    words = []
+    for bit in smart_split(term):
+        if bit[:1] in ('"', "'") and bit[0] == bit[-1] and len(bit) > 1:
+            bit = unescape_string_literal(bit)
+        bit = bit.strip()
+        if bit:
+            words.append(bit)
+    return words
+
+
+@dataclass(frozen=True)
+class _Field:
+    path: str  # the ORM path, e.g. "patient__person__last_name"
+    relation: str  # the relation it lives on, e.g. "patient__person" ("" for the model's own fields)
+    kind: str  # "text", "phone" or "other"
+    mode: str  # "contains", "startswith" or "exact" (admin prefixes "^" and "=")
+    to_many: bool  # reached through a to-many relation (a direct filter could duplicate rows)
+
+
+@functools.cache
+def _searchable_columns(model: type[models.Model]) -> frozenset[str]:
+    """The columns of ``model`` with a ``search_indexes`` trigram index: the ones searched on ``search_key``."""
+    columns = set()
+    for index in model._meta.indexes:
+        for expression in index.expressions:
+            inner = expression.source_expressions[0] if isinstance(expression, OpClass) else expression
+            if isinstance(inner, SearchKey) and isinstance(inner.source_expressions[0], F):
+                columns.add(model._meta.get_field(inner.source_expressions[0].name).column)
+    return frozenset(columns)
+
+
+def _resolve(model: type[models.Model], spec: str) -> _Field:
+    mode = "contains"
+    if spec[:1] == "^":
+        mode, spec = "startswith", spec[1:]
+    elif spec[:1] == "=":
+        mode, spec = "exact", spec[1:]
+    parts = spec.split(LOOKUP_SEP)
+    opts, field, to_many = model._meta, None, False
+    for part in parts:
+        try:
+            field = opts.get_field(opts.pk.name if part == "pk" else part)
+        except FieldDoesNotExist:
+            return _Field(spec, LOOKUP_SEP.join(parts[:-1]), "other", mode, to_many)
+        if field.is_relation and hasattr(field, "path_infos"):
+            to_many = to_many or field.many_to_many or field.one_to_many
+            opts = field.path_infos[-1].to_opts
+    from people.models import Person  # the one phone column whose stored form (E.164) is guaranteed
+
+    if field is not None and field.model is Person and field.name == "phone":
+        kind = "phone"
+    elif isinstance(field, _TEXT_FIELDS) and field.column in _searchable_columns(field.model):
+        kind = "text"
+    else:
+        kind = "other"
+    return _Field(spec, LOOKUP_SEP.join(parts[:-1]), kind, mode, to_many)
+
+
+def _match(field: _Field, word: str) -> Q | None:
+    """The condition under which ``word`` matches ``field`` (None: it cannot match this field)."""
+    if field.kind == "phone":
+        digits = _NOT_DIGIT.sub("", word)
+        if len(digits) < CONTAINS_MIN_LENGTH:
+            return None
+        return Q(**{f"{field.path}__contains": digits})
+    if field.kind == "other":
+        lookup = {"contains": "icontains", "startswith": "istartswith", "exact": "iexact"}[field.mode]
+        return Q(**{f"{field.path}__{lookup}": word})
+    column, wanted = SearchKey(field.path), SearchKey(Value(word, output_field=TextField()))
+    if field.mode == "exact":
+        return Q(Exact(column, wanted))
+    if field.mode == "startswith" or len(word) < CONTAINS_MIN_LENGTH:
+        return Q(StartsWith(column, wanted))
+    return Q(Contains(column, wanted))
+
+
+def _or(conditions: Iterable[Q]) -> Q:
+    result = Q()
+    for condition in conditions:
+        result |= condition
+    return result
+
+
+def _word_condition(queryset: QuerySet, fields: Sequence[_Field], word: str) -> Q | None:
+    groups: dict[str, list[Q]] = {}
+    to_many = False
+    for field in fields:
+        condition = _match(field, word)
+        if condition is not None:
+            groups.setdefault(field.relation, []).append(condition)
+            to_many = to_many or field.to_many
+    if not groups:
+        return None
+    if len(groups) == 1 and not to_many:
+        return _or(next(iter(groups.values())))
+    # One branch per relation, each able to use its own indexes; the model's default manager would hide
+    # rows the outer queryset may show (soft-deleted ones), so the branches read the base manager.
+    base = queryset.model._base_manager
+    branches = [base.filter(_or(conditions)).order_by().values("pk") for conditions in groups.values()]
+    union = branches[0].union(*branches[1:]) if len(branches) > 1 else branches[0]
+    return Q(pk__in=union)
+
+
+def search(queryset: QuerySet, search_fields: Sequence[str], term: str) -> QuerySet:
+    """``queryset`` narrowed to the rows matching ``term`` on ``search_fields`` (see the module docstring).
+    An empty term, or no fields, returns ``queryset`` unchanged; a word that no field can match (a 2-digit
+    number on a phone-only search) matches nothing."""
+    words = search_words(term)
+    if not words or not search_fields:
+        return queryset
+    fields = [_resolve(queryset.model, str(spec)) for spec in search_fields]
+    for word in words:
+        condition = _word_condition(queryset, fields, word)
+        queryset = queryset.none() if condition is None else queryset.filter(condition)
+    return queryset
