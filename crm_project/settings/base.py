@@ -159,7 +159,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "common.api.ordering.AliasOrderingFilter",
     ],
     # Strict JSON: every body it refuses (too deep, not UTF-8, duplicate keys...) is a 400, never a 500.
     "DEFAULT_PARSER_CLASSES": ["common.api.parsers.StrictJSONParser"],
