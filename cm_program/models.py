@@ -110,6 +110,10 @@ class CanonicalPatient(CMModel):
                 violation_error_message="First and last name are required.",
             ),
         ]
+        # The order of the canonical-patient and dual-enrollment lists (the id breaks ties).
+        indexes = [
+            models.Index(fields=["last_name", "first_name", "date_of_birth", "id"], name="patients_canonical_order_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name} ({self.date_of_birth:%Y-%m-%d})"
@@ -253,6 +257,7 @@ class IntakeQLink(CMModel):
                 violation_error_message="The confidence score is between 0.00 and 1.00.",
             ),
         ]
+        indexes = [models.Index(fields=["-linked_date", "id"], name="intakeq_link_order_idx")]  # list order
 
     def __str__(self) -> str:
         return f"{self.canonical_patient} = IntakeQ {self.intakeq_patient.intakeq_client_id or self.intakeq_patient_id}"
@@ -482,7 +487,10 @@ class CMEnrollment(CMModel):
                 violation_error_message="Points and streak cannot be negative.",
             ),
         ]
-        indexes = [models.Index(fields=["cpss_provider", "status"], name="cm_enrollments_caseload_idx")]
+        indexes = [
+            models.Index(fields=["cpss_provider", "status"], name="cm_enrollments_caseload_idx"),
+            models.Index(fields=["-enrollment_date", "id"], name="cm_enrollments_order_idx"),  # the list's order
+        ]
 
     def __str__(self) -> str:
         return f"{self.canonical_patient} in {self.cm_program}"

@@ -107,6 +107,7 @@ class ClinicalTrialJourney(SoftDeleteModel, BaseModel):
         indexes = [
             models.Index(fields=["patient", "status"], name="ct_journey_patient_status_idx"),
             models.Index(fields=["trial_id"], name="ct_journey_trial_id_idx"),
+            models.Index(fields=["-referral_date", "-created_at", "id"], name="ct_journey_order_idx"),  # list order
         ]
 
     kind = "clinical_trial"
@@ -166,7 +167,10 @@ class EAPJourney(SoftDeleteModel, BaseModel):
             ),
             models.CheckConstraint(condition=DELETION_HAS_REASON, name="eap_journey_deletion_has_reason"),
         ]
-        indexes = [models.Index(fields=["patient", "status"], name="eap_journey_patient_status_idx")]
+        indexes = [
+            models.Index(fields=["patient", "status"], name="eap_journey_patient_status_idx"),
+            models.Index(fields=["-created_at", "id"], name="eap_journey_order_idx"),  # the list's order
+        ]
 
     kind = "eap"
 

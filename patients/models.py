@@ -179,7 +179,10 @@ class PatientLead(BaseModel):
                 violation_error_message="This person already has an open lead.",
             ),
         ]
-        indexes = [models.Index(fields=["status", "created_at"], name="patient_lead_status_idx")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="patient_lead_status_idx"),
+            models.Index(fields=["-created_at", "id"], name="patient_lead_order_idx"),  # the leads list's order
+        ]
 
     def __str__(self) -> str:
         return f"Lead: {self.person} ({self.get_status_display()})"
@@ -232,7 +235,10 @@ class Patient(SoftDeleteModel, BaseModel):
             ),
             models.CheckConstraint(condition=DELETION_HAS_REASON, name="patient_deletion_has_reason"),
         ]
-        indexes = [models.Index(fields=["navigator", "status"], name="patient_navigator_status_idx")]
+        indexes = [
+            models.Index(fields=["navigator", "status"], name="patient_navigator_status_idx"),
+            models.Index(fields=["-created_at", "id"], name="patient_created_order_idx"),  # ?ordering=-created_at
+        ]
 
     def __str__(self) -> str:
         return str(self.person)
@@ -382,8 +388,11 @@ class CallHistory(SoftDeleteModel, BaseModel):
             ),
         ]
         indexes = [
-            models.Index(fields=["patient", "-call_date"], name="call_history_patient_date_idx"),
+            # A patient's calls, newest first, in the API's exact order (the id breaks ties).
+            models.Index(fields=["patient", "-call_date", "-created_at", "id"], name="call_history_patient_order_idx"),
             models.Index(fields=["navigator", "call_date"], name="call_history_pn_date_idx"),
+            # The call-history list's order.
+            models.Index(fields=["-call_date", "-created_at", "id"], name="call_history_order_idx"),
         ]
 
     def __str__(self) -> str:

@@ -88,6 +88,11 @@ class Person(SoftDeleteModel, BaseModel):
         ]
         indexes = [
             models.Index(Lower("last_name"), Lower("first_name"), name="person_name_lower_idx"),
+            # The order of every list of people, patients and physicians (by the Person's name, the id
+            # breaking ties): PostgreSQL reads a page off this index instead of sorting the whole table.
+            models.Index(fields=["last_name", "first_name", "id"], name="person_name_order_idx"),
+            # ?email= compares the stored (already normalised) value; the unique index is on lower(trim()).
+            models.Index(fields=["email"], name="person_email_idx"),
         ]
 
     def __str__(self) -> str:
