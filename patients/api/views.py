@@ -225,6 +225,9 @@ class PatientViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpda
     service_kwarg = "patient"
 
     def get_queryset(self):
+        if self.action == "calls":
+            # The calls show the patient's name only: its Person, not its condition and navigator too.
+            return self.visible(Patient.all_objects.select_related("person"))
         # The Person's id breaks ties (one patient per Person): the order is then exactly the Person's name
         # index (last_name, first_name, id), which PostgreSQL walks instead of sorting every patient.
         patients = Patient.all_objects.select_related("person", "medical_condition", "navigator").order_by(
@@ -266,13 +269,16 @@ class PatientViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpda
     @action(detail=True, methods=["get"])
     def calls(self, request, *args, **kwargs):
         patient = self.get_object()
-        calls = patient_calls(patient=patient, include_void=True).select_related("patient__person")
+        # Only the navigator is joined: the patient is the one loaded above, and the author is shown by id.
+        calls = patient_calls(patient=patient, include_void=True).select_related(None).select_related("navigator")
         if not request.user.has_perm("patients.change_callhistory"):
             calls = calls.filter(is_active=True)  # only those who may restore a void see voided calls
         filters = CallHistoryFilterSet(data=request.query_params, queryset=calls, request=request)
         if not filters.is_valid():
             raise translate_validation(filters.errors)
         page = self.paginate_queryset(filters.qs)
+        for call in page:
+            call.patient = patient
         return self.get_paginated_response(CallHistorySerializer(page, many=True).data)
 
 
