@@ -265,10 +265,7 @@ class IntakeQLink(CMModel):
                 violation_error_message="The confidence score is between 0.00 and 1.00.",
             ),
         ]
-        indexes = [
-            # The admin changelist's default order (newest first, the primary key last): page 1 reads 50 index entries.
-            models.Index(fields=["linked_date", "id"], name="patients_intakeq_link_list_idx"),
-        ]
+        indexes = [models.Index(fields=["-linked_date", "id"], name="intakeq_link_order_idx")]  # list order
 
     def __str__(self) -> str:
         return f"{self.canonical_patient} = IntakeQ {self.intakeq_patient.intakeq_client_id or self.intakeq_patient_id}"
@@ -500,8 +497,7 @@ class CMEnrollment(CMModel):
         ]
         indexes = [
             models.Index(fields=["cpss_provider", "status"], name="cm_enrollments_caseload_idx"),
-            # The admin changelist's default order (newest first, the primary key last): page 1 reads 50 index entries.
-            models.Index(fields=["enrollment_date", "id"], name="cm_enrollments_list_idx"),
+            models.Index(fields=["-enrollment_date", "id"], name="cm_enrollments_order_idx"),  # the list's order
         ]
 
     def __str__(self) -> str:

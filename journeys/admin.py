@@ -271,6 +271,8 @@ class ClinicalTrialJourneyAdmin(JourneyAdminBase):
     add_fields = ("trial_id", "trial_name", "referral_date", "referring_physician")
     editable_fields = services.CT_EDITABLE_FIELDS
     list_display = ("trial", "patient", "current_status", "eligible", "referral_date")
+    # The API's order too (the key last, ascending): both page off ct_journey_order_idx.
+    ordering = ("-referral_date", "-created_at", "pk")
     list_filter = (JourneyNavigatorFilter, "status", "eligible", "referral_date", SoftDeletedFilter)
     search_fields = ("trial_id", "trial_name", "patient__person__last_name", "patient__person__email")
     list_select_related = ("patient__person",)
@@ -308,6 +310,8 @@ class EAPJourneyAdmin(JourneyAdminBase):
     add_fields = ("eap_number", "product", "physician")
     editable_fields = services.EAP_EDITABLE_FIELDS
     list_display = ("eap", "patient", "current_status", "approval_date")
+    # The API's order too (the key last, ascending): both page off eap_journey_order_idx.
+    ordering = ("-created_at", "pk")
     list_filter = (JourneyNavigatorFilter, "status", SoftDeletedFilter)
     search_fields = ("eap_number", "product", "patient__person__last_name", "patient__person__email")
     list_select_related = ("patient__person",)

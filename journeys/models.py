@@ -108,9 +108,8 @@ class ClinicalTrialJourney(SoftDeleteModel, BaseModel):
         indexes = [
             models.Index(fields=["patient", "status"], name="ct_journey_patient_status_idx"),
             models.Index(fields=["trial_id"], name="ct_journey_trial_id_idx"),
-            # The admin changelist's default order (newest first, the primary key last): page 1 reads 50 index entries.
-            models.Index(fields=["referral_date", "created_at", "id"], name="ct_journey_list_idx"),
             *search_indexes("ct_journey", "trial_id", "trial_name"),  # the search box (common.search)
+            models.Index(fields=["-referral_date", "-created_at", "id"], name="ct_journey_order_idx"),  # list order
         ]
 
     kind = "clinical_trial"
@@ -172,9 +171,8 @@ class EAPJourney(SoftDeleteModel, BaseModel):
         ]
         indexes = [
             models.Index(fields=["patient", "status"], name="eap_journey_patient_status_idx"),
-            # The admin changelist's default order (newest first, the primary key last): page 1 reads 50 index entries.
-            models.Index(fields=["created_at", "id"], name="eap_journey_list_idx"),
             *search_indexes("eap_journey", "eap_number", "product"),  # the search box (common.search)
+            models.Index(fields=["-created_at", "id"], name="eap_journey_order_idx"),  # the list's order
         ]
 
     kind = "eap"

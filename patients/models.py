@@ -181,8 +181,7 @@ class PatientLead(BaseModel):
         ]
         indexes = [
             models.Index(fields=["status", "created_at"], name="patient_lead_status_idx"),
-            # The admin changelist's default order (newest first, the primary key last): page 1 reads 50 index entries.
-            models.Index(fields=["created_at", "id"], name="patient_lead_list_idx"),
+            models.Index(fields=["-created_at", "id"], name="patient_lead_order_idx"),  # the leads list's order
         ]
 
     def __str__(self) -> str:
@@ -255,6 +254,7 @@ class Patient(SoftDeleteModel, BaseModel):
             models.Index(
                 fields=["navigator", "follow_up_date"], name="patient_nav_follow_up_idx", condition=_ACTIVE_PATIENT
             ),
+            models.Index(fields=["-created_at", "id"], name="patient_created_order_idx"),  # ?ordering=-created_at
         ]
 
     def __str__(self) -> str:
@@ -409,14 +409,15 @@ class CallHistory(SoftDeleteModel, BaseModel):
             ),
         ]
         indexes = [
-            models.Index(fields=["patient", "-call_date"], name="call_history_patient_date_idx"),
+            # A patient's calls, newest first, in the API's exact order (the id breaks ties).
+            models.Index(fields=["patient", "-call_date", "-created_at", "id"], name="call_history_patient_order_idx"),
             models.Index(fields=["navigator", "call_date"], name="call_history_pn_date_idx"),
             # The navigator caseload's calls in the last 7 / 30 days: counted from the index alone.
             models.Index(
                 fields=["navigator", "call_date"], name="call_history_pn_active_idx", condition=Q(is_active=True)
             ),
-            # The admin changelist's default order (newest first, the primary key last): page 1 reads 50 index entries.
-            models.Index(fields=["call_date", "created_at", "id"], name="call_history_list_idx"),
+            # The call-history list's order.
+            models.Index(fields=["-call_date", "-created_at", "id"], name="call_history_order_idx"),
         ]
 
     def __str__(self) -> str:

@@ -94,6 +94,11 @@ class Person(SoftDeleteModel, BaseModel):
             # words under 3 characters), ignoring case and accents; the phone on its digits (stored E.164).
             *search_indexes("person", "first_name", "last_name", "email"),
             GinIndex(OpClass("phone", name="gin_trgm_ops"), name="person_phone_trgm"),
+            # The order of every list of people, patients and physicians (by the Person's name, the id
+            # breaking ties): PostgreSQL reads a page off this index instead of sorting the whole table.
+            models.Index(fields=["last_name", "first_name", "id"], name="person_name_order_idx"),
+            # ?email= compares the stored (already normalised) value; the unique index is on lower(trim()).
+            models.Index(fields=["email"], name="person_email_idx"),
         ]
 
     def __str__(self) -> str:

@@ -32,7 +32,7 @@ def assert_error(response, status: int, code: str, *, fields: tuple[str, ...] = 
 def results(response) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.content[:2000]
     body = response.json()
-    assert set(body) == {"count", "next", "previous", "results"}, body
+    assert set(body) == {"count", "count_is", "next", "previous", "results"}, body
     return body["results"]
 
 

@@ -48,6 +48,8 @@ class CMEnrollmentAdmin(ServiceAdmin):
         "last_event",
         "enrolled",
     )
+    # The API's order too (the key last, ascending): both page off cm_enrollments_order_idx.
+    ordering = ("-enrollment_date", "pk")
     list_display_links = ("patient",)
     list_select_related = ("canonical_patient", "cm_program", "cpss_provider")
     list_filter = ("status", LastEventFilter, "cm_program", CPSSFilter, "enrollment_date")

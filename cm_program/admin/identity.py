@@ -221,6 +221,8 @@ class CMPatientAdmin(ServiceAdmin):
 @admin.register(IntakeQLink)
 class IntakeQLinkAdmin(ServiceAdmin):
     list_display = ("canonical_patient", "intakeq_patient", "confidence_score", "linked_by", "linked_date")
+    # The API's order too (the key last, ascending): both page off intakeq_link_order_idx.
+    ordering = ("-linked_date", "pk")
     list_select_related = ("canonical_patient", "intakeq_patient", "linked_by")
     list_filter = ("confidence_score",)
     search_fields = (

@@ -18,16 +18,8 @@ class Migration(migrations.Migration):
             index=models.Index(fields=['last_name', 'first_name', 'date_of_birth', 'id'], name='patients_canonical_list_idx'),
         ),
         migrations.AddIndex(
-            model_name='cmenrollment',
-            index=models.Index(fields=['enrollment_date', 'id'], name='cm_enrollments_list_idx'),
-        ),
-        migrations.AddIndex(
             model_name='cmpointstransaction',
             index=models.Index(fields=['enrollment', 'occurred_at'], name='cm_points_enrollment_time_idx'),
-        ),
-        migrations.AddIndex(
-            model_name='intakeqlink',
-            index=models.Index(fields=['linked_date', 'id'], name='patients_intakeq_link_list_idx'),
         ),
         migrations.AddIndex(
             model_name='intakeqpatient',

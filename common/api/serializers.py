@@ -19,10 +19,13 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField
+from rest_framework.relations import PKOnlyObject
 from rest_framework.request import Request
 
 from common.validation import control_character_problem, printable
@@ -185,3 +188,69 @@ def _json_type(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return type(value).__name__
+
+
+class _Slow(Exception):
+    pass
+
+
+class FastRepresentationMixin:
+    """``to_representation`` for the hottest read paths (patients, calls): the same output as DRF's, without
+    its per-field, per-row ``get_attribute`` machinery. The plan (each field's attribute path and kind) is
+    made once per serializer instance, i.e. once per request for a list; each row then costs a few
+    ``getattr`` and the field's own ``to_representation``. Anything the plan does not cover (a missing
+    related row, a lookup that raises) goes through DRF's code for that field, so the output never differs
+    (``tests/common/test_fast_representation.py`` compares both)."""
+
+    def _representation_plan(self) -> list[tuple[str, Any, str, serializers.Field]]:
+        plan = []
+        for field in self._readable_fields:
+            attrs = tuple(field.source_attrs)
+            if isinstance(field, serializers.SerializerMethodField):
+                plan.append((field.field_name, attrs, "method", field))
+            elif (
+                isinstance(field, serializers.PrimaryKeyRelatedField)
+                and field.use_pk_only_optimization()
+                and field.pk_field is None
+                and len(attrs) == 1
+            ):
+                model_field = self.Meta.model._meta.get_field(attrs[0])
+                plan.append((field.field_name, model_field.attname, "pk", field))
+            else:
+                plan.append((field.field_name, attrs, "plain", field))
+        return plan
+
+    def to_representation(self, instance):
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            plan = self.__dict__["_plan"] = self._representation_plan()
+        ret = {}
+        for name, attrs, kind, field in plan:
+            if kind == "method":
+                ret[name] = field.to_representation(instance)
+                continue
+            if kind == "pk":
+                ret[name] = getattr(instance, attrs)
+                continue
+            value = instance
+            try:
+                for attr in attrs:
+                    if value is None or isinstance(value, dict):
+                        raise _Slow
+                    value = getattr(value, attr)
+                if callable(value) and not isinstance(value, models.Model):
+                    raise _Slow
+            except (_Slow, AttributeError, ObjectDoesNotExist):
+                self._slow_field(ret, field, instance)
+                continue
+            ret[name] = None if value is None else field.to_representation(value)
+        return ret
+
+    @staticmethod
+    def _slow_field(ret: dict, field: serializers.Field, instance: Any) -> None:
+        try:
+            attribute = field.get_attribute(instance)
+        except SkipField:
+            return
+        check = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
+        ret[field.field_name] = None if check is None else field.to_representation(attribute)

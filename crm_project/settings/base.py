@@ -164,12 +164,12 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "common.api.search.CrmSearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "common.api.ordering.AliasOrderingFilter",
     ],
     # Strict JSON: every body it refuses (too deep, not UTF-8, duplicate keys...) is a 400, never a 500.
     "DEFAULT_PARSER_CLASSES": ["common.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
+        "common.api.renderers.ORJSONRenderer",  # DRF's JSONRenderer, through orjson (docs/PERFORMANCE.md)
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "EXCEPTION_HANDLER": "common.api.exceptions.api_exception_handler",

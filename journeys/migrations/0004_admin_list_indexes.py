@@ -14,14 +14,6 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddIndex(
-            model_name='clinicaltrialjourney',
-            index=models.Index(fields=['referral_date', 'created_at', 'id'], name='ct_journey_list_idx'),
-        ),
-        migrations.AddIndex(
-            model_name='eapjourney',
-            index=models.Index(fields=['created_at', 'id'], name='eap_journey_list_idx'),
-        ),
-        migrations.AddIndex(
             model_name='journeystatuschange',
             index=models.Index(fields=['changed_at', 'created_at', 'id'], name='journey_change_list_idx'),
         ),

@@ -37,6 +37,8 @@ class CallHistoryAdmin(
     PersonScopeAdminMixin, ServiceAdminMixin, SoftDeleteAdminMixin, NavigatorChoiceMixin, CrmModelAdmin
 ):
     list_display = ("when", "patient_link", "navigator", "call", "minutes", "follow_up", "notes_excerpt")
+    # The API's order too (the key last, ascending): both page off call_history_order_idx.
+    ordering = ("-call_date", "-created_at", "pk")
     list_display_links = ("when",)
     list_filter = (
         PatientFilter,

@@ -69,6 +69,8 @@ class LeadAddForm(PersonDetailsForm):
 class PatientLeadAdmin(PhoneSearchMixin, PersonScopeAdminMixin, ServiceAdminMixin, NavigatorChoiceMixin, CrmModelAdmin):
     phone_search_field = "person__phone"
     list_display = ("person", "contact", "condition", "source", "lead_status", "received")
+    # The API's order too (the key last, ascending): both page off patient_lead_order_idx.
+    ordering = ("-created_at", "pk")
     list_filter = ("status", "source", "medical_condition", "created_at")
     # Not "landing_page_url": an unindexed scan of every lead for each word (the "source" filter narrows).
     search_fields = ("person__last_name", "person__first_name", "person__email", "person__phone")

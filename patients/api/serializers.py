@@ -16,6 +16,7 @@ from rest_framework import serializers
 
 from common.api.serializers import (
     REPRESENTATION_FIELDS,
+    FastRepresentationMixin,
     LocalDateField,
     StrictCharField,
     StrictInputSerializer,
@@ -50,14 +51,14 @@ def _name(person: Person | None) -> str | None:
     return person.full_name if person is not None else None
 
 
-class NestedPersonSerializer(StrictModelSerializer):
+class NestedPersonSerializer(FastRepresentationMixin, StrictModelSerializer):
     class Meta:
         model = Person
         fields = ("id", "first_name", "last_name", "email", "phone", "date_of_birth", "is_active")
         read_only_fields = fields
 
 
-class WithPersonSerializer(StrictModelSerializer):
+class WithPersonSerializer(FastRepresentationMixin, StrictModelSerializer):
     """A role record with its Person, nested and flat."""
 
     person = NestedPersonSerializer(read_only=True)
@@ -199,7 +200,7 @@ class PatientUpdateSerializer(FlatPersonInput, PatientFieldsInput):
 # --- Calls -------------------------------------------------------------------------------------------------
 
 
-class CallHistorySerializer(StrictModelSerializer):
+class CallHistorySerializer(FastRepresentationMixin, StrictModelSerializer):
     patient_name = serializers.SerializerMethodField()
     navigator_name = serializers.SerializerMethodField()
     is_void = serializers.BooleanField(read_only=True)

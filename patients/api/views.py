@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from django.db.models import F
 from django_filters.utils import translate_validation
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -56,6 +55,9 @@ from people.api.base import (
     SoftDeleteViewSetMixin,
     validated,
 )
+
+# ?ordering=last_name sorts by the Person's name (the lookup itself, so the count needs no join).
+PERSON_ORDERING = {"last_name": "person__last_name", "first_name": "person__first_name"}
 
 
 def _with_email(data: dict) -> dict:
@@ -217,16 +219,19 @@ class PatientViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpda
     filterset_class = PatientFilterSet
     search_fields = ("person__first_name", "person__last_name", "person__email", "person__phone")
     ordering_fields = ("last_name", "first_name", "created_at", "updated_at", "status", "first_contact_date")
+    ordering_aliases = PERSON_ORDERING
     soft_delete_service = services.patient_soft_delete
     restore_service = services.patient_restore
     service_kwarg = "patient"
 
     def get_queryset(self):
-        patients = (
-            Patient.all_objects.select_related("person", "medical_condition", "navigator")
-            # Ordering by name reads like the person's own fields: ?ordering=last_name.
-            .annotate(last_name=F("person__last_name"), first_name=F("person__first_name"))
-            .order_by("last_name", "first_name", "id")
+        if self.action == "calls":
+            # The calls show the patient's name only: its Person, not its condition and navigator too.
+            return self.visible(Patient.all_objects.select_related("person"))
+        # The Person's id breaks ties (one patient per Person): the order is then exactly the Person's name
+        # index (last_name, first_name, id), which PostgreSQL walks instead of sorting every patient.
+        patients = Patient.all_objects.select_related("person", "medical_condition", "navigator").order_by(
+            "person__last_name", "person__first_name", "person_id"
         )
         return self.visible(patients)
 
@@ -264,13 +269,16 @@ class PatientViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpda
     @action(detail=True, methods=["get"])
     def calls(self, request, *args, **kwargs):
         patient = self.get_object()
-        calls = patient_calls(patient=patient, include_void=True).select_related("patient__person")
+        # Only the navigator is joined: the patient is the one loaded above, and the author is shown by id.
+        calls = patient_calls(patient=patient, include_void=True).select_related(None).select_related("navigator")
         if not request.user.has_perm("patients.change_callhistory"):
             calls = calls.filter(is_active=True)  # only those who may restore a void see voided calls
         filters = CallHistoryFilterSet(data=request.query_params, queryset=calls, request=request)
         if not filters.is_valid():
             raise translate_validation(filters.errors)
         page = self.paginate_queryset(filters.qs)
+        for call in page:
+            call.patient = patient
         return self.get_paginated_response(CallHistorySerializer(page, many=True).data)
 
 
@@ -350,15 +358,14 @@ class PhysicianViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUp
     filterset_class = PhysicianFilterSet
     search_fields = ("person__first_name", "person__last_name", "person__email", "medical_license_number")
     ordering_fields = ("last_name", "first_name", "created_at")
+    ordering_aliases = PERSON_ORDERING
     soft_delete_service = services.physician_soft_delete
     restore_service = services.physician_restore
     service_kwarg = "physician"
 
     def get_queryset(self):
-        physicians = (
-            Physician.all_objects.select_related("person", "hospital", "specialization")
-            .annotate(last_name=F("person__last_name"), first_name=F("person__first_name"))
-            .order_by("last_name", "first_name", "id")
+        physicians = Physician.all_objects.select_related("person", "hospital", "specialization").order_by(
+            "person__last_name", "person__first_name", "person_id"
         )
         return self.visible(physicians)
 
@@ -412,13 +419,10 @@ class PatientLeadViewSet(
     filterset_class = PatientLeadFilterSet
     search_fields = ("person__first_name", "person__last_name", "person__email", "person__phone")
     ordering_fields = ("created_at", "updated_at", "status", "last_name")
+    ordering_aliases = PERSON_ORDERING
 
     def get_queryset(self):
-        return (
-            PatientLead.objects.select_related("person", "medical_condition")
-            .annotate(last_name=F("person__last_name"))
-            .order_by("-created_at", "id")
-        )
+        return PatientLead.objects.select_related("person", "medical_condition").order_by("-created_at", "id")
 
     def get_permissions(self):
         if self.action == "convert":

@@ -14,14 +14,6 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddIndex(
-            model_name='callhistory',
-            index=models.Index(fields=['call_date', 'created_at', 'id'], name='call_history_list_idx'),
-        ),
-        migrations.AddIndex(
-            model_name='patientlead',
-            index=models.Index(fields=['created_at', 'id'], name='patient_lead_list_idx'),
-        ),
-        migrations.AddIndex(
             model_name='patientphysicianrelationship',
             index=models.Index(fields=['is_primary', 'start_date', 'id'], name='patient_physician_list_idx'),
         ),

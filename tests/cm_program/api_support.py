@@ -48,7 +48,7 @@ def error(response) -> dict[str, Any]:
 
 def ids(response) -> set[str]:
     body = response.json()
-    assert set(body) == {"count", "next", "previous", "results"}, body
+    assert set(body) == {"count", "count_is", "next", "previous", "results"}, body
     return {row["id"] for row in body["results"]}
 
 

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from common.audit import audit_context
+from journeys.transitions import EAP_INITIAL
 from people.models import ContactType, PersonContactType
 from tests.factories.journeys import ClinicalTrialJourneyFactory, EAPJourneyFactory, JourneyStatusChangeFactory
 from tests.factories.patients import (
@@ -22,7 +23,7 @@ from tests.factories.patients import (
     PhysicianFactory,
     SpecializationFactory,
 )
-from tests.factories.people import PersonFactory
+from tests.factories.people import ContactTypeFactory, PersonFactory
 from tests.navigation_api import API, assert_error, client_for, written_rows
 
 pytestmark = pytest.mark.django_db
@@ -188,6 +189,13 @@ LISTS = {
         "/ct-journeys/{ct}/timeline/",
         lambda ctx, n: JourneyStatusChangeFactory.create_batch(n, ct_journey=ctx["ct"]),
     ),
+    "eap timeline": (
+        "/eap-journeys/{eap}/timeline/",
+        lambda ctx, n: JourneyStatusChangeFactory.create_batch(
+            n, ct_journey=None, eap_journey=ctx["eap"], to_status=EAP_INITIAL
+        ),
+    ),
+    "contact types": ("/contact-types/", lambda ctx, n: ContactTypeFactory.create_batch(n)),
     "roles": ("/persons/{person}/roles/", lambda ctx, n: _role_periods(ctx["person"], n)),
     "history": ("/persons/{person}/history/", lambda ctx, n: _edits(ctx["person"], n, ctx["user"])),
 }
@@ -197,8 +205,9 @@ LISTS = {
 def test_list_queries_do_not_grow_with_the_page(crm_supervisor_user, name):
     url, add = LISTS[name]
     ctx = {"p": PatientFactory(), "ct": ClinicalTrialJourneyFactory(), "person": PersonFactory()}
+    ctx["eap"] = EAPJourneyFactory()
     ctx["user"] = crm_supervisor_user
-    url = API + url.format(patient=ctx["p"].pk, ct=ctx["ct"].pk, person=ctx["person"].pk)
+    url = API + url.format(patient=ctx["p"].pk, ct=ctx["ct"].pk, eap=ctx["eap"].pk, person=ctx["person"].pk)
     client = client_for(crm_supervisor_user)
 
     def measure(expected_rows: int) -> int:
@@ -229,3 +238,20 @@ def test_methods_a_resource_does_not_offer_are_405_for_every_role(navigator_user
             assert method.upper() in error["message"]
         assert_error(client.post(f"{API}{url}{unknown}/", {}, format="json"), 405, "method_not_allowed")
     assert_error(client_for().put(API + url, {}, format="json"), 401, "not_authenticated")
+
+
+def test_a_patients_calls_load_no_more_than_they_show(crm_supervisor_user):
+    """The calls endpoint reads the patient with its Person only (not its condition and navigator), and the
+    calls with their navigator only (the author is shown by id: no join of the user table, let alone two)."""
+    patient = PatientFactory()
+    CallHistoryFactory.create_batch(3, patient=patient)
+    client = client_for(crm_supervisor_user)
+    client.get(f"{API}/patients/{patient.pk}/calls/")  # permissions loaded once
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get(f"{API}/patients/{patient.pk}/calls/").json()
+    assert body["count"] == 3 and {c["patient_name"] for c in body["results"]} == {patient.person.full_name}
+    selects = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().startswith("SELECT")]
+    patient_reads = [sql for sql in selects if 'FROM "patient"' in sql]
+    call_reads = [sql for sql in selects if 'FROM "call_history"' in sql and "COUNT(" not in sql]
+    assert len(patient_reads) == 1 and patient_reads[0].count("JOIN") == 1, patient_reads  # the Person only
+    assert len(call_reads) == 1 and 'JOIN "crm_user"' not in call_reads[0] and 'JOIN "patient"' not in call_reads[0]
