@@ -37,7 +37,7 @@ from common.audit import record_history
 from common.db import constraint_name
 from common.errors import ConflictError
 from common.phi_access import PHIAccessAdminMixin
-from common.search import search
+from common.search import SORT_MATCHES_MAX, is_searched, search, sort_matches
 
 SERVICE_REFUSAL = "_service_refusal"
 logger = logging.getLogger(__name__)
@@ -255,6 +255,13 @@ class EstimatedCountPaginator(Paginator):
             self.approximate = "more than"
             return COUNT_CAP
         return counted
+
+    def page(self, number):
+        # A search with few matches sorts them rather than walk the order index (common.search.sort_matches);
+        # the count above, taken first by the changelist, says how many there are.
+        if is_searched(self.object_list) and not self.approximate and self.count <= SORT_MATCHES_MAX:
+            self.object_list = sort_matches(self.object_list)
+        return super().page(number)
 
 
 def _estimated_rows(table: str) -> int:

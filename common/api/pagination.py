@@ -39,6 +39,8 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from common.search import SORT_MATCHES_MAX, is_searched, sort_matches
+
 MAX_DEPTH = 10_000  # rows that page numbers reach; past it, follow ``next``
 COUNT_CAP = 10_000  # rows counted exactly; past it, an estimate
 _SALT = "common.api.pagination.cursor"
@@ -304,6 +306,9 @@ class StandardPagination(BasePagination):
         annotated = queryset.annotate(**{f"_cursor_{i}": key.expression for i, key in enumerate(keys)}).order_by(
             *(key.term for key in keys)
         )
+        if self.count_is == "exact" and self.count <= SORT_MATCHES_MAX and is_searched(queryset):
+            # Few matches: sort them rather than walk the order index (common.search.sort_matches).
+            annotated = sort_matches(annotated)
         if payload is not None:
             values = payload.get("v")
             if payload.get("k") != labels or not isinstance(values, list) or len(values) != len(keys):
