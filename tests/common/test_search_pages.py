@@ -1,0 +1,181 @@
+"""A searched page with few matches sorts the matches instead of walking the list's order index
+(``common.search.sort_matches``): the same rows in the same order as the list's own ordering, in the admin and
+the API, through cursors too; a plan that no index can order; and the order index walk kept past the cap."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from patients.models import CallHistory
+from people.models import Person
+from tests.admin_smoke import admin_url
+from tests.factories.patients import CallHistoryFactory, PatientFactory
+from tests.factories.people import PersonContactTypeFactory, PersonFactory
+from tests.navigation_api import API, client_for, results
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def smiths() -> list[Person]:
+    """Persons whose names match "smith" (ties on both names, so the key decides), and some that do not."""
+    made = []
+    for last, first in [
+        ("Smithers", "Waylon"),
+        ("Smith", "Anna"),
+        ("Goldsmith", "Zoë"),
+        ("Smith", "Anna"),
+        ("Smith", "Anna"),
+        ("Smíth", "Bob"),
+        ("Arrowsmith", "Cy"),
+        ("Jones", "Smithy"),
+    ]:
+        person = PersonFactory(last_name=last, first_name=first)
+        PersonContactTypeFactory(person=person)
+        made.append(person)
+    for last in ("Brown", "Taylor", "Zed"):
+        PersonContactTypeFactory(person=PersonFactory(last_name=last, first_name="Al"))
+    return made
+
+
+@pytest.fixture(autouse=True)
+def short_admin_pages(monkeypatch):
+    """Three rows a changelist page, so that a few test rows make several pages (a single page is listed
+    without LIMIT, and no paginator)."""
+    from patients.admin.calls import CallHistoryAdmin
+    from people.admin import PersonAdmin
+
+    monkeypatch.setattr(PersonAdmin, "list_per_page", 3)
+    monkeypatch.setattr(CallHistoryAdmin, "list_per_page", 3)
+
+
+def _in_db_order(pks, *ordering) -> list:
+    """``pks`` in the persons list's order as PostgreSQL sorts it (its collation, not Python's)."""
+    ordering = ordering or ("last_name", "first_name", "id")
+    return list(Person.all_objects.filter(pk__in=pks).order_by(*ordering).values_list("pk", flat=True))
+
+
+def _admin_pages(client, url: str, term: str) -> list:
+    seen, page = [], 1
+    while True:
+        response = client.get(url, {"q": term, "p": page})
+        assert response.status_code == 200
+        seen += [row.pk for row in response.context["cl"].result_list]
+        if page >= response.context["cl"].paginator.num_pages:
+            return seen
+        page += 1
+
+
+def test_admin_and_api_list_the_same_rows_in_the_same_order(smiths, client, superuser):
+    expected = _in_db_order([p.pk for p in smiths])
+    assert len(expected) == 8
+    client.force_login(superuser)
+    # The persons changelist orders by the model's ordering with the key last, descending (Django's default).
+    in_admin_order = _in_db_order(expected, "last_name", "first_name", "-id")
+    assert _admin_pages(client, admin_url(Person, "changelist"), "smith") == in_admin_order
+    api = client_for(superuser)
+    body = api.get(f"{API}/persons/", {"search": "SMITH"}).json()
+    assert (body["count"], body["count_is"]) == (8, "exact")
+    assert [row["id"] for row in body["results"]] == [str(pk) for pk in expected]
+
+
+def test_cursor_pages_of_a_search_follow_the_same_order(smiths, superuser):
+    expected = [str(pk) for pk in _in_db_order([p.pk for p in smiths])]
+    api = client_for(superuser)
+    seen, url, params = [], f"{API}/persons/", {"search": "smith", "page_size": 3}
+    while url:
+        response = api.get(url, params)
+        assert response.status_code == 200
+        seen += [row["id"] for row in response.json()["results"]]
+        url, params = response.json()["next"], None
+    assert seen == expected
+
+
+def test_calls_searched_by_patient_keep_the_newest_first_order(superuser, client):
+    when = timezone.now() - dt.timedelta(days=3)
+    kim = PatientFactory(person=PersonFactory(last_name="Kimura"))
+    other = PatientFactory(person=PersonFactory(last_name="Other"))
+    calls = [CallHistoryFactory(patient=kim, call_date=when - dt.timedelta(hours=h % 3)) for h in range(7)]
+    CallHistoryFactory(patient=other, call_date=when)
+    expected = list(
+        CallHistory.all_objects.filter(pk__in=[c.pk for c in calls])
+        .order_by("-call_date", "-created_at", "id")
+        .values_list("pk", flat=True)
+    )
+    client.force_login(superuser)
+    assert _admin_pages(client, admin_url(CallHistory, "changelist"), "kimu") == expected
+    rows = results(client_for(superuser).get(f"{API}/call-history/", {"search": "kimura"}))
+    assert [row["id"] for row in rows] == [str(pk) for pk in expected]
+
+
+def _page_sql(captured, table: str) -> str:
+    pages = [q["sql"] for q in captured if f'FROM "{table}"' in q["sql"] and "ORDER BY" in q["sql"]]
+    pages = [sql for sql in pages if "LIMIT" in sql and "COUNT(" not in sql.upper()]
+    assert len(pages) == 1, pages
+    return pages[0]
+
+
+def _plan_without_sorting(sql: str) -> str:
+    """The plan when sorting costs more than anything: an index that gives the ORDER BY is then always taken;
+    a Sort left in the plan means no index can give it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        try:
+            cursor.execute("EXPLAIN " + sql)
+            return "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("RESET enable_sort")
+
+
+def _admin_and_api_page_sql(client, superuser, term: str) -> list[str]:
+    client.force_login(superuser)
+    with CaptureQueriesContext(connection) as admin_queries:
+        assert client.get(admin_url(Person, "changelist"), {"q": term, "p": 2}).status_code == 200
+    with CaptureQueriesContext(connection) as api_queries:
+        assert client_for(superuser).get(f"{API}/persons/", {"search": term}).status_code == 200
+    return [_page_sql(admin_queries.captured_queries, "person"), _page_sql(api_queries.captured_queries, "person")]
+
+
+def test_a_search_with_few_matches_sorts_them_instead_of_walking_the_order_index(smiths, client, superuser):
+    for sql in _admin_and_api_page_sql(client, superuser, "smith"):
+        plan = _plan_without_sorting(sql)
+        assert "person_name_order_idx" not in plan, plan
+        assert "Sort" in plan, plan
+
+
+def test_an_unsearched_list_and_a_search_past_the_cap_keep_the_order_index(smiths, client, superuser, monkeypatch):
+    client.force_login(superuser)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(admin_url(Person, "changelist")).status_code == 200
+    assert "person_name_order_idx" in _plan_without_sorting(_page_sql(queries.captured_queries, "person"))
+    # Past the cap (here 3 rows instead of 10,000) the matches are many: walking the order index stays.
+    monkeypatch.setattr("common.admin.SORT_MATCHES_MAX", 3)
+    monkeypatch.setattr("common.api.pagination.SORT_MATCHES_MAX", 3)
+    for sql in _admin_and_api_page_sql(client, superuser, "smith"):
+        assert "COALESCE" not in sql
+        assert "person_name_order_idx" in _plan_without_sorting(sql)
+
+
+def test_searched_pages_cost_the_same_queries_at_1_and_50_rows(client, superuser, monkeypatch):
+    from people.admin import PersonAdmin
+
+    monkeypatch.setattr(PersonAdmin, "list_per_page", 50)
+    client.force_login(superuser)
+    api = client_for(superuser)
+
+    def queries(rows: int) -> tuple[int, int]:
+        for n in range(Person.objects.filter(last_name__startswith="Smithson").count(), rows):
+            PersonContactTypeFactory(person=PersonFactory(last_name=f"Smithson{n:02d}"))
+        with CaptureQueriesContext(connection) as admin_queries:
+            response = client.get(admin_url(Person, "changelist"), {"q": "smithson"})
+        assert response.context["cl"].result_count == rows
+        with CaptureQueriesContext(connection) as api_queries:
+            assert len(results(api.get(f"{API}/persons/", {"search": "smithson"}))) == rows
+        return len(admin_queries), len(api_queries)
+
+    assert queries(1) == queries(50)
