@@ -132,6 +132,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database", default="crm_bench_search", help="a database made by bench.generate")
     parser.add_argument("--repeat", type=int, default=5, help="requests per figure (default 5)")
     parser.add_argument("--sql-only", action="store_true", help="only the SQL comparison, no requests")
+    parser.add_argument("--requests-only", action="store_true", help="only the requests, no SQL comparison")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="TEXT", help="only the pages whose label contains TEXT"
+    )
     args = parser.parse_args(argv)
     _use_database(args.database)
     # The suite's settings: no two-factor step, throttling out of reach, static files without a manifest.
@@ -155,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
         client.force_login(user)
         return client
 
-    compare_queries(terms, args.repeat)
+    if not args.requests_only:
+        compare_queries(terms, args.repeat)
     if args.sql_only:
         return
     clients = {"admin": client_for(admin_user), "navigator": client_for(navigator)}
@@ -181,6 +186,8 @@ def main(argv: list[str] | None = None) -> None:
         for label, url, param in pages:
             if who == "navigator" and label in ("admin physicians", "admin calls", "API calls"):
                 continue  # the scoped figures: persons, patients and leads are enough
+            if args.only and not any(text in label for text in args.only):
+                continue
             for kind, term in terms.items():
                 measure(
                     f"{label}: {kind}",
