@@ -25,7 +25,7 @@ from pathlib import Path
 # CRM_ROOT: measure another checkout (e.g. an export of main, for "before" figures).
 ROOT = Path(os.environ.get("CRM_ROOT") or Path(__file__).resolve().parent.parent)
 
-WRITE_ENDPOINTS = ("POST /patients/",)
+WRITE_ENDPOINTS = ("POST /patients/", "POST /call-history/", "POST /cm/enrollments/{id}/events/")
 
 
 def _setup(renderer: str = "default") -> None:
@@ -50,6 +50,7 @@ def _setup(renderer: str = "default") -> None:
 
 
 def _requests() -> list[tuple[str, str, dict | None]]:
+    from cm_program.models import CMEnrollment
     from patients.models import CallHistory, MedicalCondition, Patient
 
     busy = (
@@ -61,6 +62,15 @@ def _requests() -> list[tuple[str, str, dict | None]]:
     )
     patient = Patient.objects.filter(is_active=True).order_by("person__last_name").first()
     condition = MedicalCondition.objects.filter(is_active=True).first()
+    # A call names a patient and a navigator who called them before (so the navigator holds the role).
+    called, navigator = (
+        CallHistory.objects.filter(is_active=True, patient__is_active=True)
+        .exclude(navigator=None)
+        .order_by("pk")
+        .values_list("patient_id", "navigator_id")
+        .first()
+    )
+    enrollment = CMEnrollment.objects.filter(status="active").order_by("pk").first()
     return [
         ("GET", "/api/v1/patients/", None),
         ("GET", "/api/v1/patients/?status=active&page_size=50", None),
@@ -81,6 +91,8 @@ def _requests() -> list[tuple[str, str, dict | None]]:
         ("GET", "/api/v1/cm/enrollments/", None),
         ("GET", "/api/v1/cm/intakeq-links/", None),
         ("POST", "/api/v1/patients/", {"medical_condition": str(condition.pk) if condition else None}),
+        ("POST", "/api/v1/call-history/", {"patient": str(called), "navigator": str(navigator), "outcome": "reached"}),
+        ("POST", f"/api/v1/cm/enrollments/{enrollment.pk}/events/", {"event_type": "group_attendance"}),
     ]
 
 
@@ -100,6 +112,8 @@ def _client():
 def _send(client, method: str, url: str, body: dict | None, index: int):
     if method == "GET":
         return client.get(url)
+    if not url.endswith("/patients/"):
+        return client.post(url, body, format="json")
     data = {
         "first_name": "Bench",
         "last_name": f"Runner{index}",
@@ -148,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         status = queries = None
         # Writes roll back, so the data set stays as generated.
         for index in range(args.requests + 3):
+            # The query log is a bounded deque: once full, CaptureQueriesContext would count nothing.
+            connection.queries_log.clear()
             with transaction.atomic():
                 with CaptureQueriesContext(connection) as ctx:
                     wall, cpu = time.perf_counter(), time.process_time()
