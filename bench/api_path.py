@@ -6,6 +6,7 @@ with Django's test client, as a token-authenticated script would send them, and 
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench_api .venv/bin/python -m bench.api_path
     ... -m bench.api_path --requests 200 --only patients
+    ... -m bench.api_path --writes         # POST /patients/, POST /call-history/, a CM event
     ... -m bench.api_path --explain        # EXPLAIN ANALYZE of each request's SELECTs instead of timings
 
 Figures: p50 / p95 of wall time, the median of process CPU time (``time.process_time``: the app's own
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=100, help="requests per endpoint (default 100)")
     parser.add_argument("--only", default="", help="only the URLs containing this text")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each request's SELECTs")
+    parser.add_argument("--writes", action="store_true", help="only the writes (" + ", ".join(WRITE_ENDPOINTS) + ")")
     parser.add_argument(
         "--renderer", choices=("default", "drf"), default="default", help="drf: DRF's JSONRenderer, to compare"
     )
@@ -151,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = _requests()
     if "cursor" not in args.only:
         plan.insert(4, ("GET", _cursor_page(client), None))
-    plan = [p for p in plan if args.only in p[1]]
+    plan = [p for p in plan if args.only in p[1] and (p[0] == "POST" or not args.writes)]
     print(f"{'request':<64} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms':>8} {'queries':>7}  status")
     for method, url, body in plan:
         label = f"{method} {url if len(url) < 58 else url[:55] + '...'}"
