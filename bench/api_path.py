@@ -6,6 +6,7 @@ with Django's test client, as a token-authenticated script would send them, and 
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench_api .venv/bin/python -m bench.api_path
     ... -m bench.api_path --requests 200 --only patients
+    ... -m bench.api_path --writes         # POST /patients/, POST /call-history/, a CM event
     ... -m bench.api_path --explain        # EXPLAIN ANALYZE of each request's SELECTs instead of timings
 
 Figures: p50 / p95 of wall time, the median of process CPU time (``time.process_time``: the app's own
@@ -25,7 +26,7 @@ from pathlib import Path
 # CRM_ROOT: measure another checkout (e.g. an export of main, for "before" figures).
 ROOT = Path(os.environ.get("CRM_ROOT") or Path(__file__).resolve().parent.parent)
 
-WRITE_ENDPOINTS = ("POST /patients/",)
+WRITE_ENDPOINTS = ("POST /patients/", "POST /call-history/", "POST /cm/enrollments/{id}/events/")
 
 
 def _setup(renderer: str = "default") -> None:
@@ -50,6 +51,7 @@ def _setup(renderer: str = "default") -> None:
 
 
 def _requests() -> list[tuple[str, str, dict | None]]:
+    from cm_program.models import CMEnrollment
     from patients.models import CallHistory, MedicalCondition, Patient
 
     busy = (
@@ -61,6 +63,15 @@ def _requests() -> list[tuple[str, str, dict | None]]:
     )
     patient = Patient.objects.filter(is_active=True).order_by("person__last_name").first()
     condition = MedicalCondition.objects.filter(is_active=True).first()
+    # A call names a patient and a navigator who called them before (so the navigator holds the role).
+    called, navigator = (
+        CallHistory.objects.filter(is_active=True, patient__is_active=True)
+        .exclude(navigator=None)
+        .order_by("pk")
+        .values_list("patient_id", "navigator_id")
+        .first()
+    )
+    enrollment = CMEnrollment.objects.filter(status="active").order_by("pk").first()
     return [
         ("GET", "/api/v1/patients/", None),
         ("GET", "/api/v1/patients/?status=active&page_size=50", None),
@@ -81,6 +92,8 @@ def _requests() -> list[tuple[str, str, dict | None]]:
         ("GET", "/api/v1/cm/enrollments/", None),
         ("GET", "/api/v1/cm/intakeq-links/", None),
         ("POST", "/api/v1/patients/", {"medical_condition": str(condition.pk) if condition else None}),
+        ("POST", "/api/v1/call-history/", {"patient": str(called), "navigator": str(navigator), "outcome": "reached"}),
+        ("POST", f"/api/v1/cm/enrollments/{enrollment.pk}/events/", {"event_type": "group_attendance"}),
     ]
 
 
@@ -100,6 +113,8 @@ def _client():
 def _send(client, method: str, url: str, body: dict | None, index: int):
     if method == "GET":
         return client.get(url)
+    if not url.endswith("/patients/"):
+        return client.post(url, body, format="json")
     data = {
         "first_name": "Bench",
         "last_name": f"Runner{index}",
@@ -125,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=100, help="requests per endpoint (default 100)")
     parser.add_argument("--only", default="", help="only the URLs containing this text")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each request's SELECTs")
+    parser.add_argument("--writes", action="store_true", help="only the writes (" + ", ".join(WRITE_ENDPOINTS) + ")")
     parser.add_argument(
         "--renderer", choices=("default", "drf"), default="default", help="drf: DRF's JSONRenderer, to compare"
     )
@@ -137,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = _requests()
     if "cursor" not in args.only:
         plan.insert(4, ("GET", _cursor_page(client), None))
-    plan = [p for p in plan if args.only in p[1]]
+    plan = [p for p in plan if args.only in p[1] and (p[0] == "POST" or not args.writes)]
     print(f"{'request':<64} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms':>8} {'queries':>7}  status")
     for method, url, body in plan:
         label = f"{method} {url if len(url) < 58 else url[:55] + '...'}"
@@ -148,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         status = queries = None
         # Writes roll back, so the data set stays as generated.
         for index in range(args.requests + 3):
+            # The query log is a bounded deque: once full, CaptureQueriesContext would count nothing.
+            connection.queries_log.clear()
             with transaction.atomic():
                 with CaptureQueriesContext(connection) as ctx:
                     wall, cpu = time.perf_counter(), time.process_time()

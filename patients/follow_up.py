@@ -27,16 +27,20 @@ _LATEST_CALL = """
 _DIFFERS = "(p.follow_up_date IS DISTINCT FROM l.reminder_date OR p.last_call_at IS DISTINCT FROM l.call_date)"
 
 
-def refresh_follow_up(*, patient_ids: Iterable | None = None) -> int:
+def refresh_follow_up(*, patient_ids: Iterable | None = None, locked: bool = False) -> int:
     """Set ``follow_up_date`` and ``last_call_at`` of these patients (every patient when None) from
     their calls, in set-based SQL; returns the number of patients whose values changed.
 
     Call it in the transaction that wrote the calls, after the writes. The patients' rows are locked
     first (in id order, so two callers never deadlock), and the values are read by the next statement:
     of two transactions logging calls for one patient at once, the second waits for the first and
-    then sees both calls (READ COMMITTED takes a new snapshot per statement).
+    then sees both calls (READ COMMITTED takes a new snapshot per statement). ``locked``: the caller
+    already holds these patients' row locks (``call_log``), taken before its writes.
+
+    No savepoint: the statements are one step of the caller's transaction, which no caller continues
+    after a database error; ``atomic`` only makes sure there is a transaction to hold the locks.
     """
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if patient_ids is None:
             # Everything at once: one pass over the calls (DISTINCT ON) instead of a probe per patient.
             cursor.execute(
@@ -60,7 +64,8 @@ def refresh_follow_up(*, patient_ids: Iterable | None = None) -> int:
         ids = sorted({str(pk) for pk in patient_ids})
         if not ids:
             return 0
-        cursor.execute("SELECT id FROM patient WHERE id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE", [ids])
+        if not locked:
+            cursor.execute("SELECT id FROM patient WHERE id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE", [ids])
         cursor.execute(
             f"""
             UPDATE patient p

@@ -233,19 +233,17 @@ def find_or_create_person(details: Mapping[str, Any], *, actor: User | None) -> 
         # Without an email there is nothing to match on: a new Person, as the document's rule allows.
         return PersonMatch(person=Person.objects.create(**details), reused=False)
     person = person_by_email(email)
-    created = False
     if person is None:
         try:
             with transaction.atomic():
-                person = Person.objects.create(**details)
-                created = True
+                # A row this transaction inserted is its own until commit (others block on the unique
+                # index): no lock to take, nothing to re-read.
+                return PersonMatch(person=Person.objects.create(**details), reused=False)
         except IntegrityError:
             person = person_by_email(email)  # someone else inserted it meanwhile; theirs wins
             if person is None:
                 raise
     person = Person.all_objects.select_for_update().get(pk=person.pk)
-    if created:
-        return PersonMatch(person=person, reused=False)
     if not person_usable_by(person, actor):
         raise email_unusable()
     if not person.is_active:
@@ -345,9 +343,13 @@ def start_role(
         raise
 
 
-def ensure_role(*, person: Person, code: str, at: dt.datetime) -> PersonContactType | None:
-    """Start the role at ``at`` unless the person already holds it then (idempotent helper)."""
+def ensure_role(*, person: Person, code: str, at: dt.datetime, new_person: bool = False) -> PersonContactType | None:
+    """Start the role at ``at`` unless the person already holds it then (idempotent helper).
+    ``new_person``: the caller inserted the Person in this transaction, so it holds no role yet (nothing
+    to look up, and no concurrent writer can see the row: the insert needs no savepoint either)."""
     contact_type = ContactType.objects.get(code=code)
+    if new_person:
+        return PersonContactType.objects.create(person=person, contact_type=contact_type, valid_from=at)
     if PersonContactType.objects.filter(person=person, contact_type=contact_type).current(at).exists():
         return None
     return start_role(person=person, contact_type=contact_type, valid_from=at)

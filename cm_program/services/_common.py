@@ -184,8 +184,16 @@ def _append_entry(
         recorded_by=actor,
         occurred_at=occurred_at or timezone.now(),
     )
+    now = timezone.now()
     CMEnrollment.objects.filter(pk=enrollment.pk).update(
-        total_points=F("total_points") + points, current_streak=streak_after, updated_at=timezone.now()
+        total_points=F("total_points") + points, current_streak=streak_after, updated_at=now
     )
-    enrollment.refresh_from_db(fields=["total_points", "current_streak", "updated_at"])
+    # Under the row lock the stored total is the one read with it: the new values are known, no re-read.
+    enrollment.total_points, enrollment.current_streak, enrollment.updated_at = (
+        enrollment.total_points + points,
+        streak_after,
+        now,
+    )
+    # A new entry is reversed by nothing yet: showing it (``reversed_by``) needs no query.
+    CMPointsTransaction.reversed_by.related.set_cached_value(entry, None)
     return entry

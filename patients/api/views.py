@@ -243,7 +243,8 @@ class PatientViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpda
     def create(self, request, *args, **kwargs):
         data = _with_email(validated(PatientCreateSerializer, request.data))
         registration = services.patient_register(**data, actor=request.user)
-        body = PatientSerializer(self.reload(registration.patient)).data
+        # The patient as registered, with the Person, condition and navigator the service holds: no re-read.
+        body = PatientSerializer(registration.patient).data
         body.update(person_reused=registration.person_reused, conflicts=registration.conflicts)
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -328,7 +329,8 @@ class CallHistoryViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, Service
     def create(self, request, *args, **kwargs):
         data = validated(CallCreateSerializer, request.data)
         call = services.call_log(**data, actor=request.user)
-        return Response(self.get_serializer(self.reload(call)).data, status=status.HTTP_201_CREATED)
+        # The call as logged, with the patient (and Person) and navigator the service holds: no re-read.
+        return Response(self.get_serializer(call).data, status=status.HTTP_201_CREATED)
 
     def perform_service_update(self, instance, data):
         data.pop("patient", None)  # checked unchanged by the serializer

@@ -36,7 +36,8 @@ def resolve_medical_condition(
         return None
     condition = None
     if isinstance(value, MedicalCondition):
-        condition = MedicalCondition.all_objects.filter(pk=value.pk).first()
+        # A row the caller loaded (the API's or the admin form's field, in this request): read once.
+        condition = value
     else:
         try:
             condition = MedicalCondition.all_objects.filter(pk=uuid.UUID(str(value))).first()
@@ -84,9 +85,21 @@ def _check_choice(value: Any, name: str, choices: type, errors: FieldErrors) -> 
         errors.add(name, f"'{value}' is not one of: {', '.join(choices.values)}.")
 
 
-def _active_patient(patient: Patient, errors: FieldErrors, *, lock: bool = False) -> Patient | None:
+def _active_patient(
+    patient: Patient, errors: FieldErrors, *, lock: bool = False, with_person: bool = False
+) -> Patient | None:
     if not lock:
         stored = Patient.all_objects.filter(pk=patient.pk).select_related("person").first()
+    elif with_person:
+        # Only the patient row is locked (FOR NO KEY UPDATE: rows that merely reference it are not held
+        # up); its Person comes from the snapshot taken before any lock wait, good for showing a name,
+        # not for a rule.
+        stored = (
+            Patient.all_objects.select_for_update(no_key=True, of=("self",))
+            .select_related("person")
+            .filter(pk=patient.pk)
+            .first()
+        )
     else:
         # The locked row alone: a joined Person would come from the snapshot taken before the lock wait.
         stored = Patient.all_objects.select_for_update().filter(pk=patient.pk).first()

@@ -90,7 +90,9 @@ def call_log(
     defaults to the acting user's Person and must hold the navigator role at the time of the call. The
     direction defaults to outbound: the CRM document's calls have none, and navigators mostly call out."""
     errors = FieldErrors()
-    stored_patient = _active_patient(patient, errors)
+    # The patient's row lock is taken first: its follow-up date moves with this call (refresh_follow_up),
+    # and two calls logged at once for one patient then queue here instead of deadlocking later.
+    stored_patient = _active_patient(patient, errors, lock=True, with_person=True)
     values = {
         "direction": direction,
         "outcome": outcome,
@@ -110,7 +112,7 @@ def call_log(
             created_by=actor if getattr(actor, "pk", None) else None,
             **values,
         )
-    refresh_follow_up(patient_ids=[call.patient_id])
+    refresh_follow_up(patient_ids=[call.patient_id], locked=True)
     return call
 
 

@@ -90,26 +90,31 @@ def patient_register(
         person = match.person
         if navigator is not None and navigator.pk == person.pk:
             raise ValidationError({"navigator": ["A patient cannot be their own navigator."]})
-        if (conflict := _existing_patient_conflict(person)) is not None:
-            raise conflict
-        try:
-            with transaction.atomic():
-                patient = Patient.objects.create(
-                    person=person,
-                    medical_condition=condition,
-                    navigator=navigator,
-                    first_contact_date=first_contact_date
-                    or min(timezone.localdate(), initial_consult_date or dt.date.max),
-                    initial_consult_date=initial_consult_date,
-                    status=PatientStatus.ACTIVE,
-                )
-        except IntegrityError:
-            # Only reachable if the Person lock was bypassed (raw SQL, another code path): the
-            # one-patient-per-person index is the last line, and its refusal is the same conflict.
+        patient = Patient(
+            person=person,
+            medical_condition=condition,
+            navigator=navigator,
+            first_contact_date=first_contact_date or min(timezone.localdate(), initial_consult_date or dt.date.max),
+            initial_consult_date=initial_consult_date,
+            status=PatientStatus.ACTIVE,
+        )
+        if not match.reused:
+            # The Person was inserted just now by this transaction: it has no patient, and no one else
+            # can give it one before we commit. One INSERT, no look-up, no savepoint.
+            patient.save(force_insert=True)
+        else:
             if (conflict := _existing_patient_conflict(person)) is not None:
-                raise conflict from None
-            raise
-        ensure_role(person=person, code=ContactType.PATIENT, at=timezone.now())
+                raise conflict
+            try:
+                with transaction.atomic():
+                    patient.save(force_insert=True)
+            except IntegrityError:
+                # Only reachable if the Person lock was bypassed (raw SQL, another code path): the
+                # one-patient-per-person index is the last line, and its refusal is the same conflict.
+                if (conflict := _existing_patient_conflict(person)) is not None:
+                    raise conflict from None
+                raise
+        ensure_role(person=person, code=ContactType.PATIENT, at=timezone.now(), new_person=not match.reused)
     return PatientRegistration(patient=patient, person=person, person_reused=match.reused, conflicts=match.conflicts)
 
 

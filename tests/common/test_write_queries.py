@@ -1,0 +1,101 @@
+"""The three hot API writes run a fixed, small number of queries (issue 10, "API writes" in
+docs/PERFORMANCE.md): each row is read once, locks only where a rule needs them, no re-read for the
+response. The counts include the test's own transaction: every ``transaction.atomic`` inside it is a
+SAVEPOINT / RELEASE pair, as it is inside the request's transaction in production."""
+
+from __future__ import annotations
+
+import pytest
+
+from cm_program.models import CMEnrollment
+from patients.models import CallHistory, Patient
+from people.models import ContactType, PersonContactType
+from tests.cm_program.api_support import world
+from tests.conftest import make_user
+from tests.factories.patients import PatientFactory, seeded_condition
+from tests.factories.people import NavigatorFactory, PersonFactory
+from tests.navigation_api import API, client_for
+
+__all__ = ["world"]
+
+pytestmark = pytest.mark.django_db
+
+
+def test_registering_a_new_patient_runs_16_queries(navigator_user, django_assert_num_queries):
+    nav = client_for(navigator_user)
+    navigator = NavigatorFactory(first_name="Nina", last_name="Navigator")
+    condition = seeded_condition("GBM")
+    body = {
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "email": "ann.lee@example.org",
+        "medical_condition": str(condition.pk),
+        "navigator": str(navigator.pk),
+    }
+    # The request's savepoint, the caller's permissions (two), the condition and the navigator (the body's
+    # ids), the service's savepoint,
+    # the navigator's role, the email look-up, the Person's insert in its savepoint (the one-per-email
+    # race), the patient's insert, the patient role's type and insert, the two releases.
+    with django_assert_num_queries(16):
+        response = nav.post(f"{API}/patients/", body, format="json")
+    assert response.status_code == 201, response.content
+    answer = response.json()
+    patient = Patient.objects.select_related("person").get(pk=answer["id"])
+    assert (answer["first_name"], answer["email"], answer["person_reused"]) == ("Ann", "ann.lee@example.org", False)
+    assert answer["person"]["id"] == str(patient.person_id) and answer["medical_condition_name"] == condition.name
+    assert answer["navigator_name"] == "Nina Navigator" and answer["status"] == "active"
+    assert answer["created_at"] is not None and answer["conflicts"] == {}
+    assert PersonContactType.objects.filter(person=patient.person, contact_type__code=ContactType.PATIENT).count() == 1
+
+
+def test_registering_a_returning_person_reads_and_locks_them(navigator_user, django_assert_num_queries):
+    nav = client_for(navigator_user)
+    stored = PersonFactory(first_name="Ann", last_name="Lee", email="ann.lee@example.org")
+    # As above without condition and navigator, plus the Person's row lock, whether they are a patient
+    # already, the patient's insert in a savepoint, whether they hold the role, its insert in a savepoint.
+    with django_assert_num_queries(19):
+        response = nav.post(
+            f"{API}/patients/", {"first_name": "Ann", "last_name": "Lee", "email": "ann.lee@example.org"}, format="json"
+        )
+    assert response.status_code == 201, response.content
+    assert response.json()["person_reused"] is True and response.json()["person"]["id"] == str(stored.pk)
+    assert Patient.objects.filter(person=stored).count() == 1
+
+
+def test_logging_a_call_runs_12_queries(django_assert_num_queries):
+    user = make_user("nina", "Patient Navigators")
+    me = NavigatorFactory(user=user, first_name="Nina", last_name="Navigator")
+    patient = PatientFactory()
+    nav = client_for(user)
+    body = {"patient": str(patient.pk), "direction": "outbound", "outcome": "voicemail", "reminder_date": None}
+    # The request's savepoint, the caller's permissions (two), the patient (the body's id), the service's
+    # savepoint, the patient's row lock
+    # with its Person, the caller's Person (the default navigator), their role, the insert, the follow-up
+    # update, the two releases.
+    with django_assert_num_queries(12):
+        response = nav.post(f"{API}/call-history/", body, format="json")
+    assert response.status_code == 201, response.content
+    answer = response.json()
+    call = CallHistory.objects.get(pk=answer["id"])
+    assert answer["patient_name"] == patient.person.full_name and answer["navigator"] == str(me.pk)
+    assert answer["navigator_name"] == "Nina Navigator" and answer["created_by"] == str(user.pk)
+    assert (call.outcome, call.patient_id) == ("voicemail", patient.pk)
+    patient.refresh_from_db()
+    assert patient.last_call_at == call.call_date  # the follow-up columns moved with the call
+
+
+def test_recording_a_cm_event_runs_15_queries(world, django_assert_num_queries):
+    cpss = world.client("cpss")
+    enrollment = world.own.enrollment
+    before = CMEnrollment.objects.get(pk=enrollment.pk)
+    # The request's savepoint, the token, the permissions (two), the CM scope (two), the enrollment (the URL),
+    # the service's savepoint, the enrollment's row lock, its program, the last sequence number, the
+    # entry's insert, the totals' update, the two releases: no re-read of the totals or of the entry.
+    with django_assert_num_queries(15):
+        response = cpss.post(f"/api/v1/cm/enrollments/{enrollment.pk}/events/", {"event_type": "test_negative"})
+    assert response.status_code == 201, response.content
+    answer = response.json()
+    after = CMEnrollment.objects.get(pk=enrollment.pk)
+    assert answer["total_points"] == after.total_points == before.total_points + answer["points_awarded"]
+    assert answer["current_streak"] == after.current_streak == before.current_streak + 1
+    assert answer["entry"]["reversed_by"] is None and answer["entry"]["recorded_by_username"] == "cpss"
