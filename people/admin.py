@@ -190,6 +190,8 @@ class PersonAdmin(PhoneSearchMixin, PersonScopeAdminMixin, ServiceAdminMixin, So
     list_display = ("name", "contact", "date_of_birth", "current_roles")
     list_filter = (SoftDeletedFilter, "role_periods__contact_type")
     search_fields = ("last_name", "first_name", "email", "phone")
+    # The key last, ascending, as the API's cursor orders: page 1 reads person_name_order_idx.
+    ordering = ("last_name", "first_name", "pk")
     autocomplete_fields = ("user",)
     list_select_related = ("user",)
     readonly_fields = ("records", "created_at", "updated_at", "deleted_at", "deleted_by", "deletion_reason")

@@ -30,6 +30,8 @@ class MedicalConditionAdmin(ServiceAdminMixin, SoftDeleteAdminMixin, CrmModelAdm
     soft_delete_service = services.medical_condition_soft_delete
     restore_service = services.medical_condition_restore
     service_kwarg = "medical_condition"
+    # Explicit: the patient count's GROUP BY makes Django drop the model's default order (unordered pages).
+    ordering = ("name", "pk")
 
     @admin.display(description="patients", ordering="_patients")
     def patient_count(self, obj: MedicalCondition) -> int:
