@@ -92,14 +92,11 @@ def _active_patient(
         stored = Patient.all_objects.filter(pk=patient.pk).select_related("person").first()
     elif with_person:
         # Only the patient row is locked (FOR NO KEY UPDATE: rows that merely reference it are not held
-        # up); its Person comes from the snapshot taken before any lock wait, good for showing a name,
-        # not for a rule.
-        stored = (
-            Patient.all_objects.select_for_update(no_key=True, of=("self",))
-            .select_related("person")
-            .filter(pk=patient.pk)
-            .first()
-        )
+        # up), alone: a joined Person would come from the snapshot taken before the lock wait
+        # (tests/common/test_locking.py). Its Person is read after the lock, for the response.
+        stored = Patient.all_objects.select_for_update(no_key=True).filter(pk=patient.pk).first()
+        if stored is not None:
+            stored.person = Person.all_objects.get(pk=stored.person_id)
     else:
         # The locked row alone: a joined Person would come from the snapshot taken before the lock wait.
         stored = Patient.all_objects.select_for_update().filter(pk=patient.pk).first()

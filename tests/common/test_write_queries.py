@@ -62,17 +62,17 @@ def test_registering_a_returning_person_reads_and_locks_them(navigator_user, dja
     assert Patient.objects.filter(person=stored).count() == 1
 
 
-def test_logging_a_call_runs_12_queries(django_assert_num_queries):
+def test_logging_a_call_runs_13_queries(django_assert_num_queries):
     user = make_user("nina", "Patient Navigators")
     me = NavigatorFactory(user=user, first_name="Nina", last_name="Navigator")
     patient = PatientFactory()
     nav = client_for(user)
     body = {"patient": str(patient.pk), "direction": "outbound", "outcome": "voicemail", "reminder_date": None}
     # The request's savepoint, the caller's permissions (two), the patient (the body's id), the service's
-    # savepoint, the patient's row lock
-    # with its Person, the caller's Person (the default navigator), their role, the insert, the follow-up
-    # update, the two releases.
-    with django_assert_num_queries(12):
+    # savepoint, the patient's row lock (alone: tests/common/test_locking.py), its Person read after the
+    # lock, the caller's Person (the default navigator), their role, the insert, the follow-up update, the
+    # two releases.
+    with django_assert_num_queries(13):
         response = nav.post(f"{API}/call-history/", body, format="json")
     assert response.status_code == 201, response.content
     answer = response.json()
