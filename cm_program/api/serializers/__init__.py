@@ -21,7 +21,6 @@ from cm_program.api.serializers._common import (
     NOTES_MAX,
     PHONE_MAX,
     POINTS_LIMIT,
-    PROFILE_FIELDS,
     TEXT_MAX,
     CanonicalPatientSummarySerializer,
     CMProgramSummarySerializer,
@@ -81,6 +80,9 @@ from cm_program.api.serializers.providers import (
     CMProviderInputSerializer,
     CMProviderSerializer,
 )
+
+# One list of profile fields: the service's (the serializer's fields and the service's rules agree).
+from cm_program.services import PROFILE_FIELDS
 
 __all__ = [
     "CanonicalPatientSummarySerializer",

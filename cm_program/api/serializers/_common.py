@@ -139,25 +139,6 @@ class IntakeQPatientSummarySerializer(StrictModelSerializer):
         read_only_fields = fields
 
 
-PROFILE_FIELDS = (
-    "phone",
-    "email",
-    "insurance_primary",
-    "medicaid_id",
-    "enrollment_source",
-    "consent_date",
-    "smartphone_access",
-    "emergency_contact_name",
-    "emergency_contact_phone",
-    "address_street",
-    "address_city",
-    "address_state",
-    "address_zip",
-    "preferred_language",
-    "status",
-)
-
-
 class _ProfileInputSerializer(StrictInputSerializer):
     """The CM profile's fields as a request takes them (all optional)."""
 

@@ -10,7 +10,6 @@ from cm_program.api.serializers._common import (
     NAME_MAX,
     NOTES_MAX,
     PHONE_MAX,
-    PROFILE_FIELDS,
     CanonicalPatientSummarySerializer,
     EnrollmentSourceField,
     IntakeQPatientSummarySerializer,
@@ -29,6 +28,9 @@ from cm_program.models import (
     IntakeQPatient,
     SmartphoneAccess,
 )
+
+# One list of profile fields: the service's (the serializer's fields and the service's rules agree).
+from cm_program.services import PROFILE_FIELDS
 from common.api.serializers import StrictCharField, StrictInputSerializer, StrictModelSerializer
 
 
