@@ -198,3 +198,9 @@ class PHIAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.get_access_type_display()} {self.resource_type} {self.resource_id}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Imports (see common.imports)
+
+from common.imports.models import ImportFile, ImportKind, ImportMapping, ImportRun  # noqa: E402, F401
