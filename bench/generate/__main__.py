@@ -25,9 +25,9 @@ It runs on the server that DATABASE_URL names, or on the project's embedded Post
 and migrates the database, and refuses the development database and test databases (test_*).
 
 Full size (the defaults) needs about 15 GB of free disk while it loads (the finished database is
-~6.5 GB; WAL and index sorts take the rest) and about 5 CPU-minutes: ~2.5 generating rows, ~3 in
-the database. On an idle 2-core machine that is roughly 5-6 minutes; on a busy one much more (23
-minutes measured with a load average of 16). Memory stays around 130 MB. Sizes not given follow
+~7.5 GB; WAL and index sorts take the rest) and about 7 CPU-minutes: ~2.5 generating rows, ~4 in
+the database. On a 2-core machine that took 10 minutes (measured: part of it beside other work), and
+23 minutes with a load average of 16. Memory stays around 140 MB. Sizes not given follow
 --persons in proportion: --persons 10000 is 1/100 of everything.
 The logins (navigator0000..., cpss0000..., crm_supervisor, cm_supervisor, admin) have the password
 bench-pass-2026. The same --seed (and --as-of) gives the same data."""
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes=sizes, seed=args.seed, as_of=args.as_of, stream=sys.stderr, show_progress=not args.quiet,
         batch_rows=args.batch_rows,
     )  # fmt: skip
-    extra["analyze"] = analyze(out)
+    extra["vacuum analyze"] = analyze(out)
     # On a shared machine wall time says little; the CPU each side needed says what an idle one would take.
     extra["CPU of this process (generating rows)"] = time.process_time() - own_cpu
     if backend_cpu is not None and (now := backend_cpu_seconds(backend)) is not None:
