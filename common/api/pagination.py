@@ -39,7 +39,7 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from common.search import SORT_MATCHES_MAX, is_searched, sort_matches
+from common.search import SORT_MATCHES_MAX, fetch_searched_rows, is_searched, sort_matches
 
 MAX_DEPTH = 10_000  # rows that page numbers reach; past it, follow ``next``
 COUNT_CAP = 10_000  # rows counted exactly; past it, an estimate
@@ -88,6 +88,10 @@ def _decode(token: str) -> dict:
             {"cursor": ["This cursor is not one the API issued (or it was altered); follow `next` or `previous`."]}
         )
     return payload
+
+
+def _fetch(queryset: QuerySet, start: int, stop: int) -> list:
+    return list(queryset[start:stop])
 
 
 def _cursor_error(message: str) -> serializers.ValidationError:
@@ -306,9 +310,14 @@ class StandardPagination(BasePagination):
         annotated = queryset.annotate(**{f"_cursor_{i}": key.expression for i, key in enumerate(keys)}).order_by(
             *(key.term for key in keys)
         )
-        if self.count_is == "exact" and self.count <= SORT_MATCHES_MAX and is_searched(queryset):
-            # Few matches: sort them rather than walk the order index (common.search.sort_matches).
-            annotated = sort_matches(annotated)
+        fetch = _fetch
+        if is_searched(queryset):
+            if self.count_is == "exact" and self.count <= SORT_MATCHES_MAX:
+                # Few matches: sort them rather than walk the order index (common.search.sort_matches).
+                annotated = sort_matches(annotated)
+            else:
+                # Many: walk the order index for a moment, then sort them (common.search.fetch_searched_rows).
+                fetch = fetch_searched_rows
         if payload is not None:
             values = payload.get("v")
             if payload.get("k") != labels or not isinstance(values, list) or len(values) != len(keys):
@@ -319,18 +328,18 @@ class StandardPagination(BasePagination):
             backwards = payload.get("d") == "p"
             window = annotated.filter(_after(keys, values, reverse=backwards))
             if backwards:
-                rows = list(window.reverse()[: self.size + 1])
+                rows = fetch(window.reverse(), 0, self.size + 1)
                 more_before = len(rows) > self.size
                 rows = list(reversed(rows[: self.size]))
                 has_previous, has_next = more_before, True
             else:
-                rows = list(window[: self.size + 1])
+                rows = fetch(window, 0, self.size + 1)
                 has_next = len(rows) > self.size
                 rows = rows[: self.size]
                 has_previous = True
         else:
             offset = (page - 1) * self.size
-            rows = list(annotated[offset : offset + self.size + 1])
+            rows = fetch(annotated, offset, offset + self.size + 1)
             has_next = len(rows) > self.size
             rows = rows[: self.size]
             has_previous = page > 1

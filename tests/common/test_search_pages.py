@@ -178,3 +178,91 @@ def test_searched_pages_cost_the_same_queries_at_1_and_50_rows(client, superuser
         return len(admin_queries), len(api_queries)
 
     assert queries(1) == queries(50)
+
+
+# --- Many matches on a list ordered by a searched field: a bounded walk, then the sorted matches ---
+
+
+def _smith_search(extra_sleep: float | None = None):
+    from django.db.models.expressions import RawSQL
+
+    from common.search import search
+
+    queryset = search(Person.objects.all(), ["first_name", "last_name", "email"], "smith").order_by(
+        "last_name", "first_name", "id"
+    )
+    if extra_sleep is not None:
+        # Each row the walk returns costs this long: with a 1 ms budget the walk is always cancelled.
+        queryset = queryset.annotate(_nap=RawSQL("pg_sleep(%s)::text", [extra_sleep]))
+    return queryset
+
+
+def _statement_timeout() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        return cursor.fetchone()[0]
+
+
+def test_a_walk_past_its_budget_is_cancelled_and_the_sorted_matches_give_the_same_page(smiths, monkeypatch):
+    from common.search import fetch_searched_rows, order_follows_search
+
+    monkeypatch.setattr("common.search.WALK_BUDGET_MS", 1)
+    queryset = _smith_search(extra_sleep=0.005)
+    assert order_follows_search(queryset)
+    before = _statement_timeout()
+    with CaptureQueriesContext(connection) as queries:
+        rows = fetch_searched_rows(queryset, 0, 4)
+    assert [row.pk for row in rows] == _in_db_order([p.pk for p in smiths])[:4]
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert any("'1ms'" in s for s in sql), sql  # the walk ran under the budget ...
+    assert any("COALESCE" in s for s in sql), sql  # ... was cancelled, and the matches were sorted
+    assert _statement_timeout() == before
+
+
+def test_a_cancelled_walk_leaves_the_rest_of_the_transaction_alone(smiths, monkeypatch):
+    from django.db import transaction
+
+    from common.search import fetch_searched_rows
+
+    monkeypatch.setattr("common.search.WALK_BUDGET_MS", 1)
+    with transaction.atomic():
+        kept = PersonFactory(last_name="Zzsmith", first_name="Kept")
+        rows = fetch_searched_rows(_smith_search(extra_sleep=0.005), 0, 50)
+        assert kept.pk in [row.pk for row in rows]
+        assert Person.objects.filter(pk=kept.pk).exists()  # the transaction still works
+    assert Person.objects.filter(pk=kept.pk).exists()
+
+
+def test_a_walk_within_its_budget_is_the_page(smiths):
+    from common.search import fetch_searched_rows
+
+    with CaptureQueriesContext(connection) as queries:
+        rows = fetch_searched_rows(_smith_search(), 1, 5)
+    assert [row.pk for row in rows] == _in_db_order([p.pk for p in smiths])[1:5]
+    assert not any("COALESCE" in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_list_whose_order_does_not_follow_its_search_walks_without_a_budget():
+    from common.search import fetch_searched_rows, order_follows_search, search
+
+    patient = PatientFactory(person__last_name="Smith")
+    for day in range(3):
+        CallHistoryFactory(patient=patient, call_date=timezone.now() - dt.timedelta(days=day))
+    calls = search(CallHistory.objects.all(), ["patient__person__last_name"], "smith").order_by("-call_date", "id")
+    assert not order_follows_search(calls)
+    with CaptureQueriesContext(connection) as queries:
+        rows = fetch_searched_rows(calls, 0, 2)
+    assert [row.pk for row in rows] == list(calls.values_list("pk", flat=True)[:2])
+    assert len(queries) == 1  # no budget, no savepoint: the planner's walk
+
+
+def test_the_api_and_admin_page_past_the_cap_are_the_lists_own_order(smiths, client, superuser, monkeypatch):
+    monkeypatch.setattr("common.admin.SORT_MATCHES_MAX", 3)
+    monkeypatch.setattr("common.api.pagination.SORT_MATCHES_MAX", 3)
+    expected = _in_db_order([p.pk for p in smiths])
+    api = client_for(superuser)
+    body = api.get(f"{API}/persons/", {"search": "smith", "page_size": 3}).json()
+    assert [row["id"] for row in body["results"]] == [str(pk) for pk in expected[:3]]
+    client.force_login(superuser)
+    response = client.get(admin_url(Person, "changelist"), {"q": "smith", "p": 2})
+    assert [obj.pk for obj in response.context["cl"].result_list] == expected[3:6]
