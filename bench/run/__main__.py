@@ -4,6 +4,7 @@ pages against a gunicorn started with the project's configuration and production
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
@@ -112,6 +113,17 @@ def floor_connection():
     )
 
 
+def floor_dsn() -> str:
+    """The benchmark database as a libpq connection string (for the HTTP floor's processes)."""
+    from django.db import connection
+    from psycopg.conninfo import make_conninfo
+
+    db = connection.settings_dict
+    parts = {"dbname": db["NAME"], "user": db.get("USER"), "password": db.get("PASSWORD"), "host": db.get("HOST"),
+             "port": db.get("PORT")}  # fmt: skip
+    return make_conninfo(**{k: str(v) for k, v in parts.items() if v})
+
+
 def setup_django(url: str, server_env: dict[str, str]) -> None:
     for key in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "REQUIRE_2FA"):
         os.environ[key] = server_env[key]
@@ -214,6 +226,41 @@ def time_case(case, clients, server, *, n: int, max_seconds: float) -> Result:
     )
 
 
+def _start_floor_server(cases, url: str, args, log):
+    """The HTTP floor (``bench.run.floor_app``) under gunicorn with the CRM's configuration, serving the
+    floors of ``cases``; returns (server, client, {id(case): floor number}), or Nones when no case has one."""
+    import tempfile
+
+    from bench.run.client import Client
+    from bench.run.server import Server
+
+    floors, index = [], {}
+    for case in cases:
+        if case.floor is not None:
+            index[id(case)] = len(floors)
+            floors.append({"sql": case.floor.sql, "params": list(case.floor.params)})
+    if not floors:
+        return None, None, {}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="bench-floors-", delete=False) as stream:
+        json.dump(floors, stream, default=str)
+    dsn = floor_dsn()
+    server = Server(
+        url, workers=args.workers, threads=args.threads, statement_timeout=args.statement_timeout, log=log,
+        app="bench.run.floor_app:application", extra_env={"BENCH_FLOORS_FILE": stream.name, "BENCH_FLOOR_DSN": dsn},
+    )  # fmt: skip
+    server.start()
+    return server, Client(server.base_url), index
+
+
+def _time_http_floor(client, number: int, n: int) -> float | None:
+    """p50 (ms) of ``GET /floor/<number>`` after 2 warm-up requests; None if the floor fails."""
+    for _ in range(2):
+        if client.request("GET", f"/floor/{number}", auth="none").status != 200:
+            return None
+    times = [client.request("GET", f"/floor/{number}", auth="none").seconds for _ in range(n)]
+    return statistics.median(times) * 1000
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     url = database_url(args.database)
@@ -252,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             for case in found:
                 print(f"{case.label:<70} {case.method} {case.path}")
             return 0
+        floor_server, floor_client, floor_index = _start_floor_server(found, url, args, server_log)
         threads = server.env.get("GUNICORN_THREADS") or "4"
         config = f"gunicorn.conf.py, {len(server.worker_pids())} workers x {threads} threads"
         print(f"{len(found)} cases against {server.base_url} ({config}); database {args.database}", flush=True)
@@ -265,10 +313,16 @@ def main(argv: list[str] | None = None) -> int:
                 except psycopg.Error as exc:
                     floor_db.rollback()
                     print(f"  (floor of {case.label} failed: {str(exc).splitlines()[0]})", file=sys.stderr)
+            if case.floor is not None and not result.status.endswith("!") and floor_client is not None:
+                n_floor = max(3, min(args.n, result.n))
+                result.http_floor_ms = _time_http_floor(floor_client, floor_index[id(case)], n_floor)
             cells = result.cells()
             print(f"  {cells[0]:<72} {cells[1]:>4} p50 {cells[2]:>9} p95 {cells[3]:>9} q {cells[4]:>4} "
-                  f"cpu {cells[5]:>7} floor {cells[6]:>8} {cells[7]:>7} {cells[8]:>7} req/s", flush=True)  # fmt: skip
+                  f"cpu {cells[5]:>7} floor {cells[6]:>8} {cells[7]:>7} http floor {cells[8]:>8} {cells[9]:>7} "
+                  f"{cells[10]:>7} req/s", flush=True)  # fmt: skip
             results.append(result)
+        if floor_server is not None:
+            floor_server.stop()
     if server_log:
         server_log.close()
     with connection.cursor() as cursor:

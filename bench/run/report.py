@@ -11,7 +11,10 @@ from pathlib import Path
 
 START = "<!-- bench.run results: start -->"
 END = "<!-- bench.run results: end -->"
-COLUMNS = ("case", "HTTP", "p50 ms", "p95 ms", "queries", "app CPU ms/req", "floor p50 ms", "p50 / floor", "req/s")
+COLUMNS = (
+    "case", "HTTP", "p50 ms", "p95 ms", "queries", "app CPU ms/req", "SQL floor p50 ms", "p50 / SQL floor",
+    "HTTP floor p50 ms", "p50 / HTTP floor", "req/s",
+)  # fmt: skip
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Result:
     floor_ms: float | None
     floor_note: str = ""
     rps: float | None = None
+    http_floor_ms: float | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -41,8 +45,16 @@ class Result:
         ratio = "—" if self.ratio is None else f"{self.floor_note}{self.ratio:,.1f}x"
         queries = "—" if self.queries is None else str(self.queries)
         rps = "—" if self.rps is None else f"{self.rps:,.1f}"
+        http_floor = "—" if self.http_floor_ms is None else f"{self.floor_note}{self.http_floor_ms:,.2f}"
+        http_ratio = "—" if self.http_ratio is None else f"{self.floor_note}{self.http_ratio:,.1f}x"
         cells = [self.label, self.status, ms(self.p50_ms), ms(self.p95_ms), queries, ms(self.cpu_ms), floor, ratio]
-        return [*cells, rps]
+        return [*cells, http_floor, http_ratio, rps]
+
+    @property
+    def http_ratio(self) -> float | None:
+        if self.p50_ms is None or not self.http_floor_ms:
+            return None
+        return self.p50_ms / self.http_floor_ms
 
 
 def markdown_table(results: list[Result]) -> str:

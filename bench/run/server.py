@@ -58,11 +58,26 @@ def ensure_static(env: dict[str, str]) -> None:
 
 
 class Server:
-    def __init__(self, database_url: str, *, workers=None, threads=None, statement_timeout: float = 60, log=None):
+    """gunicorn with ``gunicorn.conf.py``: the CRM (``app`` None), or another WSGI ``app`` ("module:name")
+    with ``extra_env`` (the HTTP floor, ``bench.run.floor_app``)."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        workers=None,
+        threads=None,
+        statement_timeout: float = 60,
+        log=None,
+        app: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ):
         self.port = free_port()
         self.env = server_environment(
             database_url, self.port, workers=workers, threads=threads, statement_timeout=statement_timeout
         )
+        self.env.update(extra_env or {})
+        self.app = app
         self.log = log
         self.process: subprocess.Popen | None = None
 
@@ -71,9 +86,10 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        ensure_static(self.env)
+        if self.app is None:
+            ensure_static(self.env)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")],
+            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), *([self.app] if self.app else [])],
             cwd=ROOT,
             env=self.env,
             stdout=self.log or subprocess.DEVNULL,
