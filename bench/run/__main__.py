@@ -38,7 +38,9 @@ For each case it prints p50 and p95 wall time seen by the client, SQL queries pe
 X-Query-Count header; the rows of a streamed CSV are fetched after it and are not counted), the
 gunicorn workers' user+system CPU per request (/proc, before and after the timed requests, divided
 by their number) and the case's raw-SQL floor: the same rows fetched with psycopg and serialised
-with json.dumps, timed in the same run, and the ratio of the two p50s. It never asserts on time.
+with json.dumps, timed in the same run, and the ratio of the two p50s; and the HTTP floor: the same SQL
+and json.dumps answered by a bare WSGI application (bench/run/floor_app.py) under gunicorn with the
+same configuration, timed by the same client, and the ratio to it. It never asserts on time.
 Writes add rows to the benchmark database (patients, calls, ledger entries)."""
 
 
