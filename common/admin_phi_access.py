@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from common.admin import EstimatedCountPaginator
+from common.admin_filters import NameBoxFilter
 from common.models import PHIAccess
 from common.phi_access import EXPORTS, PHI_RESOURCES
 
@@ -67,18 +68,20 @@ class ResourceFilter(admin.SimpleListFilter):
         return queryset.filter(resource_type=self.value()) if self.value() else queryset
 
 
-class UserFilter(admin.SimpleListFilter):
-    """Staff logins (only staff open patient records)."""
+class UserFilter(NameBoxFilter):
+    """Staff logins (only staff open patient records): a name box, not every login in the sidebar."""
 
     title = "user"
     parameter_name = "user"
+    field_path = "user"
+    name_fields = ("username", "first_name", "last_name", "email")
+    order_by = ("username",)
 
-    def lookups(self, request, model_admin):
-        staff = get_user_model().objects.filter(is_staff=True).order_by("username")
-        return [(str(user.pk), user.get_username()) for user in staff]
+    def candidates(self, request):
+        return get_user_model().objects.filter(is_staff=True)
 
-    def queryset(self, request, queryset):
-        return queryset.filter(user_id=self.value()) if self.value() else queryset
+    def label(self, obj) -> str:
+        return obj.get_username()
 
 
 @admin.register(PHIAccess)

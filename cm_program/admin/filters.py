@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from django.contrib import admin
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from cm_program import selectors
@@ -15,91 +14,26 @@ from cm_program.models import (
     BEHAVIOUR_EVENTS,
     CMPointsTransaction,
 )
+from common.admin_filters import NameBoxFilter
 
 
-class CPSSFilter(admin.SimpleListFilter):
+class CPSSFilter(NameBoxFilter):
     """Filter by CPSS, offering only the providers the user may see (a CPSS's list is theirs anyway, so
-    they get no choices; a link with their own id still works).
-
-    A program has hundreds of CPSS (2,000 in the full-size benchmark): listing them all in the sidebar
-    cost 700 ms and 90 ms of CPU on every view of the enrollments and the ledger. The sidebar shows a
-    name box instead: the CPSS whose names contain what was typed are listed (at most ``MAX_CHOICES``) and
-    the list is narrowed to all of them until one is picked (``?cpss=<id>``, as the caseload page links).
-    """
+    they get no filter; a link with their own id still works). A name box, not every CPSS in the sidebar
+    (``common.admin_filters``); ``?cpss=<id>`` is what the caseload page links to."""
 
     title = "CPSS"
     parameter_name = "cpss"
-    name_parameter = "cpss_name"
     field_path = "cpss_provider"
-    template = "admin/cm_program/cpss_filter.html"
-    MAX_CHOICES = 25
+    name_fields = ("first_name", "last_name")
+    order_by = ("last_name", "first_name")
+    extra_choices = (("none", "No CPSS"),)
 
-    def __init__(self, request, params, model, model_admin):
-        self.name_query = (params.pop(self.name_parameter, None) or [""])[-1].strip()[:100]
-        super().__init__(request, params, model, model_admin)
-        if self.name_query:
-            self.used_parameters[self.name_parameter] = self.name_query
+    def candidates(self, request):
+        return selectors.cm_providers_visible_to(request.user) if _sees_all(request.user) else None
 
-    def expected_parameters(self):
-        return [self.parameter_name, self.name_parameter]
-
-    def has_output(self) -> bool:
-        return _sees_all(self.request.user)
-
-    def _named(self):
-        providers = selectors.cm_providers_visible_to(self.request.user)
-        for word in self.name_query.split():
-            providers = providers.filter(Q(first_name__icontains=word) | Q(last_name__icontains=word))
-        return providers
-
-    def lookups(self, request, model_admin):
-        if not _sees_all(request.user):
-            return None
-        chosen = []
-        if self.name_query:
-            chosen = list(self._named().order_by("last_name", "first_name", "pk")[: self.MAX_CHOICES])
-        else:
-            selected = self.used_parameters.get(self.parameter_name)
-            try:
-                pk = uuid.UUID(selected) if selected else None
-            except ValueError:
-                pk = None
-            if pk is not None:
-                chosen = list(selectors.cm_providers_visible_to(request.user).filter(pk=pk))
-        return [(str(p.pk), str(p)) for p in chosen] + [("none", "No CPSS")]
-
-    def choices(self, changelist):
-        self.hidden_params = [
-            (key, value)
-            for key, value in changelist.get_filters_params().items()
-            if key not in (self.parameter_name, self.name_parameter)
-        ]
-        self.hidden_params += [(key, changelist.params[key]) for key in ("q", "o") if key in changelist.params]
-        yield {
-            "selected": self.value() is None and not self.name_query,
-            "query_string": changelist.get_query_string(remove=[self.parameter_name, self.name_parameter]),
-            "display": "All",
-        }
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}, [self.name_parameter]),
-                "display": title,
-            }
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value is None:
-            if self.name_query:
-                return queryset.filter(**{f"{self.field_path}__in": self._named().values("pk")})
-            return queryset
-        if value == "none":
-            return queryset.filter(**{f"{self.field_path}__isnull": True})
-        try:
-            pk = uuid.UUID(value)
-        except ValueError:
-            return queryset.none()
-        return queryset.filter(**{self.field_path: pk})
+    def extra_queryset(self, queryset, value):
+        return queryset.filter(**{f"{self.field_path}__isnull": True}) if value == "none" else None
 
 
 class LedgerCPSSFilter(CPSSFilter):
