@@ -102,13 +102,6 @@ def duplicate_email_error(email: str | None, *, actor, exclude: Person | None = 
     )
 
 
-class PhoneSearchMixin:
-    """Kept for the admins that name it: phone search is now part of every admin's search
-    (``common.search``: ``Person.phone`` is matched on the digits of what was typed)."""
-
-    phone_search_field = "phone"
-
-
 class PersonScopeAdminMixin:
     """Persons outside the user's scope (``persons_visible_to``) cannot be picked in any Person field of
     this admin's forms, and its forms know who is acting (``form.actor``), so that an email check can
@@ -185,7 +178,7 @@ class RolePeriodInline(admin.TabularInline):
 
 
 @admin.register(Person)
-class PersonAdmin(PhoneSearchMixin, PersonScopeAdminMixin, ServiceAdminMixin, SoftDeleteAdminMixin, CrmModelAdmin):
+class PersonAdmin(PersonScopeAdminMixin, ServiceAdminMixin, SoftDeleteAdminMixin, CrmModelAdmin):
     form = PersonForm
     list_display = ("name", "contact", "date_of_birth", "current_roles")
     list_filter = (SoftDeletedFilter, "role_periods__contact_type")

@@ -34,7 +34,7 @@ from cm_program.services._common import (
     _clean_text,
     _not_future,
 )
-from cm_program.services.identity import canonical_patient_find_or_create
+from cm_program.services.identity import CanonicalIdentity, canonical_patient_find_or_create
 from cm_program.services.intakeq import intakeq_link_create
 from cm_program.services.profiles import cm_patient_profile_get_or_create
 from common.audit import audit_context
@@ -146,6 +146,44 @@ class CMEnrollmentResult:
     person_conflicts: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
+def _enroll_and_report(
+    *,
+    identity: CanonicalIdentity,
+    cm_patient: CMPatient,
+    cm_patient_created: bool,
+    program: CMProgram,
+    cpss_provider: CMProvider | None,
+    actor: User | None,
+    enrollment_date: dt.datetime | None,
+    pod_assignment: str | None,
+    notes: str | None,
+    intakeq_link: IntakeQLink | None = None,
+    intakeq_link_created: bool = False,
+) -> CMEnrollmentResult:
+    """The last step both enrollment scenarios share: enroll the profile (caseload and duplicate rules
+    are ``cm_enrollment_create``'s) and say what each step found or created."""
+    enrollment = cm_enrollment_create(
+        cm_patient=cm_patient,
+        program=program,
+        cpss_provider=cpss_provider,
+        actor=actor,
+        enrollment_date=enrollment_date,
+        pod_assignment=pod_assignment,
+        notes=notes,
+    )
+    return CMEnrollmentResult(
+        canonical_patient=identity.canonical_patient,
+        cm_patient=cm_patient,
+        enrollment=enrollment,
+        intakeq_link=intakeq_link,
+        canonical_created=identity.created,
+        cm_patient_created=cm_patient_created,
+        intakeq_link_created=intakeq_link_created,
+        person_created=identity.person_created,
+        person_conflicts=identity.person_conflicts,
+    )
+
+
 @transaction.atomic
 def cm_patient_enroll_new(
     *,
@@ -186,25 +224,16 @@ def cm_patient_enroll_new(
         cm_patient, cm_created = cm_patient_profile_get_or_create(
             canonical_patient=identity.canonical_patient, actor=actor, **profile
         )
-        enrollment = cm_enrollment_create(
+        return _enroll_and_report(
+            identity=identity,
             cm_patient=cm_patient,
+            cm_patient_created=cm_created,
             program=program,
             cpss_provider=cpss_provider,
             actor=actor,
             enrollment_date=enrollment_date,
             pod_assignment=pod_assignment,
             notes=notes,
-        )
-        return CMEnrollmentResult(
-            canonical_patient=identity.canonical_patient,
-            cm_patient=cm_patient,
-            enrollment=enrollment,
-            intakeq_link=None,
-            canonical_created=identity.created,
-            cm_patient_created=cm_created,
-            intakeq_link_created=False,
-            person_created=identity.person_created,
-            person_conflicts=identity.person_conflicts,
         )
 
 
@@ -284,25 +313,18 @@ def cm_patient_enroll_from_intakeq(
             # Set directly: an unparsable EMR phone would not pass the profile's phone check.
             cm_patient.phone = phone
             cm_patient.save(update_fields=["phone", "updated_at"])
-        enrollment = cm_enrollment_create(
+        return _enroll_and_report(
+            identity=identity,
             cm_patient=cm_patient,
+            cm_patient_created=cm_created,
             program=program,
             cpss_provider=cpss_provider,
             actor=actor,
             enrollment_date=enrollment_date,
             pod_assignment=pod_assignment,
             notes=notes,
-        )
-        return CMEnrollmentResult(
-            canonical_patient=identity.canonical_patient,
-            cm_patient=cm_patient,
-            enrollment=enrollment,
             intakeq_link=link,
-            canonical_created=identity.created,
-            cm_patient_created=cm_created,
             intakeq_link_created=link_created,
-            person_created=identity.person_created,
-            person_conflicts=identity.person_conflicts,
         )
 
 

@@ -32,7 +32,6 @@ from patients.models import (
 )
 from people.admin import (
     PersonScopeAdminMixin,
-    PhoneSearchMixin,
     admin_link,
     contact_cell,
     display_phone,
@@ -66,8 +65,7 @@ class LeadAddForm(PersonDetailsForm):
 
 
 @admin.register(PatientLead)
-class PatientLeadAdmin(PhoneSearchMixin, PersonScopeAdminMixin, ServiceAdminMixin, NavigatorChoiceMixin, CrmModelAdmin):
-    phone_search_field = "person__phone"
+class PatientLeadAdmin(PersonScopeAdminMixin, ServiceAdminMixin, NavigatorChoiceMixin, CrmModelAdmin):
     list_display = ("person", "contact", "condition", "source", "lead_status", "received")
     # The API's order too (the key last, ascending): both page off patient_lead_order_idx.
     ordering = ("-created_at", "pk")

@@ -33,7 +33,6 @@ from patients.models import (
 )
 from people.admin import (
     PersonScopeAdminMixin,
-    PhoneSearchMixin,
     admin_link,
     contact_cell,
     email_owner,
@@ -59,14 +58,12 @@ class PatientAddForm(PersonDetailsForm):
 
 @admin.register(Patient)
 class PatientAdmin(
-    PhoneSearchMixin,
     PersonScopeAdminMixin,
     ServiceAdminMixin,
     SoftDeleteAdminMixin,
     NavigatorChoiceMixin,
     CrmModelAdmin,
 ):
-    phone_search_field = "person__phone"
     list_display = ("name", "contact", "condition", "navigator", "status", "follow_up")
     list_filter = (
         NavigatorFilter,

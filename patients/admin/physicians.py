@@ -22,7 +22,6 @@ from patients.models import (
 )
 from people.admin import (
     PersonScopeAdminMixin,
-    PhoneSearchMixin,
     admin_link,
     contact_cell,
     display_phone,
@@ -48,8 +47,7 @@ class PhysicianAddForm(PersonDetailsForm):
 
 
 @admin.register(Physician)
-class PhysicianAdmin(PhoneSearchMixin, PersonScopeAdminMixin, ServiceAdminMixin, SoftDeleteAdminMixin, CrmModelAdmin):
-    phone_search_field = "person__phone"
+class PhysicianAdmin(PersonScopeAdminMixin, ServiceAdminMixin, SoftDeleteAdminMixin, CrmModelAdmin):
     list_display = ("name", "contact", "hospital", "specialization", "job_title")
     list_filter = (SoftDeletedFilter, "specialization", ("hospital", admin.RelatedOnlyFieldListFilter))
     search_fields = (

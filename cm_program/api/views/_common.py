@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.exceptions import MethodNotAllowed, ValidationError
 from rest_framework.filters import OrderingFilter
@@ -13,6 +15,7 @@ from rest_framework.response import Response
 
 from cm_program import selectors
 from common.api.search import CrmSearchFilter
+from common.api.serializers import refuse_body
 from common.api.views import UUIDLookupMixin
 from common.idempotency import IdempotentViewMixin
 from common.phi_access import PHIAccessViewMixin
@@ -76,6 +79,64 @@ class CMViewSet(IdempotentViewMixin, PHIAccessViewMixin, UUIDLookupMixin, viewse
         # Re-read through the scoped queryset: the response shows what a GET would show.
         fresh = self.get_queryset().get(pk=obj.pk)
         return Response(self.get_serializer(fresh).data, status=code)
+
+    # The write actions of every CM resource have one shape: the serializer checks the body's shape,
+    # the service applies the rules, and the answer is what a GET shows. ``target`` is the keyword
+    # under which the service takes the record (``program=``, ``provider=``, ...).
+
+    def create_with(self, service: Callable[..., Any], serializer_class) -> Response:
+        """POST: 201 with the new record."""
+        data = self.input(serializer_class)
+        return self.respond(service(actor=self.request.user, **data), code=status.HTTP_201_CREATED)
+
+    def update_with(self, service: Callable[..., Any], serializer_class, *, target: str) -> Response:
+        """PATCH: the record is looked up (404 out of scope) before its body is validated (400)."""
+        obj = self.get_object()
+        data = self.input(serializer_class, partial=True)
+        return self.respond(service(**{target: obj}, actor=self.request.user, **data))
+
+    def set_with(self, service: Callable[..., Any], *, target: str, deleted: bool = False, **fields: Any) -> Response:
+        """DELETE (soft: ``deleted``, 204) and POST .../restore/ (200 with the record): fixed ``fields``
+        through the update service; a body is refused, since none is read."""
+        obj = self.get_object()
+        refuse_body(self.request)
+        obj = service(**{target: obj}, actor=self.request.user, **fields)
+        return Response(status=status.HTTP_204_NO_CONTENT) if deleted else self.respond(obj)
+
+
+def cm_schema(
+    *,
+    response,
+    list_summary: str,
+    retrieve_summary: str,
+    create_summary: str,
+    create_request,
+    update_summary: str,
+    update_request,
+    list_description: str | None = None,
+    create_description: str | None = None,
+    update_description: str | None = None,
+    **more: Any,
+):
+    """The OpenAPI text of a CM viewset's list, retrieve, create (201) and partial update; ``more``
+    names the schemas of other actions (``destroy=extend_schema(...)``)."""
+    return extend_schema_view(
+        list=extend_schema(summary=list_summary, description=list_description),
+        retrieve=extend_schema(summary=retrieve_summary),
+        create=extend_schema(
+            summary=create_summary,
+            description=create_description,
+            request=create_request,
+            responses={201: response},
+        ),
+        partial_update=extend_schema(
+            summary=update_summary,
+            description=update_description,
+            request=update_request,
+            responses=response,
+        ),
+        **more,
+    )
 
 
 def _default_program(data: dict[str, Any]):

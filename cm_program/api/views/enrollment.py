@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from cm_program import selectors, services
 from cm_program.api import serializers as s
-from cm_program.api.views._common import CMViewSet, _default_program
+from cm_program.api.views._common import CMViewSet, _default_program, cm_schema
 from cm_program.filters import (
     CMEnrollmentFilter,
     CMPointsTransactionFilter,
@@ -36,23 +36,18 @@ def _ledger_result(entry: CMPointsTransaction, enrollment: CMEnrollment) -> dict
     }
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List enrollments"),
-    retrieve=extend_schema(summary="An enrollment"),
-    create=extend_schema(
-        summary="Enroll an existing CM profile in a program",
-        description="409 with `existing_id`: already enrolled in this program (the enrollment), or the CPSS's "
-        "caseload is full (the provider). For a new patient use POST /api/v1/cm/enroll/.",
-        request=s.CMEnrollmentCreateSerializer,
-        responses={201: s.CMEnrollmentSerializer},
-    ),
-    partial_update=extend_schema(
-        summary="Change an enrollment",
-        description="Status (along its allowed moves), CPSS (CM supervisors; 409 when their caseload is full), "
-        "pod, notes, Medicaid verification. Points and streak follow the ledger and are not settable.",
-        request=s.CMEnrollmentUpdateSerializer,
-        responses=s.CMEnrollmentSerializer,
-    ),
+@cm_schema(
+    response=s.CMEnrollmentSerializer,
+    list_summary="List enrollments",
+    retrieve_summary="An enrollment",
+    create_summary="Enroll an existing CM profile in a program",
+    create_description="409 with `existing_id`: already enrolled in this program (the enrollment), or the CPSS's "
+    "caseload is full (the provider). For a new patient use POST /api/v1/cm/enroll/.",
+    create_request=s.CMEnrollmentCreateSerializer,
+    update_summary="Change an enrollment",
+    update_description="Status (along its allowed moves), CPSS (CM supervisors; 409 when their caseload is full), "
+    "pod, notes, Medicaid verification. Points and streak follow the ledger and are not settable.",
+    update_request=s.CMEnrollmentUpdateSerializer,
 )
 class CMEnrollmentViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     """``cm_enrollments``. Not deletable: withdraw (status ``withdrawn``) instead; the ledger stays."""

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from cm_program import selectors, services
 from cm_program.api import serializers as s
-from cm_program.api.views._common import CMViewSet
+from cm_program.api.views._common import CMViewSet, cm_schema
 from cm_program.filters import (
     CanonicalPatientFilter,
     CMPatientFilter,
@@ -26,21 +26,16 @@ from cm_program.models import (
 from common.errors import ConflictError
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List canonical patients (identity only)"),
-    retrieve=extend_schema(summary="A canonical patient"),
-    create=extend_schema(
-        summary="Create a canonical patient",
-        description="409 with `existing_id` when a patient with this name and date of birth (ignoring case, "
-        "accents and surrounding spaces) already exists.",
-        request=s.CMCanonicalPatientCreateSerializer,
-        responses={201: s.CMCanonicalPatientSerializer},
-    ),
-    partial_update=extend_schema(
-        summary="Correct a canonical patient's name or date of birth",
-        request=s.CMCanonicalPatientUpdateSerializer,
-        responses=s.CMCanonicalPatientSerializer,
-    ),
+@cm_schema(
+    response=s.CMCanonicalPatientSerializer,
+    list_summary="List canonical patients (identity only)",
+    retrieve_summary="A canonical patient",
+    create_summary="Create a canonical patient",
+    create_description="409 with `existing_id` when a patient with this name and date of birth (ignoring case, "
+    "accents and surrounding spaces) already exists.",
+    create_request=s.CMCanonicalPatientCreateSerializer,
+    update_summary="Correct a canonical patient's name or date of birth",
+    update_request=s.CMCanonicalPatientUpdateSerializer,
 )
 class CanonicalPatientViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     """``patients_canonical``: one identity per human across psychiatry (IntakeQ) and CM."""
@@ -62,10 +57,9 @@ class CanonicalPatientViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveM
         return self.respond(identity.canonical_patient, code=status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
-        patient = self.get_object()
-        data = self.input(s.CMCanonicalPatientUpdateSerializer, partial=True)
-        patient = services.canonical_patient_update(canonical_patient=patient, actor=request.user, **data)
-        return self.respond(patient)
+        return self.update_with(
+            services.canonical_patient_update, s.CMCanonicalPatientUpdateSerializer, target="canonical_patient"
+        )
 
     @extend_schema(
         summary="The complete patient view",
@@ -96,21 +90,16 @@ class CanonicalPatientViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveM
         return Response(s.CMCompletePatientViewSerializer(body, context=self.get_serializer_context()).data)
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List CM profiles (patients_cm)"),
-    retrieve=extend_schema(summary="A CM profile"),
-    create=extend_schema(
-        summary="Create the CM profile of a canonical patient",
-        description="409 with `existing_id` when the canonical patient already has one.",
-        request=s.CMPatientCreateSerializer,
-        responses={201: s.CMPatientSerializer},
-    ),
-    partial_update=extend_schema(
-        summary="Change a CM profile",
-        description="Withdraw a patient with `status`; profiles are never deleted.",
-        request=s.CMPatientUpdateSerializer,
-        responses=s.CMPatientSerializer,
-    ),
+@cm_schema(
+    response=s.CMPatientSerializer,
+    list_summary="List CM profiles (patients_cm)",
+    retrieve_summary="A CM profile",
+    create_summary="Create the CM profile of a canonical patient",
+    create_description="409 with `existing_id` when the canonical patient already has one.",
+    create_request=s.CMPatientCreateSerializer,
+    update_summary="Change a CM profile",
+    update_description="Withdraw a patient with `status`; profiles are never deleted.",
+    update_request=s.CMPatientUpdateSerializer,
 )
 class CMPatientViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     model = CMPatient
@@ -125,35 +114,22 @@ class CMPatientViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMix
         return CMPatient.objects.select_related("canonical_patient")
 
     def create(self, request, *args, **kwargs):
-        data = self.input(s.CMPatientCreateSerializer)
-        canonical = data.pop("canonical_patient")
-        profile = services.cm_patient_profile_create(canonical_patient=canonical, actor=request.user, **data)
-        return self.respond(profile, code=status.HTTP_201_CREATED)
+        return self.create_with(services.cm_patient_profile_create, s.CMPatientCreateSerializer)
 
     def partial_update(self, request, *args, **kwargs):
-        profile = self.get_object()
-        data = self.input(s.CMPatientUpdateSerializer, partial=True)
-        profile = services.cm_patient_profile_update(cm_patient=profile, actor=request.user, **data)
-        return self.respond(profile)
+        return self.update_with(services.cm_patient_profile_update, s.CMPatientUpdateSerializer, target="cm_patient")
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List IntakeQ patients",
-        description="`first_name` + `last_name` + `date_of_birth` find a client as scenario 2's first step.",
-    ),
-    retrieve=extend_schema(summary="An IntakeQ patient"),
-    create=extend_schema(
-        summary="Mirror an IntakeQ client",
-        description="409 with `existing_id` when the IntakeQ client id is already mirrored.",
-        request=s.CMIntakeQPatientInputSerializer,
-        responses={201: s.CMIntakeQPatientSerializer},
-    ),
-    partial_update=extend_schema(
-        summary="Change a mirrored IntakeQ client",
-        request=s.CMIntakeQPatientInputSerializer,
-        responses=s.CMIntakeQPatientSerializer,
-    ),
+@cm_schema(
+    response=s.CMIntakeQPatientSerializer,
+    list_summary="List IntakeQ patients",
+    list_description="`first_name` + `last_name` + `date_of_birth` find a client as scenario 2's first step.",
+    retrieve_summary="An IntakeQ patient",
+    create_summary="Mirror an IntakeQ client",
+    create_description="409 with `existing_id` when the IntakeQ client id is already mirrored.",
+    create_request=s.CMIntakeQPatientInputSerializer,
+    update_summary="Change a mirrored IntakeQ client",
+    update_request=s.CMIntakeQPatientInputSerializer,
 )
 class IntakeQPatientViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     """The IntakeQ EMR's clients (``patients``). A CPSS sees those linked to their own patients."""
@@ -170,32 +146,24 @@ class IntakeQPatientViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveMod
         return IntakeQPatient.objects.select_related("canonical_link")
 
     def create(self, request, *args, **kwargs):
-        data = self.input(s.CMIntakeQPatientInputSerializer)
-        record = services.intakeq_patient_create(actor=request.user, **data)
-        return self.respond(record, code=status.HTTP_201_CREATED)
+        return self.create_with(services.intakeq_patient_create, s.CMIntakeQPatientInputSerializer)
 
     def partial_update(self, request, *args, **kwargs):
-        record = self.get_object()
-        data = self.input(s.CMIntakeQPatientInputSerializer, partial=True)
-        record = services.intakeq_patient_update(intakeq_patient=record, actor=request.user, **data)
-        return self.respond(record)
+        return self.update_with(
+            services.intakeq_patient_update, s.CMIntakeQPatientInputSerializer, target="intakeq_patient"
+        )
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List IntakeQ links"),
-    retrieve=extend_schema(summary="An IntakeQ link"),
-    create=extend_schema(
-        summary="Link a canonical patient to an IntakeQ record",
-        description="`linked_by` is you. 409 with `existing_id` (the existing link) when either side is "
-        "already linked, to each other or to someone else.",
-        request=s.CMIntakeQLinkCreateSerializer,
-        responses={201: s.CMIntakeQLinkSerializer},
-    ),
-    partial_update=extend_schema(
-        summary="Change a link's confidence or notes",
-        request=s.CMIntakeQLinkUpdateSerializer,
-        responses=s.CMIntakeQLinkSerializer,
-    ),
+@cm_schema(
+    response=s.CMIntakeQLinkSerializer,
+    list_summary="List IntakeQ links",
+    retrieve_summary="An IntakeQ link",
+    create_summary="Link a canonical patient to an IntakeQ record",
+    create_description="`linked_by` is you. 409 with `existing_id` (the existing link) when either side is "
+    "already linked, to each other or to someone else.",
+    create_request=s.CMIntakeQLinkCreateSerializer,
+    update_summary="Change a link's confidence or notes",
+    update_request=s.CMIntakeQLinkUpdateSerializer,
 )
 class IntakeQLinkViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     """``patients_intakeq_link``: who confirmed which match, when, and how confident. Not deletable."""
@@ -231,7 +199,4 @@ class IntakeQLinkViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelM
         return self.respond(link, code=status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
-        link = self.get_object()
-        data = self.input(s.CMIntakeQLinkUpdateSerializer, partial=True)
-        link = services.intakeq_link_update(link=link, actor=request.user, **data)
-        return self.respond(link)
+        return self.update_with(services.intakeq_link_update, s.CMIntakeQLinkUpdateSerializer, target="link")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
-from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, status
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.response import Response
 
 from cm_program import selectors, services
 from cm_program.api import serializers as s
-from cm_program.api.views._common import CMViewSet
+from cm_program.api.views._common import CMViewSet, cm_schema
 from cm_program.filters import (
     CMProviderFilter,
 )
@@ -23,25 +22,19 @@ from cm_program.models import (
     ProviderStatus,
 )
 from common.api.permissions import action_permission
-from common.api.serializers import refuse_body
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List CM providers (CPSS staff)"),
-    retrieve=extend_schema(summary="A CM provider"),
-    create=extend_schema(
-        summary="Create a CM provider",
-        description="409 with `existing_id` when the email or the login already belongs to a provider.",
-        request=s.CMProviderInputSerializer,
-        responses={201: s.CMProviderSerializer},
-    ),
-    partial_update=extend_schema(
-        summary="Change a CM provider",
-        description="`max_caseload` cannot drop below the active enrollments held; a CPSS holding active "
-        "enrollments cannot be made inactive (400).",
-        request=s.CMProviderInputSerializer,
-        responses=s.CMProviderSerializer,
-    ),
+@cm_schema(
+    response=s.CMProviderSerializer,
+    list_summary="List CM providers (CPSS staff)",
+    retrieve_summary="A CM provider",
+    create_summary="Create a CM provider",
+    create_description="409 with `existing_id` when the email or the login already belongs to a provider.",
+    create_request=s.CMProviderInputSerializer,
+    update_summary="Change a CM provider",
+    update_description="`max_caseload` cannot drop below the active enrollments held; a CPSS holding active "
+    "enrollments cannot be made inactive (400).",
+    update_request=s.CMProviderInputSerializer,
     destroy=extend_schema(
         summary="Deactivate a CM provider (soft delete)",
         description="Sets `status` to `inactive`; the row stays. Undo with POST .../restore/. Refused (400) "
@@ -73,21 +66,15 @@ class CMProviderViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         )
 
     def create(self, request, *args, **kwargs):
-        data = self.input(s.CMProviderInputSerializer)
-        provider = services.cm_provider_create(actor=request.user, **data)
-        return self.respond(provider, code=status.HTTP_201_CREATED)
+        return self.create_with(services.cm_provider_create, s.CMProviderInputSerializer)
 
     def partial_update(self, request, *args, **kwargs):
-        provider = self.get_object()
-        data = self.input(s.CMProviderInputSerializer, partial=True)
-        provider = services.cm_provider_update(provider=provider, actor=request.user, **data)
-        return self.respond(provider)
+        return self.update_with(services.cm_provider_update, s.CMProviderInputSerializer, target="provider")
 
     def destroy(self, request, *args, **kwargs):
-        provider = self.get_object()
-        refuse_body(request)
-        services.cm_provider_update(provider=provider, actor=request.user, status=ProviderStatus.INACTIVE)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return self.set_with(
+            services.cm_provider_update, target="provider", deleted=True, status=ProviderStatus.INACTIVE
+        )
 
     @extend_schema(summary="Reactivate a CM provider", request=None, responses=s.CMProviderSerializer)
     @action(
@@ -96,10 +83,7 @@ class CMProviderViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         permission_classes=[IsAuthenticated, action_permission("cm_program.change_cmprovider")],
     )
     def restore(self, request, pk=None):
-        provider = self.get_object()
-        refuse_body(request)
-        provider = services.cm_provider_update(provider=provider, actor=request.user, status=ProviderStatus.ACTIVE)
-        return self.respond(provider)
+        return self.set_with(services.cm_provider_update, target="provider", status=ProviderStatus.ACTIVE)
 
     @extend_schema(
         summary="Caseloads",
