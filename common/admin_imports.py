@@ -154,7 +154,7 @@ class ImportRunAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/common/importrun/upload.html", context, status=status)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        run = self.get_object(request, unquote(object_id))
+        run = self._run(object_id)
         if run is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if not self.has_view_permission(request, run):
@@ -187,10 +187,17 @@ class ImportRunAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/common/importrun/run.html", context)
 
+    def _run(self, object_id) -> ImportRun | None:
+        """The run whatever its kind (a run of a kind the user may not import is a 403, not a 'no such run')."""
+        try:
+            return ImportRun.objects.select_related("created_by").filter(pk=int(unquote(object_id))).first()
+        except (TypeError, ValueError):
+            return None
+
     def run_for_real_view(self, request, object_id):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        run = self.get_object(request, unquote(object_id))
+        run = self._run(object_id)
         if run is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if not self.has_view_permission(request, run):

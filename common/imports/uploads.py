@@ -44,6 +44,8 @@ def upload_limit_bytes() -> int:
 
 
 def _megabytes(size: int) -> str:
+    if size < 1 << 20:
+        return f"{size / 1024:,.1f} KB"
     return f"{size / (1 << 20):,.1f} MB"
 
 
