@@ -130,8 +130,9 @@ class ImportRunAdmin(admin.ModelAdmin):
         kinds = import_kinds_for(request.user)
         if not kinds:
             raise PermissionDenied
-        form = ImportUploadForm(request.POST or None, request.FILES or None, kinds=kinds)
-        if request.method == "POST" and form.is_valid():
+        posted = request.method == "POST"
+        form = ImportUploadForm(request.POST if posted else None, request.FILES if posted else None, kinds=kinds)
+        if posted and form.is_valid():
             try:
                 run = services.import_run_upload(
                     kind=form.cleaned_data["kind"], files=form.cleaned_data["files"], actor=request.user
@@ -150,7 +151,7 @@ class ImportRunAdmin(admin.ModelAdmin):
             "form": form,
             **(extra_context or {}),
         }
-        status = 400 if request.method == "POST" else 200
+        status = 400 if posted else 200
         return TemplateResponse(request, "admin/common/importrun/upload.html", context, status=status)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -186,6 +186,7 @@ def test_progress_of_a_running_import_is_on_its_page(crm, crm_supervisor_user):
     [
         ({"kind": "intakeq", "files": [SimpleUploadedFile("a.json", b"[]")]}, "Select a valid choice"),
         ({"kind": "nonsense"}, "Select a valid choice"),
+        ({}, "This field is required"),
         ({"kind": "legacy_crm"}, "No file uploaded: choose contact.csv, patient.csv"),
         (
             {"kind": "legacy_crm", "files": [SimpleUploadedFile("contact.csv", b"name\nM\xfcller\n")]},
@@ -231,3 +232,9 @@ def test_intakeq_takes_json_pages_only(cm):
     run = ImportRun.objects.get()
     assert response.status_code == 302 and run.kind == "intakeq"
     assert sorted(run.files.values_list("name", flat=True)) == ["p1.json", "p2.json"]
+
+
+@pytest.mark.parametrize("object_id", ["abc", "99999999999999999999", "0"])
+def test_a_run_that_does_not_exist_is_a_redirect_not_a_500(crm, object_id):
+    assert crm.get(f"/admin/common/importrun/{object_id}/change/").status_code == 302
+    assert crm.post(f"/admin/common/importrun/{object_id}/run-for-real/").status_code == 302
