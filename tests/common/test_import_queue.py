@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import OperationalError, connection, connections
+from django.db import OperationalError, ProgrammingError, connection, connections
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from common.imports import services, tasks
@@ -240,3 +240,38 @@ def test_progress_writes_are_throttled_and_the_last_figures_flushed():
         progress.flush()
         assert progress.writes == 2
     assert ImportRun.objects.values_list("rows_done", "rows_total").get(pk=run.pk) == (100, 100)
+
+
+# --- The worker command and the audit trail ---------------------------------------------------------------
+
+
+def test_the_worker_command_opens_no_process_wide_audit_context():
+    # Each import job opens one context per input file; pghistory would merge them into a process-wide one.
+    from procrastinate.contrib.django.management.commands.procrastinate import Command
+
+    from common.audit import command_channel
+
+    assert command_channel(Command()) is None
+
+
+@pytest.mark.django_db
+def test_a_literal_percent_runs_under_a_commands_audit_context():
+    """procrastinate's migrations send SQL with % and no parameters; pghistory adds parameters to it."""
+    from common.audit import _escape_percent_under_context, process_audit_context
+
+    sql = "CREATE TEMP TABLE pct (v text); INSERT INTO pct VALUES ('100%')"
+    with (
+        connection.execute_wrapper(_escape_percent_under_context),
+        process_audit_context(channel="command"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql)
+        cursor.execute("SELECT v FROM pct")
+        assert cursor.fetchone() == ("100%",)
+    # without it, pghistory's parameters make psycopg read the % as a placeholder
+    with (
+        pytest.raises(ProgrammingError, match="placeholders"),
+        process_audit_context(channel="command"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("INSERT INTO pct VALUES ('5%')")
