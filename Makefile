@@ -13,7 +13,7 @@ PYTEST_WORKERS ?= auto
 .PHONY: run test install lint migrate serve db-start db-stop clean help backup-check
 
 help:
-	@echo "make run    - install, migrate, load demo data, serve on http://$(HOST):$(PORT)"
+	@echo "make run    - install, migrate, load demo data, serve on http://$(HOST):$(PORT) with one import worker"
 	@echo "make test   - install, lint, check, makemigrations --check, the whole test suite"
 	@echo "make db-stop - stop the embedded PostgreSQL (used when DATABASE_URL is unset)"
 	@echo "make backup-check - dump the database, restore it into a new one, compare (docs/OPERATIONS.md)"
@@ -26,10 +26,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# One task-queue worker (the admin's imports) runs beside the web server and stops with it.
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	@echo "Serving on http://$(HOST):$(PORT)/admin/  (API: http://$(HOST):$(PORT)/api/docs/)"
+	@echo "Serving on http://$(HOST):$(PORT)/admin/  (API: http://$(HOST):$(PORT)/api/docs/), with one import worker"
+	@$(PY) manage.py procrastinate worker --queues imports & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 lint: install

@@ -407,5 +407,5 @@ def dashboard_links_for(user) -> list[dict]:
     ]
 
 
-# The PHI access log's own (superuser-only, read-only) admin.
-from common import admin_phi_access  # noqa: E402, F401
+# The PHI access log's own (superuser-only, read-only) admin, and the "Imports" screen (issue 11).
+from common import admin_imports, admin_phi_access  # noqa: E402, F401

@@ -37,6 +37,7 @@ from typing import Any
 
 import pghistory
 import pghistory.runtime
+from django.db import connection
 from django.db.models import Q
 from pghistory.models import Events
 
@@ -98,7 +99,9 @@ def script_audit_context(name: str | None = None):
 
 # Commands that serve web requests: a context entered for the whole process would merge every
 # request's changes into one context row, so they get none (each request opens its own).
-UNAUDITED_COMMANDS = frozenset({"runserver", "testserver", "test"})
+# The task queue's worker (`procrastinate worker`) is one of them: each import job opens one context per
+# input file (common.imports.context), which pghistory would merge into a process-wide one.
+UNAUDITED_COMMANDS = frozenset({"runserver", "testserver", "test", "procrastinate"})
 SHELL_COMMANDS = frozenset({"shell", "shell_plus"})
 
 
@@ -119,6 +122,24 @@ def command_channel(command) -> str | None:
     return "shell" if name in SHELL_COMMANDS else "command"
 
 
+def _escape_percent_under_context(execute, sql, params, many, context):
+    """Double the ``%`` of a statement sent without parameters when pghistory is about to add some.
+
+    Inside a context pghistory prepends ``set_config(..., %s)`` with parameters to each statement, so a
+    statement that had none — a migration's ``RunSQL`` with a literal ``%``, as in procrastinate's SQL
+    functions — would have its ``%`` read as placeholders and fail."""
+    if (
+        params is None
+        and not many
+        and isinstance(sql, str)
+        and "%" in sql
+        and in_audit_context()
+        and pghistory.runtime._can_inject_variable(context["cursor"], sql)
+    ):
+        sql = sql.replace("%", "%%")
+    return execute(sql, params, many, context)
+
+
 def install_command_audit_hook() -> None:
     """Run every management command inside a process audit context (called from ``CommonConfig.ready``).
 
@@ -136,7 +157,11 @@ def install_command_audit_hook() -> None:
         channel = command_channel(self)
         if channel is None:
             return original(self, *args, **options)
-        with process_audit_context(channel=channel, command=command_name(self)):
+        # Installed before the context, so it runs before pghistory's own wrapper (see below).
+        with (
+            connection.execute_wrapper(_escape_percent_under_context),
+            process_audit_context(channel=channel, command=command_name(self)),
+        ):
             return original(self, *args, **options)
 
     execute.crm_audited = True  # type: ignore[attr-defined]

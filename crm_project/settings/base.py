@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "csp",
+    "procrastinate.contrib.django",
     "common",
     "people",
     "patients",
@@ -335,3 +336,12 @@ SPECTACULAR_SETTINGS["SWAGGER_UI_SETTINGS"] = {
 BENCH_QUERY_COUNT = env.bool("BENCH_QUERY_COUNT", default=False)
 if BENCH_QUERY_COUNT:
     MIDDLEWARE = ["common.query_count.QueryCountMiddleware", *MIDDLEWARE]
+
+# Imports (issue 11): the upload screen stores files in PostgreSQL (common.imports); an upload holds at
+# most this many megabytes in all (larger data sets: the import commands on the server).
+IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_MB", default=100) * 1024 * 1024
+
+# The task queue (procrastinate) lives in the same PostgreSQL: `manage.py procrastinate worker` runs
+# the jobs (docs/OPERATIONS.md). Its tasks are in common.imports.tasks; no app has a `tasks` module.
+PROCRASTINATE_IMPORT_PATHS = ["common.imports.tasks"]
+PROCRASTINATE_AUTODISCOVER_MODULE_NAME = ""

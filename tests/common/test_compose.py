@@ -68,3 +68,15 @@ def test_gunicorn_config_defaults_and_environment_overrides(monkeypatch):
     sync = _gunicorn_config(monkeypatch, WEB_CONCURRENCY="5", GUNICORN_THREADS="1", GUNICORN_BIND="127.0.0.1:9000")
     assert (sync["workers"], sync["threads"], sync["worker_class"], sync["bind"]) == (5, 1, "sync", "127.0.0.1:9000")
     assert _gunicorn_config(monkeypatch, PORT="8080")["bind"] == "0.0.0.0:8080"
+
+
+def test_compose_runs_one_import_worker_as_the_app_role_after_migrate():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    worker, web = compose["services"]["worker"], compose["services"]["web"]
+    assert worker["command"] == ["python", "manage.py", "procrastinate", "worker", "--queues", "imports"]
+    assert worker["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+    assert worker["environment"]["DATABASE_URL"] == web["environment"]["DATABASE_URL"]
+    assert worker["environment"]["SECRET_KEY"] == web["environment"]["SECRET_KEY"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "manage.py procrastinate worker --queues imports & worker=$$!" in makefile
+    assert "trap 'kill $$worker" in makefile
