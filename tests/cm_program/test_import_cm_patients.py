@@ -193,7 +193,7 @@ def test_phase_two_migrates_identities_profiles_providers_enrollments_and_ledger
     )
     assert rows[("patients.csv", "p3")]["reason"].startswith("no date of birth")
     assert rows[("cm_patients.csv", "e3")]["outcome"] == "skipped"
-    assert rows[("cm_points_transactions.csv", "t7")]["reason"] == "cm_patient_id e9 is not in cm_patients.csv"
+    assert rows[("cm_points_transactions.csv", "t7")]["reason"] == "cm_patient_id is not in cm_patients.csv: e9"
     assert rows[("providers.csv", DOC)]["reason"].startswith("not the CPSS of any CM enrollment")
     assert report.reasons[("patients.csv", "created", "CM-written row: migrated; ready to leave the shared table")] == 1
 
@@ -268,9 +268,9 @@ def test_bad_rows_in_the_middle_are_reported_and_the_rest_imported(export):
     ledger = [*LEDGER[:2], tx("tx-bad", "e1", "ten", "attendance", "2024-01-11"), *LEDGER[2:]]
     report = migrate(export(patients=patients, ledger=ledger))
     rows = rows_of(report)
-    assert rows[("patients.csv", "bad")]["reason"] == "date_of_birth '02/30/1990' is not a date (YYYY-MM-DD)"
+    assert rows[("patients.csv", "bad")]["reason"] == "date_of_birth is not a date (YYYY-MM-DD): 02/30/1990"
     assert rows[("patients.csv", "bad")]["row"] == 3
-    assert rows[("cm_points_transactions.csv", "tx-bad")]["reason"] == "points 'ten' is not a whole number"
+    assert rows[("cm_points_transactions.csv", "tx-bad")]["reason"] == "points is not a whole number: ten"
     assert CMPointsTransaction.objects.count() == 5
 
 
@@ -291,7 +291,7 @@ def test_programs_file_matches_by_name_ignoring_case_and_creates_the_missing(exp
     assert CMEnrollment.objects.get(canonical_patient__last_name="Lee").cm_program == existing
     assert CMEnrollment.objects.get(canonical_patient__last_name="García").cm_program.name == "Pilot"
     assert outcomes(report, "contingency_management.csv") == {"matched": 1, "created": 1}
-    assert rows_of(report)[("cm_patients.csv", "e3")]["reason"].startswith("cm_program_id 99 is not a migrated program")
+    assert rows_of(report)[("cm_patients.csv", "e3")]["reason"].endswith("contingency_management.csv: not migrated: 99")
 
 
 def test_stored_person_values_are_never_overwritten(export):
@@ -317,8 +317,8 @@ def test_an_email_of_another_canonical_patient_is_refused_for_that_row(export):
     row = rows_of(report)[("patients.csv", "p1")]
     assert (row["outcome"], row["reason"]) == (
         "skipped",
-        "the email belongs to another canonical patient (Annie Leigh, 1991-01-01): check the name and date of "
-        "birth; not migrated",
+        "the email belongs to another canonical patient: check the name and date of birth; not migrated: "
+        "Annie Leigh, 1991-01-01",
     )
     assert not CanonicalPatient.objects.filter(last_name="Lee").exists()
     assert CanonicalPatient.objects.filter(pk=other.pk).exists()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from cm_program.imports.cm_patients.identities import _mark_duplicates, _run
+from cm_program.imports.cm_patients.identities import _mapped, _mark_duplicates, _run
 
 ENROLLABLE = "e.problem IS NULL AND e.dup_of IS NULL"
 
@@ -35,8 +35,9 @@ def resolve_enrollment_programs(*, program_id: str | None, programs_file: bool) 
               AND {ENROLLABLE}
             """.replace("e.cm_program_id_placeholder", "e.program_old_id"),
             f"""
-            UPDATE s_enrollment e SET problem = 'cm_program_id ' || coalesce(nullif(e.program_old_id, ''), '(empty)')
-                   || ' is not a migrated program of contingency_management.csv: not migrated'
+            UPDATE s_enrollment e SET
+                   problem = 'cm_program_id is not a migrated program of contingency_management.csv: not migrated',
+                   detail = coalesce(nullif(e.program_old_id, ''), '(empty)')
             WHERE e.program_id IS NULL AND {ENROLLABLE}
             """,
         ]
@@ -72,20 +73,18 @@ def create_enrollments() -> list[str]:
               AND p.canonical_id IS NOT NULL AND p.profile_id IS NOT NULL AND {ENROLLABLE}
             """,
             f"""
-            UPDATE s_enrollment e SET problem = 'its patient (patients.csv line ' || p.line || ') was not migrated: '
-                   || coalesce(p.reason, 'no canonical identity')
+            UPDATE s_enrollment e SET problem = 'its patient was not migrated',
+                   detail = 'patients.csv line ' || p.line || ': ' || coalesce(p.reason, 'no canonical identity')
             FROM s_patient p
             WHERE e.canonical_id IS NULL AND p.old_id = e.patient_old_id AND p.dup_of IS NULL AND {ENROLLABLE}
             """,
             f"""
-            UPDATE s_enrollment e SET problem = 'patient_id ' || e.patient_old_id || ' is not in patients.csv'
+            UPDATE s_enrollment e SET problem = 'patient_id is not in patients.csv', detail = e.patient_old_id
             WHERE e.canonical_id IS NULL AND {ENROLLABLE}
             """,
-            f"""
-            UPDATE s_enrollment e SET enrollment_id = ce.id, mapped = true FROM import_mapping m
-            JOIN cm_enrollments ce ON ce.id::text = m.new_id
-            WHERE m.source = 'cm_patients' AND m.old_table = 'cm_patients' AND m.old_id = e.old_id AND {ENROLLABLE}
-            """,
+            *_mapped(
+                "s_enrollment", "cm_patients", "enrollment_id", "cm_enrollments", where=ENROLLABLE.replace("e.", "s.")
+            ),
             f"""
             UPDATE s_enrollment e SET enrollment_id = ce.id, matched_existing = true FROM cm_enrollments ce
             WHERE ce.canonical_patient_id = e.canonical_id AND ce.cm_program_id = e.program_id
@@ -192,17 +191,18 @@ def append_ledger(*, actor) -> None:
             WHERE ce.id = l.enrollment_id AND {LEDGER_OK}
             """,
             f"""
-            UPDATE s_ledger l SET problem = 'its enrollment (cm_patients.csv line ' || e.line || ') was not migrated'
+            UPDATE s_ledger l SET problem = 'its enrollment was not migrated',
+                   detail = 'cm_patients.csv line ' || e.line
             FROM s_enrollment e
             WHERE l.enrollment_id IS NULL AND e.old_id = l.enrollment_old_id AND e.dup_of IS NULL AND {LEDGER_OK}
             """,
             f"""
-            UPDATE s_ledger l SET problem = 'cm_patient_id ' || l.enrollment_old_id || ' is not in cm_patients.csv'
+            UPDATE s_ledger l SET problem = 'cm_patient_id is not in cm_patients.csv', detail = l.enrollment_old_id
             WHERE l.enrollment_id IS NULL AND {LEDGER_OK}
             """,
+            # Ledger entries are never deleted: a mapped transaction's entry exists.
             f"""
-            UPDATE s_ledger l SET new_id = t.id, mapped = true FROM import_mapping m
-            JOIN cm_points_transactions t ON t.id::text = m.new_id
+            UPDATE s_ledger l SET new_id = m.new_id::uuid, mapped = true FROM import_mapping m
             WHERE m.source = 'cm_patients' AND m.old_table = 'cm_points_transactions' AND m.old_id = l.old_id
               AND {LEDGER_OK}
             """,
@@ -246,10 +246,11 @@ def append_ledger(*, actor) -> None:
                 outcome = CASE WHEN problem IS NOT NULL OR dup_of IS NOT NULL THEN 'skipped'
                                WHEN mapped THEN 'unchanged' ELSE 'created' END,
                 reason = CASE WHEN problem IS NOT NULL THEN problem
-                              WHEN dup_of IS NOT NULL THEN 'duplicate id (first on line ' || dup_of || ')'
+                              WHEN dup_of IS NOT NULL THEN 'duplicate id: not migrated again'
                               WHEN entry_reason LIKE '%%(old type: %%' AND NOT mapped
                               THEN 'an unknown or adjustment type: a manual adjustment carrying the old description'
-                         END
+                         END,
+                detail = CASE WHEN dup_of IS NOT NULL THEN 'first on line ' || dup_of ELSE detail END
             """,
         ]
     )
@@ -302,14 +303,17 @@ def settle_totals(*, actor) -> None:
                     ELSE 'matched' END,
                 reason = CASE
                     WHEN problem IS NOT NULL THEN problem
-                    WHEN dup_of IS NOT NULL THEN 'duplicate id (first on line ' || dup_of || ')'
+                    WHEN dup_of IS NOT NULL THEN 'duplicate id: not migrated again'
                     WHEN warning IS NOT NULL THEN 'imported; see the detail'
                     WHEN (old_total, old_streak) <> (new_total, new_streak) THEN 'totals differ from the ledger'
-                    WHEN merged_into IS NOT NULL THEN 'same patient and program as line ' || merged_into
-                         || ': one enrollment, its points go there'
+                    WHEN merged_into IS NOT NULL
+                    THEN 'same patient and program as an earlier row: one enrollment, its points go there'
                     WHEN matched_existing THEN 'the patient was already enrolled in this program: points added to it'
                     END,
-                detail = CASE WHEN problem IS NULL AND dup_of IS NULL THEN concat_ws('; ', warning,
+                detail = CASE WHEN problem IS NOT NULL THEN detail
+                              WHEN dup_of IS NOT NULL THEN 'first on line ' || dup_of
+                              ELSE concat_ws('; ', warning,
+                    CASE WHEN merged_into IS NOT NULL THEN 'merged into the enrollment of line ' || merged_into END,
                     CASE WHEN old_total <> new_total
                          THEN 'total_points: old ' || old_total || ', ledger ' || new_total END,
                     CASE WHEN old_streak <> new_streak

@@ -30,10 +30,17 @@ KEY = "lower(crm_unaccent(trim({0}.first_name))), lower(crm_unaccent(trim({0}.la
 
 
 def _run(statements: list[str | tuple[str, list]]) -> None:
+    import os
+    import sys
+    import time
+
     with connection.cursor() as cursor:
         for statement in statements:
             sql, params = statement if isinstance(statement, tuple) else (statement, [])
+            t = time.perf_counter()
             cursor.execute(sql, params)
+            if os.environ.get("CMMIG_TIMING"):
+                print(f"{time.perf_counter() - t:7.3f}s {' '.join(sql.split())[:110]}", file=sys.stderr)
 
 
 def _mark_duplicates(table: str) -> str:
@@ -46,14 +53,24 @@ def _mark_duplicates(table: str) -> str:
     """
 
 
-def _mapped(table: str, old_table: str, column: str, target_table: str) -> str:
-    """Rows an earlier run imported: their row is taken from the mapping (if it still exists)."""
-    return f"""
-        UPDATE {table} s SET {column} = t.id, mapped = true
-        FROM import_mapping m JOIN {target_table} t ON t.id::text = m.new_id
-        WHERE m.source = 'cm_patients' AND m.old_table = '{old_table}' AND m.old_id = s.old_id
-          AND s.problem IS NULL AND s.dup_of IS NULL
-    """
+def _mapped(
+    table: str, old_table: str, column: str, target_table: str, *, where: str = "s.problem IS NULL AND s.dup_of IS NULL"
+) -> list[str]:
+    """Rows an earlier run imported: their row is taken from the mapping, if it still exists.
+
+    The mapping is joined on its unique (source, old_table, old_id) index; its text ``new_id`` is cast
+    only for the rows found (a join on ``id::text`` would defeat every index)."""
+    return [
+        f"""
+        UPDATE {table} s SET {column} = m.new_id::uuid, mapped = true
+        FROM import_mapping m
+        WHERE m.source = 'cm_patients' AND m.old_table = '{old_table}' AND m.old_id = s.old_id AND {where}
+        """,
+        f"""
+        UPDATE {table} s SET {column} = NULL, mapped = false
+        WHERE s.mapped AND NOT EXISTS (SELECT 1 FROM {target_table} t WHERE t.id = s.{column})
+        """,
+    ]
 
 
 # --- programs ------------------------------------------------------------------------------------------
@@ -82,7 +99,7 @@ def resolve_programs() -> None:
             """
             UPDATE s_program s SET outcome = 'unchanged' FROM import_mapping m
             WHERE m.source = 'cm_patients' AND m.old_table = 'contingency_management' AND m.old_id = s.old_id
-              AND m.new_id = s.program_id::text AND NOT s.created AND s.dup_of IS NULL
+              AND m.new_id::uuid = s.program_id AND NOT s.created AND s.dup_of IS NULL
             """,
             """
             UPDATE s_program SET
@@ -90,8 +107,9 @@ def resolve_programs() -> None:
                                WHEN outcome = 'unchanged' THEN outcome
                                WHEN created THEN 'created' ELSE 'matched' END,
                 reason = CASE WHEN problem IS NOT NULL THEN problem
-                              WHEN dup_of IS NOT NULL THEN 'duplicate id (first on line ' || dup_of || ')'
+                              WHEN dup_of IS NOT NULL THEN 'duplicate id: not migrated again'
                               WHEN NOT created AND outcome IS NULL THEN 'an existing program of that name' END,
+                detail = CASE WHEN dup_of IS NOT NULL THEN 'first on line ' || dup_of ELSE detail END,
                 new_id = program_id
             """,
         ]
@@ -110,7 +128,7 @@ def resolve_providers() -> None:
             UPDATE s_provider s SET referenced = true
             WHERE s.old_id IN (SELECT cpss_old_id FROM s_enrollment WHERE problem IS NULL AND cpss_old_id <> '')
             """,
-            _mapped("s_provider", "providers", "provider_id", "providers_cm"),
+            *_mapped("s_provider", "providers", "provider_id", "providers_cm"),
             """
             UPDATE s_provider s SET provider_id = p.id FROM providers_cm p
             WHERE s.provider_id IS NULL AND s.referenced AND s.problem IS NULL AND s.dup_of IS NULL
@@ -150,12 +168,14 @@ def resolve_providers() -> None:
                                WHEN warning IS NOT NULL THEN 'conflict'
                                WHEN mapped THEN 'unchanged' WHEN created THEN 'created' ELSE 'matched' END,
                 reason = CASE WHEN problem IS NOT NULL THEN problem
-                              WHEN dup_of IS NOT NULL THEN 'duplicate id (first on line ' || dup_of || ')'
+                              WHEN dup_of IS NOT NULL THEN 'duplicate id: not migrated again'
                               WHEN NOT referenced THEN
                                    'not the CPSS of any CM enrollment (a psychiatry provider): not migrated'
-                              WHEN warning IS NOT NULL THEN 'imported; a value differs from what is stored'
+                              WHEN warning IS NOT NULL THEN 'imported; see the detail'
                               WHEN NOT created AND NOT mapped THEN 'an existing CM provider (same id or email)' END,
-                detail = CASE WHEN problem IS NULL AND dup_of IS NULL AND referenced THEN warning END,
+                detail = CASE WHEN problem IS NOT NULL THEN detail
+                              WHEN dup_of IS NOT NULL THEN 'first on line ' || dup_of
+                              WHEN referenced THEN warning END,
                 new_id = provider_id
             """,
         ]
@@ -190,11 +210,13 @@ def resolve_patients(*, actor) -> None:
             UPDATE s_patient s SET enrolled = true
             WHERE s.old_id IN (SELECT patient_old_id FROM s_enrollment WHERE problem IS NULL AND program_id IS NOT NULL)
             """,
-            f"""
-            UPDATE s_patient s SET canonical_id = c.id, mapped = true FROM import_mapping m
-            JOIN patients_canonical c ON c.id::text = m.new_id
-            WHERE m.source = 'cm_patients' AND m.old_table = 'patients' AND m.old_id = s.old_id AND {ELIGIBLE}
-            """,
+            *_mapped(
+                "s_patient",
+                "patients",
+                "canonical_id",
+                "patients_canonical",
+                where=f"{ELIGIBLE} AND m.target = 'cm_program.canonicalpatient'",
+            ),
             """
             UPDATE s_patient s SET mapped = true FROM import_mapping m
             WHERE m.source = 'cm_patients' AND m.old_table = 'patients' AND m.old_id = s.old_id
@@ -223,16 +245,16 @@ def resolve_patients(*, actor) -> None:
             FROM person p WHERE p.id = s.email_person AND NOT p.is_active AND s.problem IS NULL
             """,
             """
-            UPDATE s_patient s SET problem = 'the email belongs to another canonical patient ('
-                   || c.first_name || ' ' || c.last_name || ', ' || c.date_of_birth
-                   || '): check the name and date of birth; not migrated'
+            UPDATE s_patient s SET problem = 'the email belongs to another canonical patient: check the name and date'
+                   || ' of birth; not migrated',
+                   detail = c.first_name || ' ' || c.last_name || ', ' || c.date_of_birth
             FROM patients_canonical c
             WHERE c.person_id = s.email_person AND s.problem IS NULL AND c.id IS DISTINCT FROM s.canonical_id
             """,
             # The same email on rows of different humans (name or date of birth): the first one keeps it.
             f"""
-            UPDATE s_patient s SET problem = 'the same email is on line ' || f.first_line
-                   || ' with another name or date of birth: not migrated'
+            UPDATE s_patient s SET problem = 'the same email is on an earlier line with another name or date of birth:'
+                   || ' not migrated', detail = 'line ' || f.first_line
             FROM (SELECT line, first_value(line) OVER w AS first_line,
                          first_value(kf || '|' || kl || '|' || dob) OVER w AS first_key
                   FROM s_patient s WHERE {ELIGIBLE} AND email IS NOT NULL
@@ -422,16 +444,18 @@ def _profiles_and_intakeq(actor) -> None:
                     ELSE 'matched' END,
                 reason = CASE
                     WHEN problem IS NOT NULL THEN problem
-                    WHEN dup_of IS NOT NULL THEN 'duplicate id (first on line ' || dup_of || ')'
+                    WHEN dup_of IS NOT NULL THEN 'duplicate id: not migrated again'
                     WHEN NOT enrolled AND client_id IS NULL THEN
                          'CM-written row without an enrollment to migrate: nothing migrated; '
                          || 'ready to leave the shared table'
                     WHEN enrolled AND canonical_id IS NULL THEN 'no canonical identity could be made'
-                    WHEN warning IS NOT NULL THEN 'imported; a value differs from what is stored'
+                    WHEN warning IS NOT NULL THEN 'imported; see the detail'
                     WHEN NOT enrolled THEN 'IntakeQ client without a CM enrollment: mirror row only'
                     WHEN client_id IS NULL THEN 'CM-written row: migrated; ready to leave the shared table'
                     ELSE 'IntakeQ client in CM: migrated and linked; stays in the IntakeQ mirror' END,
-                detail = CASE WHEN problem IS NULL AND dup_of IS NULL THEN warning END,
+                detail = CASE WHEN problem IS NOT NULL THEN detail
+                              WHEN dup_of IS NOT NULL THEN 'first on line ' || dup_of
+                              ELSE warning END,
                 new_id = coalesce(canonical_id, mirror_id)
             """,
         ]

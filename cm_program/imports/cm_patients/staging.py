@@ -108,8 +108,8 @@ STAGING = {
     ),
 }
 STAGED_COLUMNS = {
-    "s_program": ["line", "old_id", "name", "problem"],
-    "s_provider": ["line", "old_id", "first_name", "last_name", "email", "phone", "problem", "warning"],
+    "s_program": ["line", "old_id", "name", "problem", "detail"],
+    "s_provider": ["line", "old_id", "first_name", "last_name", "email", "phone", "problem", "warning", "detail"],
     "s_patient": [
         "line",
         "old_id",
@@ -122,6 +122,7 @@ STAGED_COLUMNS = {
         "client_id",
         "problem",
         "warning",
+        "detail",
     ],
     "s_enrollment": [
         "line",
@@ -138,6 +139,7 @@ STAGED_COLUMNS = {
         "notes",
         "problem",
         "warning",
+        "detail",
     ],
     "s_ledger": [
         "line",
@@ -148,6 +150,7 @@ STAGED_COLUMNS = {
         "entry_reason",
         "occurred_at",
         "problem",
+        "detail",
     ],
 }
 
@@ -161,7 +164,12 @@ def create_staging_tables() -> None:
 
 
 class RowProblem(Exception):
-    """A value of one row that cannot be migrated: the message is the report's reason."""
+    """A value of one row that cannot be migrated: ``reason`` is what the report counts, ``detail`` the
+    row's own value (kept apart so that a million bad dates make one reason, not a million)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason, self.detail = reason, detail
 
 
 def _first_message(exc: ValidationError) -> str:
@@ -190,11 +198,11 @@ def _date_of_birth(value: str) -> dt.date:
     try:
         parsed = dt.date.fromisoformat(value[:10])
     except ValueError:
-        raise RowProblem(f"date_of_birth '{value}' is not a date (YYYY-MM-DD)") from None
+        raise RowProblem("date_of_birth is not a date (YYYY-MM-DD)", value) from None
     if parsed > timezone.localdate():
-        raise RowProblem(f"date_of_birth {parsed} is in the future")
+        raise RowProblem("date_of_birth is in the future", value)
     if parsed < OLDEST_DATE_OF_BIRTH:
-        raise RowProblem(f"date_of_birth {parsed} is before {OLDEST_DATE_OF_BIRTH:%Y}")
+        raise RowProblem(f"date_of_birth is before {OLDEST_DATE_OF_BIRTH:%Y}", value)
     return parsed
 
 
@@ -203,11 +211,11 @@ def _moment(value: str, *, field: str) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise RowProblem(f"{field} '{value}' is not a date and time (ISO 8601)") from None
+        raise RowProblem(f"{field} is not a date and time (ISO 8601)", value) from None
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed)
     if parsed > timezone.now() + dt.timedelta(minutes=1):
-        raise RowProblem(f"{field} {value} is in the future")
+        raise RowProblem(f"{field} is in the future", value)
     return parsed
 
 
@@ -215,7 +223,7 @@ def _whole(value: str, *, field: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise RowProblem(f"{field} '{value}' is not a whole number") from None
+        raise RowProblem(f"{field} is not a whole number", value) from None
 
 
 def _email(value: str, warnings: list[str]) -> str | None:
@@ -237,14 +245,14 @@ def _uuid(value: str, *, field: str) -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise RowProblem(f"{field} '{value}' is not a UUID") from None
+        raise RowProblem(f"{field} is not a UUID", value) from None
 
 
 def _program_row(line: int, row: dict) -> tuple:
     name = row["name"]
     if not row["id"]:
         raise RowProblem("no id")
-    return (line, row["id"], _name(name, field="name"), None)
+    return (line, row["id"], _name(name, field="name"), None, None)
 
 
 def _provider_row(line: int, row: dict) -> tuple:
@@ -257,7 +265,7 @@ def _provider_row(line: int, row: dict) -> tuple:
     phone = _phone(_text(row["phone"], field="phone") or "")
     if row["phone"] and phone is None:
         warnings.append(f"phone '{row['phone']}' is not a phone number: not kept")
-    return (line, old_id, first, last, email, phone, None, "; ".join(warnings) or None)
+    return (line, old_id, first, last, email, phone, None, "; ".join(warnings) or None, None)
 
 
 def _patient_row(line: int, row: dict) -> tuple:
@@ -281,6 +289,7 @@ def _patient_row(line: int, row: dict) -> tuple:
         client_id,
         None,
         "; ".join(warnings) or None,
+        None,
     )
 
 
@@ -293,7 +302,7 @@ def _enrollment_row(line: int, row: dict) -> tuple:
     status = (row["status"] or CMStatus.ACTIVE).lower()
     status = STATUS_ALIASES.get(status, status)
     if status not in CMStatus.values:
-        raise RowProblem(f"status '{row['status']}' is not one of: {', '.join(CMStatus.values)}")
+        raise RowProblem(f"status is not one of: {', '.join(CMStatus.values)}", row["status"])
     when = _moment(row["enrollment_date"], field="enrollment_date") if row["enrollment_date"] else None
     old_total = _whole(row["total_points"], field="total_points") if row["total_points"] else 0
     old_streak = _whole(row["current_streak"], field="current_streak") if row["current_streak"] else 0
@@ -321,6 +330,7 @@ def _enrollment_row(line: int, row: dict) -> tuple:
         _text(row["notes"], field="notes", multiline=True),
         None,
         "; ".join(warnings) or None,
+        None,
     )
 
 
@@ -340,11 +350,11 @@ def _ledger_row(line: int, row: dict) -> tuple:
     event_type = EVENT_TYPES.get(old_type.lower().replace(" ", "_").replace("-", "_"))
     if event_type is None or event_type == PointsEvent.MANUAL_ADJUSTMENT:
         if points == 0:
-            raise RowProblem(f"a zero-point '{old_type}' entry would be a manual adjustment of nothing")
+            raise RowProblem("a zero-point entry of an unknown or adjustment type changes nothing", old_type)
         event_type = PointsEvent.MANUAL_ADJUSTMENT
         label = f"(old type: {old_type or 'none'})"
         description = f"{description} {label}" if description else f"Imported entry {label}"
-    return (line, row["id"], row["cm_patient_id"], points, event_type, description, occurred_at, None)
+    return (line, row["id"], row["cm_patient_id"], points, event_type, description, occurred_at, None, None)
 
 
 PARSERS = {
@@ -370,13 +380,17 @@ def stage_file(files: ImportFiles, name: str, on_row=None) -> int:
             except RowProblem as exc:
                 values = [None] * len(columns)
                 values[0], values[1] = line, row.get("id", "")
-                values[problem_at] = str(exc)
+                values[problem_at] = exc.reason
+                values[-1] = exc.detail or None
             copy.write_row(values)
             count += 1
             if on_row is not None and count % 5000 == 0:
                 on_row(5000)
     if on_row is not None:
         on_row(count % 5000)
+    with connection.cursor() as cursor:
+        # Real row counts for the planner (a TEMP table has no statistics until analysed).
+        cursor.execute(f"ANALYZE {table}")
     return count
 
 
