@@ -119,6 +119,28 @@ def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progr
             report.note(f"Program {options['program'].strip()!r} did not exist: created with the default schedule.")
 
     staging.create_staging_tables()
+    with connection.cursor() as cursor:
+        # Every statement below joins whole staging tables, whose row estimates go stale as the steps fill
+        # them in: a nested loop chosen on a stale estimate of 1 row took minutes; hash joins take seconds.
+        cursor.execute("SET LOCAL enable_nestloop = off")
+    try:
+        _migrate(
+            files=files,
+            options=options,
+            report=report,
+            progress=progress,
+            actor=actor,
+            run_id=run_id,
+            present=present,
+            programs_file=programs_file,
+            program_id=program_id,
+        )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_nestloop = on")
+
+
+def _migrate(*, files, options, report, progress, actor, run_id, present, programs_file, program_id) -> None:
     done = 0
 
     def advance(n: int) -> None:

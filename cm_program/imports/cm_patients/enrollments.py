@@ -150,8 +150,11 @@ def create_enrollments() -> list[str]:
                        row_number() OVER (PARTITION BY e.provider_id
                                           ORDER BY e.enrollment_date NULLS LAST, e.line) AS rank
                 FROM s_enrollment e JOIN providers_cm p ON p.id = e.provider_id
-                CROSS JOIN LATERAL (SELECT count(*) AS holding FROM cm_enrollments ce
-                                    WHERE ce.cpss_provider_id = p.id AND ce.status = 'active') h
+                JOIN (SELECT p.id AS provider_id, count(ce.id) AS holding
+                      FROM providers_cm p LEFT JOIN cm_enrollments ce
+                        ON ce.cpss_provider_id = p.id AND ce.status = 'active'
+                      WHERE p.id IN (SELECT provider_id FROM s_enrollment WHERE created)
+                      GROUP BY p.id) h ON h.provider_id = e.provider_id
                 WHERE e.created AND e.status = 'active'
             ) r
             WHERE e.line = r.line AND r.rank > r.max_caseload - r.holding

@@ -30,17 +30,10 @@ KEY = "lower(crm_unaccent(trim({0}.first_name))), lower(crm_unaccent(trim({0}.la
 
 
 def _run(statements: list[str | tuple[str, list]]) -> None:
-    import os
-    import sys
-    import time
-
     with connection.cursor() as cursor:
         for statement in statements:
             sql, params = statement if isinstance(statement, tuple) else (statement, [])
-            t = time.perf_counter()
             cursor.execute(sql, params)
-            if os.environ.get("CMMIG_TIMING"):
-                print(f"{time.perf_counter() - t:7.3f}s {' '.join(sql.split())[:110]}", file=sys.stderr)
 
 
 def _mark_duplicates(table: str) -> str:
@@ -149,10 +142,16 @@ def resolve_providers() -> None:
                 ORDER BY coalesce(email, old_id), line
                 RETURNING id, canonical_provider_id, email
             )
-            UPDATE s_provider s SET provider_id = ins.id, created = (ins.canonical_provider_id::text = s.old_id)
+            UPDATE s_provider s SET provider_id = ins.id, created = true
             FROM ins
             WHERE s.provider_id IS NULL AND s.referenced AND s.problem IS NULL AND s.dup_of IS NULL
-              AND (ins.canonical_provider_id::text = s.old_id OR ins.email = s.email)
+              AND ins.canonical_provider_id::text = s.old_id
+            """,
+            # The other old ids of a human just created (same email).
+            """
+            UPDATE s_provider s SET provider_id = p.id FROM providers_cm p
+            WHERE s.provider_id IS NULL AND s.referenced AND s.problem IS NULL AND s.dup_of IS NULL
+              AND s.email IS NOT NULL AND p.email = s.email
             """,
             """
             UPDATE s_provider s SET
