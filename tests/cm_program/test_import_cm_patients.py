@@ -421,3 +421,15 @@ def test_the_command_prints_the_report_and_writes_the_csv(export, tmp_path):
 def test_as_names_an_unknown_login_clearly(export):
     with pytest.raises(CommandError, match="--as: no active login named 'nobody'"):
         call_command("migrate_cm_patients", str(export()), "--as", "nobody", stdout=io.StringIO())
+
+
+def test_generated_exports_are_read_to_the_last_row_and_agree_with_cm_check_ledger(tmp_path):
+    from bench.cm_csv import generate
+
+    counts = generate(tmp_path, patients=80, ledger_per_enrollment=6, seed=3)
+    report = execute(kind=ImportKind.CM_PATIENTS, files=ImportFiles.from_folder(tmp_path))
+    assert report.count() == sum(counts.values())
+    assert report.count(outcome="created") > 0 and report.count(outcome="skipped") > 0
+    assert ledger_discrepancies() == []
+    again = execute(kind=ImportKind.CM_PATIENTS, files=ImportFiles.from_folder(tmp_path))
+    assert again.count(outcome="created") == 0
