@@ -34,9 +34,14 @@ class ImportCommand(BaseCommand):
     def importer_options(self, options) -> dict:
         return {}
 
+    def actor_from(self, options):
+        """The User the import runs as (``None``: the command line, which sees everyone)."""
+        return None
+
     def handle(self, *args, **options):
         try:
             files = self.files_from(options)
+            actor = self.actor_from(options)
         except ImportFileError as exc:
             raise CommandError(str(exc)) from None
         progress = Progress(self.kind, None, stream=sys.stderr, enabled=not options["quiet"])
@@ -54,6 +59,7 @@ class ImportCommand(BaseCommand):
                     files=files,
                     options=self.importer_options(options),
                     dry_run=options["dry_run"],
+                    actor=actor,
                     report=report,
                     progress=on_progress,
                 )

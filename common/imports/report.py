@@ -54,18 +54,32 @@ class ImportReport:
         old_id: str = "",
         reason: str = "",
         new_id: str = "",
+        detail: str = "",
     ) -> None:
-        """One input row's outcome (``row`` is its line number in the file, header = 1)."""
+        """One input row's outcome (``row`` is its line number in the file, header = 1).
+
+        ``reason`` is what the counts group by, so it names a kind of outcome ("totals differ from the
+        ledger"); ``detail`` carries this row's own values ("total_points: old 120, ledger 110"): it is
+        written after the reason in the CSV and the notable rows, and never multiplies the counted
+        reasons."""
         if outcome not in Outcome.ALL:
             raise ValueError(f"unknown outcome {outcome!r}")
         self.counts[(file, outcome)] += 1
         if reason:
             self.reasons[(file, outcome, reason)] += 1
+        full_reason = f"{reason}: {detail}" if reason and detail else (reason or detail)
         if self._writer is not None:
-            self._writer.writerow([file, "" if row is None else row, old_id, outcome, reason, new_id])
+            self._writer.writerow([file, "" if row is None else row, old_id, outcome, full_reason, new_id])
         if outcome != Outcome.CREATED and len(self.notable) < self.keep:
             self.notable.append(
-                {"file": file, "row": row, "old_id": old_id, "outcome": outcome, "reason": reason, "new_id": new_id}
+                {
+                    "file": file,
+                    "row": row,
+                    "old_id": old_id,
+                    "outcome": outcome,
+                    "reason": full_reason,
+                    "new_id": new_id,
+                }
             )
 
     def note(self, text: str) -> None:
