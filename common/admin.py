@@ -37,7 +37,7 @@ from common.audit import record_history
 from common.db import constraint_name
 from common.errors import ConflictError
 from common.phi_access import PHIAccessAdminMixin
-from common.search import SORT_MATCHES_MAX, fetch_searched_rows, is_searched, search, sort_matches
+from common.search import SORT_MATCHES_MAX, fetch_by_ids, fetch_searched_rows, is_searched, search, sort_matches
 
 SERVICE_REFUSAL = "_service_refusal"
 logger = logging.getLogger(__name__)
@@ -260,16 +260,18 @@ class EstimatedCountPaginator(Paginator):
         # A search with few matches sorts them rather than walk the order index (common.search.sort_matches);
         # the count above, taken first by the changelist, says how many there are.
         if is_searched(self.object_list):
+            number = self.validate_number(number)
+            bottom = (number - 1) * self.per_page
+            top = bottom + self.per_page
+            if top + self.orphans >= self.count:
+                top = self.count
             if not self.approximate and self.count <= SORT_MATCHES_MAX:
-                self.object_list = sort_matches(self.object_list)
+                # Few matches: sort them; the page's keys first, then their rows (fetch_by_ids).
+                rows = fetch_by_ids(sort_matches(self.object_list), bottom, top)
             else:
                 # Many matches: walk the order index for a moment, then sort them (fetch_searched_rows).
-                number = self.validate_number(number)
-                bottom = (number - 1) * self.per_page
-                top = bottom + self.per_page
-                if top + self.orphans >= self.count:
-                    top = self.count
-                return self._get_page(fetch_searched_rows(self.object_list, bottom, top), number, self)
+                rows = fetch_searched_rows(self.object_list, bottom, top)
+            return self._get_page(rows, number, self)
         return super().page(number)
 
 

@@ -39,7 +39,7 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from common.search import SORT_MATCHES_MAX, fetch_searched_rows, is_searched, sort_matches
+from common.search import SORT_MATCHES_MAX, fetch_by_ids, fetch_searched_rows, is_searched, sort_matches
 
 MAX_DEPTH = 10_000  # rows that page numbers reach; past it, follow ``next``
 COUNT_CAP = 10_000  # rows counted exactly; past it, an estimate
@@ -313,8 +313,10 @@ class StandardPagination(BasePagination):
         fetch = _fetch
         if is_searched(queryset):
             if self.count_is == "exact" and self.count <= SORT_MATCHES_MAX:
-                # Few matches: sort them rather than walk the order index (common.search.sort_matches).
+                # Few matches: sort them rather than walk the order index (common.search.sort_matches), the
+                # page's keys first, then their rows (common.search.fetch_by_ids).
                 annotated = sort_matches(annotated)
+                fetch = fetch_by_ids
             else:
                 # Many: walk the order index for a moment, then sort them (common.search.fetch_searched_rows).
                 fetch = fetch_searched_rows
