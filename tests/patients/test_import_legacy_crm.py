@@ -371,3 +371,25 @@ def test_staff_cannot_log_a_call_as_not_recorded(navigator):
     with pytest.raises(ValidationError) as caught:
         call_log(patient=PatientFactory(), outcome=CallOutcome.NOT_RECORDED, navigator=navigator)
     assert caught.value.message_dict == {"outcome": ["'Not recorded' is only for calls imported from the legacy CRM."]}
+
+
+def test_a_later_run_updates_only_what_the_import_wrote_and_nobody_edited(tmp_path):
+    folder = files.write(tmp_path)
+    run(folder)
+    hal = Patient.objects.get(person__email="hal@example.org")
+    glioblastoma = MedicalCondition.objects.get(abbreviation="GBM")
+    Patient.objects.filter(pk=hal.pk).update(first_contact_date=dt.date(2022, 3, 1))  # a navigator's correction
+    changed = files.PATIENTS.replace("c1,2,2023-03-05", "c1,1,2023-03-04").replace(",,3,2022-03-03", ",,3,2022-03-02")
+    files.write(folder, patients=changed)
+    report = run(folder)
+    ann = Patient.objects.get(person__email="ann.lee@example.org")
+    assert (ann.medical_condition, ann.first_contact_date) == (glioblastoma, dt.date(2023, 3, 4))
+    assert outcome_of(report, "patient.csv", "p1")["outcome"] == Outcome.UPDATED
+    hal.refresh_from_db()
+    assert hal.first_contact_date == dt.date(2022, 3, 1)
+    assert outcome_of(report, "patient.csv", "p5")["reason"] == (
+        "edited in the CRM since the last import: the CRM's values kept"
+    )
+    assert report.count(outcome=Outcome.CREATED) == 0
+    # A third run of the same files: nothing left to update.
+    assert run(folder).count(outcome=Outcome.UPDATED) == 0

@@ -30,7 +30,7 @@ from patients.imports.legacy_crm import conditions as conditions_file
 from patients.imports.legacy_crm import contacts as contacts_file
 from patients.imports.legacy_crm import eap as eap_file
 from patients.imports.legacy_crm import patients as patients_file
-from patients.imports.legacy_crm._staging import SOURCE, emit_report, save_mappings, sql
+from patients.imports.legacy_crm._staging import SOURCE, emit_report, save_mappings, sql, written_object
 from patients.imports.legacy_crm.calls import write_calls
 from patients.imports.legacy_crm.journeys import write_journeys
 from patients.imports.legacy_crm.leads import write_leads
@@ -151,7 +151,12 @@ def _save_mappings(run_id) -> None:
         _save_role_mappings(old_table, target, kind, run_id)
     _save_call_mappings(run_id)
     save_mappings(
-        table="stg_patient", old_table="patient", target="patients.patient", where="NOT s.mapped", run_id=run_id
+        table="stg_patient",
+        old_table="patient",
+        target="patients.patient",
+        where="NOT s.mapped",
+        written=f"CASE WHEN s.patient_new THEN {written_object(patients_file.UPDATABLE)} ELSE '{{}}'::jsonb END",
+        run_id=run_id,
     )
     sql(
         """

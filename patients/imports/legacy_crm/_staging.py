@@ -118,3 +118,59 @@ def emit_report(report: ImportReport, *, file: str, table: str, progress) -> Non
         if len(rows) < BATCH:
             return
         after = rows[-1][0]
+
+
+def _json(expression: str) -> str:
+    return f"coalesce(to_jsonb({expression}), 'null'::jsonb)"
+
+
+def written_object(fields: dict[str, str], alias: str = "s") -> str:
+    """``jsonb_build_object`` of the values an import writes (target column -> staged column)."""
+    return "jsonb_build_object(" + ", ".join(f"'{c}', {alias}.{s}" for c, s in fields.items()) + ")"
+
+
+def apply_updates(*, staged: str, key: str, target: str, old_table: str, old_id: str, fields: dict[str, str]) -> None:
+    """A later run's new values for fields the import wrote and nobody has edited since.
+
+    ``staged`` rows with ``mapped`` set whose target row (``target.id = staged.key``) still holds, in a
+    field, exactly what the mapping says the import wrote, get the file's new value there (one
+    ``UPDATE ... FROM``: audited per row); those rows are ``updated``. A field edited in the CRM since
+    keeps the CRM's value and the row says so. The mapping then records what was written.
+    """
+    was = {c: f"coalesce(m.written->'{c}', 'null'::jsonb)" for c in fields}
+    untouched = {c: f"{_json(f't.{c}')} = {was[c]}" for c in fields}
+    sets = ", ".join(f"{c} = CASE WHEN {untouched[c]} THEN s.{s} ELSE t.{c} END" for c, s in fields.items())
+    changes = " OR ".join(f"({untouched[c]} AND {_json(f's.{s}')} <> {was[c]})" for c, s in fields.items())
+    join = mapped_join("m", old_table, f"s.{old_id}")
+    first = next(iter(fields))
+    sql(
+        f"""
+        WITH changed AS (
+            UPDATE {target} t SET {sets}, updated_at = now()
+            FROM {staged} s {join}
+            WHERE t.id = s.{key} AND s.mapped AND s.skip IS NULL AND m.written ? '{first}' AND ({changes})
+            RETURNING t.id
+        )
+        UPDATE {staged} s SET updated = true FROM changed WHERE changed.id = s.{key} AND s.mapped
+        """
+    )
+    edited = " OR ".join(f"(NOT {untouched[c]} AND {_json(f's.{s}')} <> {_json(f't.{c}')})" for c, s in fields.items())
+    sql(
+        f"""
+        UPDATE {staged} s SET notes = s.notes || 'edited in the CRM since the last import: the CRM''s values kept'::text
+        FROM {target} t, import_mapping m
+        WHERE m.source = '{SOURCE}' AND m.old_table = '{old_table}' AND m.old_id = s.{old_id}
+          AND t.id = s.{key} AND s.mapped AND s.skip IS NULL AND m.written ? '{first}' AND ({edited})
+        """
+    )
+    now_written = ", ".join(
+        f"'{c}', CASE WHEN {_json(f't.{c}')} = {_json(f's.{s}')} THEN {_json(f's.{s}')} ELSE {was[c]} END"
+        for c, s in fields.items()
+    )
+    sql(
+        f"""
+        UPDATE import_mapping m SET written = jsonb_build_object({now_written}), updated_at = now()
+        FROM {staged} s JOIN {target} t ON t.id = s.{key}
+        WHERE m.source = '{SOURCE}' AND m.old_table = '{old_table}' AND m.old_id = s.{old_id} AND s.updated
+        """
+    )

@@ -16,7 +16,15 @@ import re
 from django.utils import timezone
 
 from common.imports.files import ImportFiles, batched, read_csv
-from patients.imports.legacy_crm._staging import BATCH, OUTCOME_COLUMNS, copy_rows, create_table, mapped_join, sql
+from patients.imports.legacy_crm._staging import (
+    BATCH,
+    OUTCOME_COLUMNS,
+    apply_updates,
+    copy_rows,
+    create_table,
+    mapped_join,
+    sql,
+)
 from patients.imports.legacy_crm._values import BadValue, midnight, parse_bool, parse_date, parse_email
 from patients.imports.legacy_crm.conditions import Conditions
 
@@ -60,6 +68,7 @@ TABLE = f"""
     person_id uuid,
     journey_id uuid,
     journey_mapped boolean NOT NULL DEFAULT false,
+    patient_new boolean NOT NULL DEFAULT false,
     {OUTCOME_COLUMNS}
 """
 _COPY = [
@@ -201,6 +210,14 @@ def reconcile_conditions() -> None:
     )
 
 
+# The non-identity fields a later run may update (patient column -> staged column).
+UPDATABLE = {
+    "medical_condition_id": "condition_id",
+    "first_contact_date": "first_contact",
+    "initial_consult_date": "consult",
+}
+
+
 def write_patients(*, run_id) -> None:
     """One Patient per Person: the first patient row of each Person creates it (unless an earlier run
     mapped it, or the Person already is a patient); the Person's other rows match it."""
@@ -211,6 +228,9 @@ def write_patients(*, run_id) -> None:
         FROM stg_patient q {mapped_join("m", "patient", "q.old_id")} JOIN patient pt ON pt.id = m.new_id::uuid
         WHERE q.line = p.line AND p.skip IS NULL
         """
+    )
+    apply_updates(
+        staged="stg_patient", key="new_id", target="patient", old_table="patient", old_id="old_id", fields=UPDATABLE
     )
     sql(
         """
@@ -237,6 +257,7 @@ def write_patients(*, run_id) -> None:
     sql(
         """
         UPDATE stg_patient p SET new_id = s.patient_id, created = (s.patient_line = p.line),
+               patient_new = (s.patient_line = p.line),
                matched = CASE WHEN s.patient_line IS NULL THEN 'the person is already a patient'
                               ELSE 'same person as an earlier patient row' END
         FROM stg_person s WHERE s.pkey = p.pkey AND p.skip IS NULL AND NOT p.mapped
