@@ -58,6 +58,7 @@ def write_calls(*, navigator_id, actor_id, run_id) -> None:
             """,
             [navigator_id, actor_id],
         )
+        sql("ANALYZE call_history")  # refresh_follow_up reads each patient's latest call by index
         after = None
         while True:
             ids = [

@@ -58,14 +58,16 @@ def write_leads(*, run_id) -> None:
         WHERE x.person_id = l.person_id AND l.lead_id IS NULL
         """
     )
+    sql("ANALYZE stg_lead")
     # Converted when one of the Person's patient rows names one of its lead contacts.
     sql(
         """
         UPDATE stg_lead l SET patient_id = s.patient_id
-        FROM stg_person s
-        WHERE s.pkey = l.pkey AND l.lead_id IS NULL AND s.patient_id IS NOT NULL AND EXISTS (
-            SELECT 1 FROM stg_patient p JOIN stg_contact c ON c.line = p.contact_line
-            WHERE c.pkey = l.pkey AND c.kind = 'lead' AND p.skip IS NULL)
+        FROM stg_person s, (
+            SELECT DISTINCT c.pkey FROM stg_patient p JOIN stg_contact c ON c.line = p.contact_line
+            WHERE c.kind = 'lead' AND p.skip IS NULL
+        ) k
+        WHERE k.pkey = l.pkey AND s.pkey = l.pkey AND l.lead_id IS NULL AND s.patient_id IS NOT NULL
         """
     )
     sql(

@@ -263,6 +263,7 @@ def write_patients(*, run_id) -> None:
         FROM stg_person s WHERE s.pkey = p.pkey AND p.skip IS NULL AND NOT p.mapped
         """
     )
+    sql("ANALYZE patient")
     sql(
         """
         INSERT INTO person_contact_type (id, person_id, contact_type_id, valid_from, valid_to, created_at, updated_at)

@@ -120,6 +120,9 @@ def write_persons(*, src: str, run_id) -> None:
             """,
             [src],
         )
+    # Fresh statistics: the statements that follow join on the rows just inserted (a table analysed while
+    # nearly empty would be scanned once per row).
+    sql("ANALYZE person")
 
 
 _DIFFERENCES = """
@@ -151,15 +154,20 @@ def link_rows() -> None:
         "CASE WHEN r.phone <> '' AND p.phone <> '' AND r.phone <> p.phone "
         "THEN 'phone differs from the stored person''s (stored kept)' END"
     )
+    differs = (
+        "(r.first_name <> '' AND lower(r.first_name) <> lower(p.first_name)) "
+        "OR (r.last_name <> '' AND lower(r.last_name) <> lower(p.last_name))"
+    )
     sql(
         f"""
         UPDATE stg_contact r SET reasons = r.reasons || {_DIFFERENCES.format(phone=phone)}
         FROM person p WHERE p.id = r.person_id AND r.skip IS NULL
+          AND ({differs} OR (r.phone <> '' AND p.phone <> '' AND r.phone <> p.phone))
         """
     )
     sql(
         f"""
         UPDATE stg_patient r SET reasons = r.reasons || {_DIFFERENCES.format(phone="NULL")}
-        FROM person p WHERE p.id = r.person_id AND r.skip IS NULL
+        FROM person p WHERE p.id = r.person_id AND r.skip IS NULL AND ({differs})
         """
     )

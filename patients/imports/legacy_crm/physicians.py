@@ -31,6 +31,7 @@ def write_physicians(*, run_id) -> None:
         FROM stg_contact WHERE skip IS NULL AND kind = 'physician' ORDER BY pkey, line
         """
     )
+    sql("ANALYZE stg_physician")
     sql(
         f"""
         UPDATE stg_physician f SET physician_id = ph.id, state = 'mapped'
