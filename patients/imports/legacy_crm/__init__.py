@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 from django.conf import settings
+from django.db import DatabaseError, transaction
 
 from common.imports.context import import_file_context
 from common.imports.files import ImportFileError, ImportFiles, read_csv
@@ -97,9 +98,22 @@ def check_files(files: ImportFiles) -> None:
             rows.close()
 
 
+def _session_memory() -> None:
+    """Room for the staging tables and their sorts: TEMP tables live in ``temp_buffers`` (8 MB by default,
+    so 100,000 staged contacts spill to disk at every statement). ``temp_buffers`` can only change before
+    the session's first TEMP table: a session that already used one keeps its value (savepoint)."""
+    sql("SET LOCAL work_mem = '64MB'")
+    try:
+        with transaction.atomic():
+            sql("SET LOCAL temp_buffers = '256MB'")
+    except DatabaseError:
+        pass
+
+
 def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progress, actor, run_id) -> None:
     config = _settings(options, actor)
     check_files(files)
+    _session_memory()
     done = 0
 
     def advance(rows: int) -> None:
