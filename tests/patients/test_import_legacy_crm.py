@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from pghistory.models import Events
 
 from common.imports.files import ImportFiles
@@ -393,3 +394,18 @@ def test_a_later_run_updates_only_what_the_import_wrote_and_nobody_edited(tmp_pa
     assert report.count(outcome=Outcome.CREATED) == 0
     # A third run of the same files: nothing left to update.
     assert run(folder).count(outcome=Outcome.UPDATED) == 0
+
+
+def test_a_booking_in_the_future_is_no_call_and_no_future_record(tmp_path, navigator):
+    contacts = files.CONTACT_HEADER + (
+        "c1,Kim,Park,kim@example.org,,,patient - lead,2999-01-01 10:00,,,,,\n"
+        "c2,Lou,Park,lou@example.org,,,patient - lead,2999-01-01 10:00,,,,,\n"
+    )
+    patients = files.PATIENT_HEADER + "p1,Kim,Park,kim@example.org,c1,,2023-01-01,,,,,,\n"
+    files.write(tmp_path, contacts=contacts, patients=patients, eap=None)
+    report = run(tmp_path, navigator=navigator.email)
+    assert not CallHistory.all_objects.exists()
+    assert outcome_of(report, "contact.csv", "c1")["reason"] == "booking is in the future: not imported as a call"
+    lou = PatientLead.objects.get(person__email="lou@example.org")
+    assert lou.created_at <= timezone.now() and lou.person.created_at <= timezone.now()
+    assert "booking 2999-01-01 10:00" in lou.notes

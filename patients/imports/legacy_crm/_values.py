@@ -65,7 +65,7 @@ def parse_bool(value: str, column: str) -> bool | None:
 def parse_email(value: str) -> str | None:
     """Normalised (trimmed, lower case); an empty cell is None. Malformed addresses are refused."""
     email = normalize_email(value)
-    if email is not None and not _EMAIL.match(email):
+    if email is not None and (len(email) > 254 or not _EMAIL.match(email)):
         raise BadValue("invalid email")
     return email
 

@@ -78,7 +78,8 @@ def write_leads(*, run_id) -> None:
     )
     sql(
         """
-        UPDATE stg_lead l SET lead_id = gen_random_uuid(), state = 'new', created_at = coalesce(l.created_at, now()),
+        UPDATE stg_lead l SET lead_id = gen_random_uuid(), state = 'new',
+               created_at = least(coalesce(l.created_at, now()), now()),
                notes = concat_ws(E'\\n', 'Imported from the legacy CRM.', n.notes)
         FROM stg_lead l2 LEFT JOIN (
             SELECT c.pkey, string_agg(NULLIF('contact ' || c.old_id || ': ' || """

@@ -105,7 +105,7 @@ def write_persons(*, src: str, run_id) -> None:
             INSERT INTO person (id, first_name, last_name, email, phone, date_of_birth, user_id, is_active,
                                 deletion_reason, created_at, updated_at)
             SELECT person_id, first_name, last_name, email, phone, NULL, NULL, true, '',
-                   coalesce(created_at, now()), now()
+                   least(coalesce(created_at, now()), now()), now()
             FROM stg_person WHERE state = 'new' AND src = %s
             """,
             [src],
