@@ -59,6 +59,8 @@ def _run(label: str, folder: Path, *, navigator: str, trace: bool, slowest: int)
     print(
         "             " + ", ".join(f"{o} {report.count(outcome=o):,}" for o in Outcome.ALL if report.count(outcome=o))
     )
+    for query in sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:slowest]:
+        print(f"             {float(query['time']):7.3f} s  {' '.join(query['sql'].split())[:150]}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

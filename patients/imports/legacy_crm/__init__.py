@@ -133,6 +133,9 @@ def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progr
     resolve_persons(scope_user=config.scope_user)
     for src in (contacts_file.FILE, patients_file.FILE):
         write_persons(src=src, run_id=run_id)
+    # Fresh statistics: the statements that follow join on the rows just inserted (a table analysed while
+    # nearly empty would be scanned once per row).
+    sql("ANALYZE person")
     link_rows()
     with import_file_context(source=SOURCE, file=patients_file.FILE, run_id=run_id, actor=actor):
         patients_file.write_patients(run_id=run_id)

@@ -120,9 +120,6 @@ def write_persons(*, src: str, run_id) -> None:
             """,
             [src],
         )
-    # Fresh statistics: the statements that follow join on the rows just inserted (a table analysed while
-    # nearly empty would be scanned once per row).
-    sql("ANALYZE person")
 
 
 _DIFFERENCES = """
