@@ -78,7 +78,10 @@ class QuickCallForm(forms.Form):
     direction = forms.ChoiceField(
         choices=CallDirection.choices, initial=CallDirection.OUTBOUND, widget=forms.RadioSelect
     )
-    outcome = forms.ChoiceField(choices=[("", "---------"), *CallOutcome.choices])
+    # "Not recorded" marks imported calls only (patients.services.call_log refuses it).
+    outcome = forms.ChoiceField(
+        choices=[("", "---------"), *((v, label) for v, label in CallOutcome.choices if v != CallOutcome.NOT_RECORDED)]
+    )
     call_duration_minutes = forms.IntegerField(
         required=False, min_value=0, max_value=services.MAX_CALL_MINUTES, label="Duration (minutes)"
     )

@@ -358,6 +358,8 @@ class CallOutcome(models.TextChoices):
     BUSY = "busy", "Busy"
     WRONG_NUMBER = "wrong_number", "Wrong number"
     CALLBACK_REQUESTED = "callback_requested", "Callback requested"
+    # The legacy CRM kept a booking per contact, not the call's outcome (import_legacy_crm).
+    NOT_RECORDED = "not_recorded", "Not recorded (imported)"
 
 
 @pghistory.track()

@@ -103,6 +103,9 @@ def call_log(
         "call_duration_minutes": call_duration_minutes,
     }
     _clean_call({**values, "notes": notes}, errors)
+    if values["outcome"] == CallOutcome.NOT_RECORDED:
+        # Only import_legacy_crm writes it: the old model kept bookings, not how the call went.
+        errors.add("outcome", "'Not recorded' is only for calls imported from the legacy CRM.")
     errors.raise_if_any()
     with audit_context(actor=actor):
         call = CallHistory.objects.create(

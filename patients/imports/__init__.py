@@ -1,0 +1,1 @@
+"""Importers that bring existing records into patient navigation (issue 11)."""

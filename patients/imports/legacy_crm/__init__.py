@@ -1,0 +1,214 @@
+"""``import_legacy_crm``: the legacy CRM's CSV exports (design document 000) into the new model.
+
+Entry point ``run_import`` (registered in ``common.imports.runner.IMPORTERS``), called in one
+transaction by ``common.imports.runner.execute``. The files are streamed into TEMP staging tables
+(``COPY`` per batch of 5,000 rows, cells checked in Python on the way), then every rule is set-based
+SQL over them, file by file:
+
+* ``conditions.py`` — the condition lookup and the contacts' option-set texts, reconciled;
+* ``contacts.py`` / ``patients.py`` / ``eap.py`` — staging of each file;
+* ``persons.py`` — one Person per human across both files (mapping, stored email, else new);
+* ``patients.py`` — Patients; ``calls.py`` — bookings -> calls; ``leads.py`` — leads (converted when
+  a patient row points at them); ``physicians.py`` — physicians and hospitals;
+* ``journeys.py`` — CT journeys; ``eap.py`` — EAP journeys.
+
+Each staging row ends with its outcome (``_staging.py``), read back into the report in line order.
+Memory stays flat: Python holds one batch at a time (plus the condition lookup, which is small).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from django.conf import settings
+from django.db import DatabaseError, transaction
+
+from common.imports.context import import_file_context
+from common.imports.files import ImportFileError, ImportFiles, read_csv
+from common.imports.report import ImportReport
+from patients.imports.legacy_crm import conditions as conditions_file
+from patients.imports.legacy_crm import contacts as contacts_file
+from patients.imports.legacy_crm import eap as eap_file
+from patients.imports.legacy_crm import patients as patients_file
+from patients.imports.legacy_crm._staging import SOURCE, emit_report, save_mappings, sql, written_object
+from patients.imports.legacy_crm.calls import write_calls
+from patients.imports.legacy_crm.journeys import write_journeys
+from patients.imports.legacy_crm.leads import write_leads
+from patients.imports.legacy_crm.persons import link_rows, resolve_persons, write_persons
+from patients.imports.legacy_crm.physicians import write_physicians
+from people.models import ContactType, Person, PersonContactType, User
+from people.normalize import normalize_email
+
+REQUIRED_FILES = {
+    conditions_file.FILE: conditions_file.COLUMNS,
+    contacts_file.FILE: contacts_file.COLUMNS,
+    patients_file.FILE: patients_file.COLUMNS,
+}
+OPTIONAL_FILES = {eap_file.FILE: eap_file.COLUMNS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    navigator_id: str | None
+    region: str
+    scope_user: User | None
+    actor_id: str | None
+
+
+def _settings(options: dict, actor) -> Settings:
+    """The options, checked: bad ones stop the run before anything is read or written."""
+    region = (options.get("phone_region") or getattr(settings, "PHONE_DEFAULT_REGION", "US")).upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ImportFileError(f"--phone-region {region}: not a region code (e.g. US, NL, GB)")
+    navigator_id = None
+    if options.get("navigator"):
+        email = normalize_email(options["navigator"])
+        person = Person.objects.filter(email=email).first()
+        if person is None:
+            raise ImportFileError(f"--navigator {options['navigator']}: no person has this email")
+        holds = PersonContactType.objects.filter(person=person, contact_type__code=ContactType.PATIENT_NAVIGATOR)
+        if not holds.current().exists():
+            raise ImportFileError(f"--navigator {options['navigator']}: {person} is not a patient navigator")
+        navigator_id = str(person.pk)
+    scope_user = actor
+    if options.get("as"):
+        scope_user = User.objects.filter(username=options["as"], is_active=True).first()
+        if scope_user is None:
+            raise ImportFileError(f"--as {options['as']}: no active user with this username")
+    return Settings(
+        navigator_id=navigator_id,
+        region=region,
+        scope_user=scope_user,
+        actor_id=str(actor.pk) if actor is not None and actor.pk else None,
+    )
+
+
+def check_files(files: ImportFiles) -> None:
+    """Every required file is there with every required column, before anything is written."""
+    for name, columns in {**REQUIRED_FILES, **OPTIONAL_FILES}.items():
+        if name not in files:
+            if name in REQUIRED_FILES:
+                raise ImportFileError(f"{name}: missing (the folder needs {', '.join(REQUIRED_FILES)})")
+            continue
+        rows = read_csv(files, name, required=columns)
+        try:
+            next(rows, None)
+        finally:
+            rows.close()
+
+
+def _session_memory() -> None:
+    """Room for the staging tables and their sorts: TEMP tables live in ``temp_buffers`` (8 MB by default,
+    so 100,000 staged contacts spill to disk at every statement). ``temp_buffers`` can only change before
+    the session's first TEMP table: a session that already used one keeps its value (savepoint)."""
+    sql("SET LOCAL work_mem = '64MB'")
+    try:
+        with transaction.atomic():
+            sql("SET LOCAL temp_buffers = '256MB'")
+    except DatabaseError:
+        pass
+
+
+def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progress, actor, run_id) -> None:
+    config = _settings(options, actor)
+    check_files(files)
+    _session_memory()
+    done = 0
+
+    def advance(rows: int) -> None:
+        nonlocal done
+        done += rows
+        progress(done, None)
+
+    with import_file_context(source=SOURCE, file=conditions_file.FILE, run_id=run_id, actor=actor):
+        conditions = conditions_file.import_conditions(files=files, report=report, run_id=run_id, progress=advance)
+    contacts_file.stage_contacts(files=files, region=config.region, progress=advance)
+    patients_file.stage_patients(files=files, conditions=conditions, progress=advance)
+    eap_file.stage_eap(files=files, progress=advance)
+    with import_file_context(source=SOURCE, file=contacts_file.FILE, run_id=run_id, actor=actor):
+        conditions_file.resolve_option_texts(conditions)
+    patients_file.reconcile_conditions()
+
+    resolve_persons(scope_user=config.scope_user)
+    for src in (contacts_file.FILE, patients_file.FILE):
+        write_persons(src=src, run_id=run_id)
+    # Fresh statistics: the statements that follow join on the rows just inserted (a table analysed while
+    # nearly empty would be scanned once per row).
+    sql("ANALYZE person")
+    link_rows()
+    with import_file_context(source=SOURCE, file=patients_file.FILE, run_id=run_id, actor=actor):
+        patients_file.write_patients(run_id=run_id)
+    write_calls(navigator_id=config.navigator_id, actor_id=config.actor_id, run_id=run_id)
+    write_leads(run_id=run_id)
+    write_physicians(run_id=run_id)
+    write_journeys(actor_id=config.actor_id, run_id=run_id)
+    eap_file.write_eap(actor_id=config.actor_id, run_id=run_id)
+    _save_mappings(run_id)
+
+    for name, table in (
+        (contacts_file.FILE, "stg_contact"),
+        (patients_file.FILE, "stg_patient"),
+        (eap_file.FILE, "stg_eap"),
+    ):
+        emit_report(report, file=name, table=table, progress=advance)
+    if not config.navigator_id:
+        report.note("No --navigator given: bookings of contacts who are patients were not imported as calls.")
+    for table in ("stg_contact", "stg_patient", "stg_eap", "stg_person", "stg_lead", "stg_physician"):
+        sql(f"DROP TABLE IF EXISTS {table}")
+
+
+def _save_mappings(run_id) -> None:
+    """old id -> new row for every row imported or matched (a second run finds them all here)."""
+    save_mappings(table="stg_contact", old_table="contact", target="people.person", where="NOT s.mapped", run_id=run_id)
+    for old_table, target, kind in (
+        ("contact.lead", "patients.patientlead", "lead"),
+        ("contact.physician", "patients.physician", "physician"),
+    ):
+        _save_role_mappings(old_table, target, kind, run_id)
+    _save_call_mappings(run_id)
+    save_mappings(
+        table="stg_patient",
+        old_table="patient",
+        target="patients.patient",
+        where="NOT s.mapped",
+        written=f"CASE WHEN s.patient_new THEN {written_object(patients_file.UPDATABLE)} ELSE '{{}}'::jsonb END",
+        run_id=run_id,
+    )
+    sql(
+        """
+        INSERT INTO import_mapping (source, old_table, old_id, target, new_id, written, run_id, created_at, updated_at)
+        SELECT %s, 'patient.ct_journey', old_id, 'journeys.clinicaltrialjourney', journey_id::text, '{}'::jsonb, %s,
+               now(), now()
+        FROM stg_patient WHERE journey_id IS NOT NULL AND NOT journey_mapped
+        ON CONFLICT (source, old_table, old_id) DO NOTHING
+        """,
+        [SOURCE, run_id],
+    )
+    save_mappings(
+        table="stg_eap", old_table="eap_dossier", target="journeys.eapjourney", where="NOT s.mapped", run_id=run_id
+    )
+
+
+def _save_role_mappings(old_table: str, target: str, kind: str, run_id) -> None:
+    sql(
+        """
+        INSERT INTO import_mapping (source, old_table, old_id, target, new_id, written, run_id, created_at, updated_at)
+        SELECT %s, %s, old_id, %s, role_id::text, '{}'::jsonb, %s, now(), now()
+        FROM stg_contact WHERE kind = %s AND role_id IS NOT NULL AND skip IS NULL
+        ON CONFLICT (source, old_table, old_id) DO NOTHING
+        """,
+        [SOURCE, old_table, target, run_id, kind],
+    )
+
+
+def _save_call_mappings(run_id) -> None:
+    sql(
+        """
+        INSERT INTO import_mapping (source, old_table, old_id, target, new_id, written, run_id, created_at, updated_at)
+        SELECT %s, 'contact.call', old_id, 'patients.callhistory', call_id::text, '{}'::jsonb, %s, now(), now()
+        FROM stg_contact WHERE call_new
+        ON CONFLICT (source, old_table, old_id) DO NOTHING
+        """,
+        [SOURCE, run_id],
+    )

@@ -1,0 +1,73 @@
+"""A patient row's trial columns -> a Clinical Trial Journey (when ``trial_id`` or
+``ct_referral_date`` is set), with its opening step on the journey's timeline.
+
+Status: ``ineligible`` (reason = the old one, or "not eligible (imported)") when ``eligible`` is
+false, else ``referred`` when there is a referral date, else ``pre_screening``. ``ct_outcome`` goes
+to the journey's notes: the old model lacks the dates an enrolled or completed journey needs, so no
+such status is invented.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from common.imports.context import import_file_context
+from patients.imports.legacy_crm._staging import SOURCE, mapped_join, sql
+
+NOT_ELIGIBLE = "not eligible (imported)"
+UNKNOWN_TRIAL = "Unknown trial (imported)"
+
+
+def write_journeys(*, actor_id, run_id) -> None:
+    sql(
+        f"""
+        UPDATE stg_patient p SET journey_id = j.id, journey_mapped = true
+        FROM stg_patient q {mapped_join("m", "patient.ct_journey", "q.old_id")}
+        JOIN clinical_trial_journey j ON j.id = m.new_id::uuid
+        WHERE q.line = p.line AND p.skip IS NULL
+        """
+    )
+    sql(
+        """
+        UPDATE stg_patient SET journey_id = gen_random_uuid(),
+               notes = notes || CASE WHEN trial_id = '' AND trial_name = ''
+                   THEN ARRAY['no trial_id: the journey names an unknown trial'] ELSE '{}' END
+        WHERE skip IS NULL AND new_id IS NOT NULL AND journey_id IS NULL
+          AND (trial_id <> '' OR trial_name <> '' OR referral IS NOT NULL)
+        """
+    )
+    with import_file_context(source=SOURCE, file="patient.csv", run_id=run_id):
+        sql(
+            """
+            INSERT INTO clinical_trial_journey (
+                id, patient_id, referring_physician_id, trial_id, trial_name, referral_date, eligible,
+                eligibility_assessment_date, ineligible_reason, status, enrollment_date, completion_date, outcome,
+                notes, is_active, deletion_reason, created_at, updated_at)
+            SELECT p.journey_id, p.new_id, NULL, p.trial_id,
+                   CASE WHEN p.trial_id = '' AND p.trial_name = '' THEN %(unknown)s ELSE p.trial_name END,
+                   coalesce(p.referral, p.first_contact, current_date),
+                   CASE p.eligible WHEN false THEN 'no' WHEN true THEN 'yes' ELSE 'unknown' END, NULL,
+                   CASE WHEN p.eligible = false THEN coalesce(nullif(trim(p.ineligible_reason), ''), %(not_eligible)s)
+                        ELSE p.ineligible_reason END,
+                   CASE WHEN p.eligible = false THEN 'ineligible' WHEN p.referral IS NOT NULL THEN 'referred'
+                        ELSE 'pre_screening' END,
+                   NULL, NULL, '',
+                   concat_ws(E'\\n', 'Imported from the legacy CRM (patient ' || p.old_id || ').',
+                             CASE WHEN p.ct_outcome <> '' THEN 'Outcome in the legacy CRM: ' || p.ct_outcome END),
+                   true, '', coalesce(p.referral, p.first_contact, current_date)::timestamp AT TIME ZONE %(tz)s, now()
+            FROM stg_patient p WHERE p.journey_id IS NOT NULL AND NOT p.journey_mapped
+            """,
+            {"unknown": UNKNOWN_TRIAL, "not_eligible": NOT_ELIGIBLE, "tz": settings.TIME_ZONE},
+        )
+        sql(
+            """
+            INSERT INTO journey_status_change (id, ct_journey_id, eap_journey_id, from_status, to_status, changed_at,
+                                               changed_by_id, note, created_at, updated_at)
+            SELECT gen_random_uuid(), j.id, NULL, '', j.status, j.created_at, %s, 'Imported from the legacy CRM.',
+                   now(), now()
+            FROM stg_patient p JOIN clinical_trial_journey j ON j.id = p.journey_id
+            WHERE NOT p.journey_mapped
+            """,
+            [actor_id],
+        )
+    sql("UPDATE stg_patient SET created = true WHERE journey_id IS NOT NULL AND NOT journey_mapped")

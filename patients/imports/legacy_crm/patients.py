@@ -1,0 +1,276 @@
+"""patient.csv -> staging, then Patients (one per Person), converting the leads they point at.
+
+A patient row is the same human as the contact its ``contact_record`` names (even when that contact
+has no email, or another one: the contact's is kept and the difference reported); without a usable
+``contact_record`` it is matched by normalised email like any other row. Its condition is the lookup
+id's; where the linked contact's option-set text names another condition, the lookup wins and the
+row reports the conflict. ``first_contact_date`` is kept, and is also when the patient was created
+(reports over past periods count it then).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django.utils import timezone
+
+from common.imports.files import ImportFiles, batched, read_csv
+from patients.imports.legacy_crm._staging import (
+    BATCH,
+    OUTCOME_COLUMNS,
+    apply_updates,
+    copy_rows,
+    create_table,
+    mapped_join,
+    sql,
+)
+from patients.imports.legacy_crm._values import BadValue, midnight, parse_bool, parse_date, parse_email
+from patients.imports.legacy_crm.conditions import Conditions
+
+FILE = "patient.csv"
+COLUMNS = [
+    "patientid",
+    "firstname",
+    "lastname",
+    "email",
+    "contact_record",
+    "medical_condition",
+    "first_contact_date",
+    "initial_consult_date",
+    "trial_id",
+    "ct_referral_date",
+    "eligible",
+    "ineligible_reason",
+    "ct_outcome",
+]
+NCT = re.compile(r"^NCT[0-9]{8}$")
+
+TABLE = f"""
+    line integer PRIMARY KEY,
+    old_id text NOT NULL,
+    first_name text NOT NULL,
+    last_name text NOT NULL,
+    email text,
+    contact_record text NOT NULL,
+    condition_id uuid,
+    first_contact date,
+    consult date,
+    created_at timestamptz NOT NULL,
+    trial_id text NOT NULL,
+    trial_name text NOT NULL,
+    referral date,
+    eligible boolean,
+    ineligible_reason text NOT NULL,
+    ct_outcome text NOT NULL,
+    pkey text,
+    contact_line integer,
+    person_id uuid,
+    journey_id uuid,
+    journey_mapped boolean NOT NULL DEFAULT false,
+    patient_new boolean NOT NULL DEFAULT false,
+    {OUTCOME_COLUMNS}
+"""
+_COPY = [
+    "line",
+    "old_id",
+    "first_name",
+    "last_name",
+    "email",
+    "contact_record",
+    "condition_id",
+    "first_contact",
+    "consult",
+    "created_at",
+    "trial_id",
+    "trial_name",
+    "referral",
+    "eligible",
+    "ineligible_reason",
+    "ct_outcome",
+    "skip",
+    "reasons",
+]
+
+
+def _row(line: int, row: dict[str, str], conditions: Conditions, today: dt.date, now: dt.datetime) -> tuple:
+    skip = None
+    reasons: list[str] = []
+    email = first_contact = consult = referral = eligible = None
+    try:
+        if not row["patientid"]:
+            raise BadValue("no patientid")
+        if not row["firstname"] and not row["lastname"]:
+            raise BadValue("no firstname or lastname")
+        if len(row["firstname"]) > 150 or len(row["lastname"]) > 150:
+            raise BadValue("firstname or lastname longer than 150 characters")
+        email = parse_email(row["email"])
+        first_contact = parse_date(row["first_contact_date"], "first_contact_date")
+        consult = parse_date(row["initial_consult_date"], "initial_consult_date")
+        referral = parse_date(row["ct_referral_date"], "ct_referral_date")
+        eligible = parse_bool(row["eligible"], "eligible")
+    except BadValue as exc:
+        skip = str(exc)
+    if first_contact and first_contact > today:
+        reasons.append("first_contact_date is in the future: not kept")
+        first_contact = None
+    if first_contact and consult and consult < first_contact:
+        reasons.append("initial_consult_date before first_contact_date: not kept")
+        consult = None
+    condition_id = None
+    if row["medical_condition"]:
+        condition_id = conditions.by_old_id.get(row["medical_condition"])
+        if condition_id is None:
+            reasons.append("medical_condition is not an id of medical_condition.csv")
+    trial_id, trial_name = row["trial_id"], ""
+    if trial_id and (len(trial_id) > 50 or (trial_id.upper().startswith("NCT") and not NCT.match(trial_id))):
+        reasons.append("trial_id is not a valid registry id (NCT + 8 digits): kept as the trial name")
+        trial_id, trial_name = "", trial_id[:300]
+    return (
+        line,
+        row["patientid"],
+        row["firstname"],
+        row["lastname"],
+        email,
+        row["contact_record"],
+        condition_id,
+        first_contact,
+        consult,
+        midnight(first_contact) or now,
+        trial_id,
+        trial_name,
+        referral,
+        eligible,
+        row["ineligible_reason"],
+        row["ct_outcome"],
+        skip,
+        reasons,
+    )
+
+
+def stage_patients(*, files: ImportFiles, conditions: Conditions, progress) -> None:
+    create_table("stg_patient", TABLE)
+    today, now = timezone.localdate(), timezone.now()
+    for batch in batched(read_csv(files, FILE, required=COLUMNS), BATCH):
+        copy_rows("stg_patient", _COPY, (_row(line, row, conditions, today, now) for line, row in batch))
+        progress(len(batch))
+    sql("CREATE INDEX ON stg_patient (old_id)")
+    sql("CREATE INDEX ON stg_patient (contact_record)")
+    sql(
+        """
+        UPDATE stg_patient p SET skip = 'duplicate patientid (an earlier row has it)'
+        FROM stg_patient e WHERE e.old_id = p.old_id AND e.line < p.line AND p.skip IS NULL
+        """
+    )
+    # A contact without an email takes its patient's: the two rows are one human.
+    sql(
+        """
+        UPDATE stg_contact c SET pkey = p.email
+        FROM stg_patient p
+        WHERE p.contact_record = c.old_id AND c.email IS NULL AND p.email IS NOT NULL
+          AND c.skip IS NULL AND p.skip IS NULL
+        """
+    )
+    sql(
+        """
+        UPDATE stg_patient p SET pkey = c.pkey, contact_line = c.line,
+               reasons = p.reasons || CASE WHEN p.email IS NOT NULL AND c.email IS NOT NULL AND p.email <> c.email
+                   THEN ARRAY['email differs from its contact''s (the contact''s is kept)'] ELSE '{}' END
+        FROM stg_contact c
+        WHERE c.old_id = p.contact_record AND c.skip IS NULL AND p.skip IS NULL
+        """
+    )
+    sql(
+        """
+        UPDATE stg_patient SET reasons = reasons || CASE WHEN EXISTS (
+                   SELECT 1 FROM stg_contact c WHERE c.old_id = stg_patient.contact_record)
+               THEN 'contact_record names a contact row that was skipped: matched by email'::text
+               ELSE 'contact_record not found in contact.csv: matched by email'::text END
+        WHERE contact_record <> '' AND pkey IS NULL AND skip IS NULL
+        """
+    )
+    sql("UPDATE stg_patient SET pkey = coalesce(email, 'patient ' || old_id) WHERE pkey IS NULL AND skip IS NULL")
+    sql("CREATE INDEX ON stg_patient (pkey)")
+    sql("ANALYZE stg_patient")
+
+
+def reconcile_conditions() -> None:
+    """The lookup id wins over the linked contact's option-set text; a disagreement is reported."""
+    sql(
+        """
+        UPDATE stg_patient p
+        SET condition_id = coalesce(p.condition_id, c.condition_id),
+            reasons = p.reasons || CASE WHEN p.condition_id IS NOT NULL AND c.condition_id IS NOT NULL
+                                        AND p.condition_id <> c.condition_id
+                THEN ARRAY['medical condition: the lookup and the contact''s option set differ (the lookup''s kept)']
+                ELSE '{}' END
+        FROM stg_contact c
+        WHERE c.line = p.contact_line AND p.skip IS NULL
+        """
+    )
+
+
+# The non-identity fields a later run may update (patient column -> staged column).
+UPDATABLE = {
+    "medical_condition_id": "condition_id",
+    "first_contact_date": "first_contact",
+    "initial_consult_date": "consult",
+}
+
+
+def write_patients(*, run_id) -> None:
+    """One Patient per Person: the first patient row of each Person creates it (unless an earlier run
+    mapped it, or the Person already is a patient); the Person's other rows match it."""
+    # An earlier run's patient (mapping), then a patient the Person already has, then a new one.
+    sql(
+        f"""
+        UPDATE stg_patient p SET new_id = pt.id, mapped = true
+        FROM stg_patient q {mapped_join("m", "patient", "q.old_id")} JOIN patient pt ON pt.id = m.new_id::uuid
+        WHERE q.line = p.line AND p.skip IS NULL
+        """
+    )
+    apply_updates(
+        staged="stg_patient", key="new_id", target="patient", old_table="patient", old_id="old_id", fields=UPDATABLE
+    )
+    sql(
+        """
+        UPDATE stg_person s SET patient_id = pt.id FROM patient pt
+        WHERE pt.person_id = s.person_id AND s.hidden IS NULL
+        """
+    )
+    sql(
+        """
+        UPDATE stg_person s SET patient_id = gen_random_uuid(), patient_line = f.line
+        FROM (SELECT DISTINCT ON (pkey) pkey, line FROM stg_patient WHERE skip IS NULL ORDER BY pkey, line) f
+        WHERE f.pkey = s.pkey AND s.patient_id IS NULL
+        """
+    )
+    sql(
+        """
+        INSERT INTO patient (id, person_id, medical_condition_id, navigator_id, first_contact_date,
+                             initial_consult_date, status, is_active, deletion_reason, created_at, updated_at)
+        SELECT s.patient_id, s.person_id, p.condition_id, NULL, p.first_contact, p.consult, 'active', true, '',
+               p.created_at, now()
+        FROM stg_person s JOIN stg_patient p ON p.line = s.patient_line
+        """
+    )
+    sql(
+        """
+        UPDATE stg_patient p SET new_id = s.patient_id, created = (s.patient_line = p.line),
+               patient_new = (s.patient_line = p.line),
+               matched = CASE WHEN s.patient_line IS NULL THEN 'the person is already a patient'
+                              ELSE 'same person as an earlier patient row' END
+        FROM stg_person s WHERE s.pkey = p.pkey AND p.skip IS NULL AND NOT p.mapped
+        """
+    )
+    sql("ANALYZE patient")
+    sql(
+        """
+        INSERT INTO person_contact_type (id, person_id, contact_type_id, valid_from, valid_to, created_at, updated_at)
+        SELECT gen_random_uuid(), s.person_id, ct.id, p.created_at, NULL, now(), now()
+        FROM stg_person s JOIN stg_patient p ON p.line = s.patient_line JOIN contact_type ct ON ct.code = 'patient'
+        WHERE NOT EXISTS (
+            SELECT 1 FROM person_contact_type x WHERE x.person_id = s.person_id AND x.contact_type_id = ct.id
+              AND tstzrange(x.valid_from, x.valid_to) && tstzrange(p.created_at, NULL))
+        """
+    )
