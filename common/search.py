@@ -43,9 +43,15 @@ from django.db.models.functions import Coalesce
 from django.db.models.lookups import Contains, Exact, StartsWith
 from django.utils.text import smart_split, unescape_string_literal
 
-# A searched list with at most this many matches (counted exactly by the admin's and the API's paginators)
-# fetches its page by sorting the matches, not by walking the list's order index: see ``sort_matches``.
-SORT_MATCHES_MAX = 10_000
+# A searched list counts its matches exactly up to this many (the admin's and the API's paginators); past it the
+# admin says "more than 1000" and the API gives the planner's estimate (``count_is``). Counting up to 10,000
+# joined matches cost 300-570 ms for "johnson" on the calls; 1,001 cost 15-60 ms (docs/PERFORMANCE.md, "Search").
+SEARCH_COUNT_CAP = 1_000
+# A searched page sorts its matches instead of walking the list's order index (``sort_matches``) when they were
+# counted exactly, or when PostgreSQL expects at most this many. Its estimates of trigram matches run 1.5-3x
+# high (10,228 for 6,193 persons "smith"; 27,295 for 9,940 calls "martine"): 30,000 keeps the sort for a
+# bounded ~10,000-20,000 real matches, and leaves the walk to searches that match many rows spread along it.
+SORT_MATCHES_MAX_ESTIMATE = 30_000
 # Set on the query of a searched queryset (``Query.clone`` copies it through later filters and orderings).
 _SEARCHED = "crm_searched"
 # Words shorter than this match from the start of a field (trigram indexes need 3 characters).
@@ -216,6 +222,30 @@ def is_searched(queryset) -> bool:
     return bool(getattr(getattr(queryset, "query", None), _SEARCHED, False))
 
 
+def planner_rows(queryset: QuerySet) -> int | None:
+    """PostgreSQL's estimate of the rows of ``queryset`` (an ``EXPLAIN``, no rows read); None if unknown."""
+    import json
+
+    from django.db import connections
+
+    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    try:
+        return int(plan[0]["Plan"]["Plan Rows"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def matches_are_few(*, exact: bool, estimate: int | None) -> bool:
+    """Whether a searched page should sort its matches (``sort_matches``): they were counted exactly (at most
+    ``SEARCH_COUNT_CAP``), or the planner expects at most ``SORT_MATCHES_MAX_ESTIMATE``."""
+    return exact or (estimate is not None and estimate <= SORT_MATCHES_MAX_ESTIMATE)
+
+
 def sort_matches(queryset: QuerySet) -> QuerySet:
     """``queryset`` in the same order, written so that PostgreSQL sorts the rows that match instead of walking
     the list's order index: the first ORDER BY term ``x`` becomes ``COALESCE(x, x)`` (the same value, NULL
@@ -226,9 +256,9 @@ def sort_matches(queryset: QuerySet) -> QuerySet:
     to stop after ``50 / selectivity`` rows. When the search and the order are correlated (the persons list is
     ordered by last name, "smith" matches last names near the end) it tests most of the table instead: 1.5 s
     for "smith" at 200,000 persons, against 60 ms to collect the 6,193 matches from the trigram indexes and
-    keep the first 50 (docs/PERFORMANCE.md, "Search"). With at most ``SORT_MATCHES_MAX`` matches (known from
-    the paginator's capped count) the sort is bounded; past it the matches are many and spread, and walking
-    the order index stays the planner's choice."""
+    keep the first 50 (docs/PERFORMANCE.md, "Search"). With few matches (known from
+    the paginator's capped count, or from the planner's estimate past it: ``matches_are_few``) the sort is
+    bounded; past it the matches are many and spread, and walking the order index stays the planner's choice."""
     query = queryset.query
     ordering = list(query.order_by or (queryset.model._meta.ordering if query.default_ordering else ()))
     if not ordering:
