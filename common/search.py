@@ -13,9 +13,10 @@ What matches (Django's own rules, made accent- and case-insensitive):
   index on the same expression can.
 * Other text columns (identifiers on small tables, a lookup's name) keep Django's ``icontains``: without an
   index, ``crm_unaccent`` on every row costs ~5 us against ~1 us for ``upper()``, so the index decides.
-* ``Person.phone`` is stored in E.164 (+18015550123, a CHECK constraint), so a word is compared with it on its
-  digits only: "(801) 555-0123" finds +18015550123. A term that looks like a phone number as a whole
-  ("801 555 0123") is one word, not three. Words without digits (or with fewer than 3) skip the phone.
+* ``Person.phone`` is stored in E.164 (+18015550123, a CHECK constraint), and so is a CM profile's phone (its
+  services normalise it; ``E164_PHONES``), so a word is compared with them on its digits only: "(801) 555-0123"
+  finds +18015550123. A term that looks like a phone number as a whole ("801 555 0123") is one word, not three.
+  Words without digits (or with fewer than 3) skip the phone.
 * Fields of other types (ids, numbers) keep Django's ``icontains`` too.
 
 Why the query has the shape it has: PostgreSQL combines the indexes of one table with a BitmapOr, but an OR
@@ -59,6 +60,9 @@ CONTAINS_MIN_LENGTH = 3
 # A search term made only of what people type in phone numbers: "(801) 555-0123", "+1 801 555 0123".
 PHONE_LIKE = re.compile(r"^\+?[\d\s().\-/]{4,}$")
 _NOT_DIGIT = re.compile(r"\D")
+# Phone columns stored in E.164 (+18015550123), searched on the digits typed (a trigram GIN index on the column):
+# Person.phone (a CHECK constraint) and the CM profile's phone (its services store it normalised).
+E164_PHONES = frozenset({"people.person.phone", "cm_program.cmpatient.phone"})
 _TEXT_FIELDS = (models.CharField, models.TextField)  # EmailField, SlugField, URLField are CharFields
 
 
@@ -146,9 +150,7 @@ def _resolve(model: type[models.Model], spec: str) -> _Field:
         if field.is_relation and hasattr(field, "path_infos"):
             to_many = to_many or field.many_to_many or field.one_to_many
             opts = field.path_infos[-1].to_opts
-    from people.models import Person  # the one phone column whose stored form (E.164) is guaranteed
-
-    if field is not None and field.model is Person and field.name == "phone":
+    if field is not None and f"{field.model._meta.label_lower}.{field.name}" in E164_PHONES:
         kind = "phone"
     elif isinstance(field, _TEXT_FIELDS) and field.column in _searchable_columns(field.model):
         kind = "text"
