@@ -19,6 +19,7 @@ from decimal import Decimal
 import pghistory
 from django.conf import settings
 from django.contrib.postgres.functions import RandomUUID
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import F, Func, Q
 from django.db.models.functions import Length, Lower, Now, Trim
@@ -147,6 +148,10 @@ class IntakeQPatient(CMModel):
             # The admin changelist's order (its admin puts the key last, ascending).
             models.Index(fields=["last_name", "first_name", "id"], name="patients_list_idx"),
             *search_indexes("intakeq", "first_name", "last_name"),  # the search box (common.search)
+            # Email, phone and client id in the search box too (the mirror keeps the EMR's own formats, so the
+            # phone is matched on what is typed, as text); the key's own unique index cannot serve a substring.
+            *search_indexes("intakeq", "email", "phone"),
+            *search_indexes("iq", "intakeq_client_id"),
         ]
 
     def __str__(self) -> str:
@@ -214,6 +219,13 @@ class CMPatient(CMModel):
                 name="patients_cm_status_check",
                 violation_error_message="Unknown status.",
             ),
+        ]
+
+        indexes = [
+            # The search box (common.search): email and Medicaid id anywhere or from the start; the phone on
+            # its digits (the services store it in E.164), as Person.phone.
+            *search_indexes("cm_patient", "email", "medicaid_id"),
+            GinIndex(OpClass("phone", name="gin_trgm_ops"), name="cm_patient_phone_trgm"),
         ]
 
     def __str__(self) -> str:
@@ -498,6 +510,8 @@ class CMEnrollment(CMModel):
         indexes = [
             models.Index(fields=["cpss_provider", "status"], name="cm_enrollments_caseload_idx"),
             models.Index(fields=["-enrollment_date", "id"], name="cm_enrollments_order_idx"),  # the list's order
+            # The pod filter (admin and ?pod_assignment=), and its list of pods in the admin's sidebar.
+            models.Index(fields=["pod_assignment"], name="cm_enrollments_pod_idx"),
         ]
 
     def __str__(self) -> str:

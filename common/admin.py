@@ -37,7 +37,16 @@ from common.audit import record_history
 from common.db import constraint_name
 from common.errors import ConflictError
 from common.phi_access import PHIAccessAdminMixin
-from common.search import SORT_MATCHES_MAX, fetch_by_ids, fetch_searched_rows, is_searched, search, sort_matches
+from common.search import (
+    SEARCH_COUNT_CAP,
+    fetch_by_ids,
+    fetch_searched_rows,
+    is_searched,
+    matches_are_few,
+    planner_rows,
+    search,
+    sort_matches,
+)
 
 SERVICE_REFUSAL = "_service_refusal"
 logger = logging.getLogger(__name__)
@@ -228,7 +237,7 @@ COUNT_CAP = 10_000
 
 class EstimatedCountPaginator(Paginator):
     """Uses PostgreSQL's row estimate (pg_class.reltuples) for an unfiltered large table, and counts a
-    filtered list only up to ``COUNT_CAP`` rows.
+    filtered list only up to ``COUNT_CAP`` rows (a searched one up to ``common.search.SEARCH_COUNT_CAP``).
 
     ``COUNT(*)`` on a table of millions of calls takes seconds on every changelist view; the planner's
     estimate is instant and good enough for "page 1 of ~40,000". A filter that keeps most of a big
@@ -250,22 +259,27 @@ class EstimatedCountPaginator(Paginator):
                 self.approximate = "about"
                 return estimate
             return super().count
-        counted = self.object_list.order_by()[: COUNT_CAP + 1].count()
-        if counted > COUNT_CAP:
+        # A search counts to a lower cap: its matches are joined rows, and "more than 1000" is as useful as
+        # "more than 10000" to someone who should type more of the name.
+        cap = SEARCH_COUNT_CAP if is_searched(self.object_list) else COUNT_CAP
+        counted = self.object_list.order_by()[: cap + 1].count()
+        if counted > cap:
             self.approximate = "more than"
-            return COUNT_CAP
+            return cap
         return counted
 
     def page(self, number):
         # A search with few matches sorts them rather than walk the order index (common.search.sort_matches);
-        # the count above, taken first by the changelist, says how many there are.
+        # the count above, taken first by the changelist, says whether they were counted, else the planner guesses.
         if is_searched(self.object_list):
             number = self.validate_number(number)
             bottom = (number - 1) * self.per_page
             top = bottom + self.per_page
             if top + self.orphans >= self.count:
                 top = self.count
-            if not self.approximate and self.count <= SORT_MATCHES_MAX:
+            exact = not self.approximate
+            estimate = None if exact else planner_rows(self.object_list)
+            if matches_are_few(exact=exact, estimate=estimate):
                 # Few matches: sort them; the page's keys first, then their rows (fetch_by_ids).
                 rows = fetch_by_ids(sort_matches(self.object_list), bottom, top)
             else:

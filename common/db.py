@@ -96,6 +96,11 @@ class _EqualsAny(Func):
     output_field = BooleanField()
 
 
+def in_array(field: str, values: QuerySet) -> _EqualsAny:
+    """``<field> = ANY(ARRAY(<values>))``: ``pk_in_array`` on another column (a foreign key)."""
+    return _EqualsAny(F(field), ArraySubquery(values.order_by()))
+
+
 def pk_in_array(values: QuerySet) -> _EqualsAny:
     """``pk = ANY(ARRAY(<values>))``: a filter on the rows whose key ``values`` (a one-column queryset)
     returns. Unlike ``pk__in`` / ``EXISTS``, which the planner may turn into a hash join over the whole

@@ -13,9 +13,10 @@ What matches (Django's own rules, made accent- and case-insensitive):
   index on the same expression can.
 * Other text columns (identifiers on small tables, a lookup's name) keep Django's ``icontains``: without an
   index, ``crm_unaccent`` on every row costs ~5 us against ~1 us for ``upper()``, so the index decides.
-* ``Person.phone`` is stored in E.164 (+18015550123, a CHECK constraint), so a word is compared with it on its
-  digits only: "(801) 555-0123" finds +18015550123. A term that looks like a phone number as a whole
-  ("801 555 0123") is one word, not three. Words without digits (or with fewer than 3) skip the phone.
+* ``Person.phone`` is stored in E.164 (+18015550123, a CHECK constraint), and so is a CM profile's phone (its
+  services normalise it; ``E164_PHONES``), so a word is compared with them on its digits only: "(801) 555-0123"
+  finds +18015550123. A term that looks like a phone number as a whole ("801 555 0123") is one word, not three.
+  Words without digits (or with fewer than 3) skip the phone.
 * Fields of other types (ids, numbers) keep Django's ``icontains`` too.
 
 Why the query has the shape it has: PostgreSQL combines the indexes of one table with a BitmapOr, but an OR
@@ -44,11 +45,17 @@ from django.db.models.lookups import Contains, Exact, StartsWith
 from django.db.models.sql.where import WhereNode
 from django.utils.text import smart_split, unescape_string_literal
 
-# A searched list with at most this many matches (counted exactly by the admin's and the API's paginators)
-# fetches its page by sorting the matches, not by walking the list's order index: see ``sort_matches``.
-SORT_MATCHES_MAX = 10_000
-# A searched page with more matches than that first walks the order index for at most this long, then
-# sorts the matches instead (``fetch_searched_rows``).
+# A searched list counts its matches exactly up to this many (the admin's and the API's paginators); past it the
+# admin says "more than 1000" and the API gives the planner's estimate (``count_is``). Counting up to 10,000
+# joined matches cost 300-570 ms for "johnson" on the calls; 1,001 cost 15-60 ms (docs/PERFORMANCE.md, "Search").
+SEARCH_COUNT_CAP = 1_000
+# A searched page sorts its matches instead of walking the list's order index (``sort_matches``) when they were
+# counted exactly, or when PostgreSQL expects at most this many. Its estimates of trigram matches run 1.5-3x
+# high (10,228 for 6,193 persons "smith"; 27,295 for 9,940 calls "martine"): 30,000 keeps the sort for a
+# bounded ~10,000-20,000 real matches, and leaves the walk to searches that match many rows spread along it.
+SORT_MATCHES_MAX_ESTIMATE = 30_000
+# A searched page with more matches than that, on a list whose order follows its search, first walks the order
+# index for at most this long, then sorts the matches instead (``fetch_searched_rows``).
 WALK_BUDGET_MS = 150
 # Set on the query of a searched queryset (``Query.clone`` copies it through later filters and orderings).
 _SEARCHED = "crm_searched"
@@ -57,6 +64,9 @@ CONTAINS_MIN_LENGTH = 3
 # A search term made only of what people type in phone numbers: "(801) 555-0123", "+1 801 555 0123".
 PHONE_LIKE = re.compile(r"^\+?[\d\s().\-/]{4,}$")
 _NOT_DIGIT = re.compile(r"\D")
+# Phone columns stored in E.164 (+18015550123), searched on the digits typed (a trigram GIN index on the column):
+# Person.phone (a CHECK constraint) and the CM profile's phone (its services store it normalised).
+E164_PHONES = frozenset({"people.person.phone", "cm_program.cmpatient.phone"})
 _TEXT_FIELDS = (models.CharField, models.TextField)  # EmailField, SlugField, URLField are CharFields
 
 
@@ -144,9 +154,7 @@ def _resolve(model: type[models.Model], spec: str) -> _Field:
         if field.is_relation and hasattr(field, "path_infos"):
             to_many = to_many or field.many_to_many or field.one_to_many
             opts = field.path_infos[-1].to_opts
-    from people.models import Person  # the one phone column whose stored form (E.164) is guaranteed
-
-    if field is not None and field.model is Person and field.name == "phone":
+    if field is not None and f"{field.model._meta.label_lower}.{field.name}" in E164_PHONES:
         kind = "phone"
     elif isinstance(field, _TEXT_FIELDS) and field.column in _searchable_columns(field.model):
         kind = "text"
@@ -222,6 +230,30 @@ def is_searched(queryset) -> bool:
     return bool(getattr(getattr(queryset, "query", None), _SEARCHED, False))
 
 
+def planner_rows(queryset: QuerySet) -> int | None:
+    """PostgreSQL's estimate of the rows of ``queryset`` (an ``EXPLAIN``, no rows read); None if unknown."""
+    import json
+
+    from django.db import connections
+
+    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    try:
+        return int(plan[0]["Plan"]["Plan Rows"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def matches_are_few(*, exact: bool, estimate: int | None) -> bool:
+    """Whether a searched page should sort its matches (``sort_matches``): they were counted exactly (at most
+    ``SEARCH_COUNT_CAP``), or the planner expects at most ``SORT_MATCHES_MAX_ESTIMATE``."""
+    return exact or (estimate is not None and estimate <= SORT_MATCHES_MAX_ESTIMATE)
+
+
 def sort_matches(queryset: QuerySet) -> QuerySet:
     """``queryset`` in the same order, written so that PostgreSQL sorts the rows that match instead of walking
     the list's order index: the first ORDER BY term ``x`` becomes ``COALESCE(x, x)`` (the same value, NULL
@@ -232,9 +264,9 @@ def sort_matches(queryset: QuerySet) -> QuerySet:
     to stop after ``50 / selectivity`` rows. When the search and the order are correlated (the persons list is
     ordered by last name, "smith" matches last names near the end) it tests most of the table instead: 1.5 s
     for "smith" at 200,000 persons, against 60 ms to collect the 6,193 matches from the trigram indexes and
-    keep the first 50 (docs/PERFORMANCE.md, "Search"). With at most ``SORT_MATCHES_MAX`` matches (known from
-    the paginator's capped count) the sort is bounded; past it the matches are many and spread, and walking
-    the order index stays the planner's choice."""
+    keep the first 50 (docs/PERFORMANCE.md, "Search"). With few matches (known from
+    the paginator's capped count, or from the planner's estimate past it: ``matches_are_few``) the sort is
+    bounded; past it the matches are many and spread, and walking the order index stays the planner's choice."""
     query = queryset.query
     ordering = list(query.order_by or (queryset.model._meta.ordering if query.default_ordering else ()))
     if not ordering:
@@ -309,7 +341,7 @@ def _rows_for(queryset: QuerySet, keys: list) -> list:
 
 
 def fetch_searched_rows(queryset: QuerySet, start: int, stop: int) -> list:
-    """``list(queryset[start:stop])`` for a searched list with many matches (more than ``SORT_MATCHES_MAX``)
+    """``list(queryset[start:stop])`` for a searched list with many matches (not ``matches_are_few``)
     whose order follows its search (``order_follows_search``): the order-index walk first, for at most
     ``WALK_BUDGET_MS``, then the sorted matches. Other lists walk their order index as the planner chooses.
 

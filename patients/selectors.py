@@ -16,8 +16,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from common.audit import AuditTrail, record_history
-from common.db import pk_in_array
-from patients.models import CallHistory, Patient, PatientStatus
+from common.db import in_array, pk_in_array
+from patients.models import CallHistory, Patient, PatientStatus, Physician
 from people.models import ContactType, Person, PersonContactType
 
 
@@ -107,6 +107,20 @@ def patients_worklist(patients: QuerySet[Patient] | None = None) -> QuerySet[Pat
     the patient): one query whatever the number of rows."""
     patients = Patient.all_objects.all() if patients is None else patients
     return patients.select_related("person", "medical_condition", "navigator")
+
+
+def physicians_list(physicians: QuerySet[Physician] | None = None) -> QuerySet[Physician]:
+    """The physicians list (admin and API), sorted by their Person's name, that PostgreSQL builds from the
+    physicians and not from the persons table.
+
+    Joined plainly, the planner hashed the physicians and read every person to sort the few that are
+    physicians (1,000 among 200,000 here: a sequential scan of ``person``), or walked the persons' name index
+    testing each for a physician (~0.5% are). The filter ``person_id = ANY(ARRAY(SELECT person_id FROM
+    physician))`` is true of every physician, but the planner counts an array of unknown length as a few
+    rows: it starts from the physicians and fetches each one's Person by key, so the page costs one index
+    probe per physician (docs/PERFORMANCE.md, "Search", Round 2)."""
+    physicians = physicians if physicians is not None else Physician.all_objects.all()
+    return physicians.filter(in_array("person_id", Physician.all_objects.values("person_id")))
 
 
 def patient_physicians(*, patient: Patient) -> QuerySet:

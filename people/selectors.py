@@ -7,7 +7,8 @@ import operator
 from functools import reduce
 
 from django.apps import apps
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models.lookups import IsNull
 
 from common import roles
 from common.audit import AuditTrail, record_history
@@ -53,8 +54,15 @@ _CM_LINKED = Q(canonical_patient__isnull=False) | Q(cm_provider__isnull=False)
 
 
 def _in_patient_navigation() -> Q:
-    has_role = PersonContactType.objects.filter(person=OuterRef("pk"))
-    return Q(Exists(has_role)) | ~_CM_LINKED
+    """Not known through CM, or holding a patient-navigation role (any period).
+
+    Written so that PostgreSQL can serve it from indexes when it narrows a search: the role test is a scalar
+    subquery (one probe of ``person_contact_type(person_id)``), placed after the CM test so that it runs only
+    for the few CM-linked persons (PostgreSQL evaluates OR arms in order). As ``EXISTS`` inside an OR the
+    planner turned it into a hashed subplan that read every role period on every request: a navigator's
+    person search for "smith" took 324 ms against 76 ms this way (docs/PERFORMANCE.md, "Search", Round 2)."""
+    first_role = PersonContactType.objects.filter(person=OuterRef("pk")).order_by().values("pk")[:1]
+    return ~_CM_LINKED | Q(IsNull(Subquery(first_role), False))
 
 
 def persons_in_patient_navigation() -> QuerySet[Person]:

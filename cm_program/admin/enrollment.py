@@ -52,8 +52,9 @@ class CMEnrollmentAdmin(ServiceAdmin):
     ordering = ("-enrollment_date", "pk")
     list_display_links = ("patient",)
     list_select_related = ("canonical_patient", "cm_program", "cpss_provider")
-    list_filter = ("status", LastEventFilter, "cm_program", CPSSFilter, "enrollment_date")
-    search_fields = ("canonical_patient__last_name", "canonical_patient__first_name", "pod_assignment")
+    list_filter = ("status", LastEventFilter, "cm_program", CPSSFilter, "pod_assignment", "enrollment_date")
+    # The pod is one of a few values: a filter, not a word to search for (docs/PERFORMANCE.md, "Search").
+    search_fields = ("canonical_patient__last_name", "canonical_patient__first_name")
     autocomplete_fields = ("cm_patient", "cm_program", "cpss_provider")
     readonly_fields = ("canonical_patient", "total_points", "current_streak", "created_at", "updated_at")
 

@@ -60,7 +60,9 @@ class CMPointsTransactionAdmin(ServiceAdmin):
     # Newest first, on cm_points_occurred_at_idx (the model's enrollment order sorts the joined table).
     ordering = ("-occurred_at", "-pk")
     list_filter = ("event_type", OccurredFilter, "enrollment__cm_program", LedgerCPSSFilter)
-    search_fields = ("canonical_patient__last_name", "canonical_patient__first_name", "reason")
+    # Not the reason: free text on the largest CM table (2M entries at full size, most of them blank), which no
+    # index serves; it is read on the entry, and the API searches it within one enrollment's ledger.
+    search_fields = ("canonical_patient__last_name", "canonical_patient__first_name")
     autocomplete_fields = ("enrollment",)
     actions = ("reverse_entries",)
     object_history_template = "admin/cm_program/cmpointstransaction/object_history.html"

@@ -9,10 +9,10 @@
   as fast at row 5,000,000 as at row 1, and rows inserted between two pages are neither repeated nor skipped
   behind the cursor. NULLs sort as PostgreSQL sorts them (last ascending, first descending). A cursor that
   was altered, or made for another ordering, is a 400 naming ``cursor``.
-* ``count`` is exact (``"count_is": "exact"``) up to 10,000 rows, counted by a capped ``COUNT(*)`` over the
-  list's filters without its joins for display. Past that it is the planner's estimate
-  (``"estimated"``), or 10,000 with ``"at_least"`` when the planner's estimate is lower than what was
-  counted.
+* ``count`` is exact (``"count_is": "exact"``) up to 10,000 rows (1,000 for a ``search``, whose matches are
+  joined rows: ``common.search.SEARCH_COUNT_CAP``), counted by a capped ``COUNT(*)`` over the list's filters
+  without its joins for display. Past that it is the planner's estimate (``"estimated"``), or the cap with
+  ``"at_least"`` when the planner's estimate is lower than what was counted.
 
 A bad ``page_size``, ``page`` or ``cursor`` is a 400 naming the parameter; a page past the last is a 404.
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
-import json
 import math
 import uuid
 import zlib
@@ -30,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core import signing
-from django.db import connections
 from django.db.models import F, Q, QuerySet
 from django.db.models.expressions import OrderBy
 from rest_framework import serializers
@@ -39,7 +37,15 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from common.search import SORT_MATCHES_MAX, fetch_by_ids, fetch_searched_rows, is_searched, sort_matches
+from common.search import (
+    SEARCH_COUNT_CAP,
+    fetch_by_ids,
+    fetch_searched_rows,
+    is_searched,
+    matches_are_few,
+    planner_rows,
+    sort_matches,
+)
 
 MAX_DEPTH = 10_000  # rows that page numbers reach; past it, follow ``next``
 COUNT_CAP = 10_000  # rows counted exactly; past it, an estimate
@@ -258,6 +264,7 @@ class StandardPagination(BasePagination):
         payload = _decode(token) if token else None
 
         keys = _keys(queryset) if isinstance(queryset, QuerySet) else None
+        self.estimate: int | None = None  # the planner's, when the count stopped at its cap
         if isinstance(queryset, QuerySet):
             self.count, self.count_is = self._count(queryset)
         else:
@@ -282,26 +289,19 @@ class StandardPagination(BasePagination):
     def _count(self, queryset: QuerySet) -> tuple[int, str]:
         # Only what decides which rows are listed: no ORDER BY, no columns or joins kept for display.
         rows = queryset.order_by().select_related(None).values("pk")
-        counted = rows[: COUNT_CAP + 1].count()
-        if counted <= COUNT_CAP:
+        # A search counts to a lower cap (its matches are joined rows; see common.search.SEARCH_COUNT_CAP).
+        cap = SEARCH_COUNT_CAP if is_searched(queryset) else COUNT_CAP
+        counted = rows[: cap + 1].count()
+        if counted <= cap:
             return counted, "exact"
-        estimate = self._planner_rows(rows)
-        if estimate is not None and estimate > COUNT_CAP:
+        estimate = self.estimate = self._planner_rows(rows)
+        if estimate is not None and estimate > cap:
             return estimate, "estimated"
-        return COUNT_CAP, "at_least"
+        return cap, "at_least"
 
     @staticmethod
     def _planner_rows(rows: QuerySet) -> int | None:
-        sql, params = rows.query.sql_with_params()
-        with connections[rows.db].cursor() as cursor:
-            cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-            plan = cursor.fetchone()[0]
-        if isinstance(plan, str):
-            plan = json.loads(plan)
-        try:
-            return int(plan[0]["Plan"]["Plan Rows"])
-        except (KeyError, IndexError, TypeError, ValueError):
-            return None
+        return planner_rows(rows)
 
     # -- keyset pages
 
@@ -312,7 +312,7 @@ class StandardPagination(BasePagination):
         )
         fetch = _fetch
         if is_searched(queryset):
-            if self.count_is == "exact" and self.count <= SORT_MATCHES_MAX:
+            if matches_are_few(exact=self.count_is == "exact", estimate=self.estimate):
                 # Few matches: sort them rather than walk the order index (common.search.sort_matches), the
                 # page's keys first, then their rows (common.search.fetch_by_ids).
                 annotated = sort_matches(annotated)
@@ -407,13 +407,13 @@ class StandardPagination(BasePagination):
                 "count": {
                     "type": "integer",
                     "example": 123,
-                    "description": "Rows in the list: exact up to 10,000, else see `count_is`.",
+                    "description": "Rows in the list: exact up to 10,000 (1,000 for a `search`), else see `count_is`.",
                 },
                 "count_is": {
                     "type": "string",
                     "enum": ["exact", "estimated", "at_least"],
-                    "description": "`exact`: counted. `estimated`: past 10,000 rows, PostgreSQL's estimate. "
-                    "`at_least`: more than 10,000 rows; `count` is 10,000.",
+                    "description": "`exact`: counted. `estimated`: past 10,000 rows (1,000 for a `search`), "
+                    "PostgreSQL's estimate. `at_least`: more than that; `count` is 10,000 (1,000).",
                 },
                 "next": {
                     "type": "string",

@@ -20,6 +20,7 @@ from patients.models import (
     PatientPhysicianRelationship,
     Physician,
 )
+from patients.selectors import physicians_list
 from people.admin import (
     PersonScopeAdminMixin,
     admin_link,
@@ -72,6 +73,10 @@ class PhysicianAdmin(PersonScopeAdminMixin, ServiceAdminMixin, SoftDeleteAdminMi
         _record_fieldset(),
     )
     readonly_fields = ("person_link", *RECORD_FIELDS)
+
+    def get_queryset(self, request):
+        # Built from the physicians, their Persons fetched by key (patients.selectors.physicians_list).
+        return physicians_list(super().get_queryset(request))
 
     @admin.display(description="physician", ordering="person__last_name")
     def name(self, obj: Physician) -> str:

@@ -47,7 +47,7 @@ from patients.filters import (
     SpecializationFilterSet,
 )
 from patients.models import CallHistory, Hospital, MedicalCondition, Patient, PatientLead, Physician, Specialization
-from patients.selectors import patient_calls
+from patients.selectors import patient_calls, physicians_list
 from people.api.base import (
     PERSON_FIELDS,
     NavigationViewSetMixin,
@@ -369,7 +369,7 @@ class PhysicianViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUp
         physicians = Physician.all_objects.select_related("person", "hospital", "specialization").order_by(
             "person__last_name", "person__first_name", "person_id"
         )
-        return self.visible(physicians)
+        return self.visible(physicians_list(physicians))
 
     def create(self, request, *args, **kwargs):
         data = _with_email(validated(PhysicianCreateSerializer, request.data))

@@ -2,6 +2,7 @@ import pytest
 from django.db import connection
 
 from common import admin as crm_admin
+from common.search import search
 from people.models import Person
 from tests.factories.people import PersonFactory
 
@@ -31,11 +32,14 @@ def test_a_filtered_list_is_counted_up_to_the_cap_and_says_more_than(monkeypatch
     exact = crm_admin.EstimatedCountPaginator(Person.all_objects.filter(last_name="Capped"), 2)
     assert (exact.count, exact.approximate) == (7, "")
 
-    monkeypatch.setattr(crm_admin, "COUNT_CAP", 5)
+    # A search counts to its own, lower cap (common.search.SEARCH_COUNT_CAP, 1,000).
+    monkeypatch.setattr(crm_admin, "SEARCH_COUNT_CAP", 5)
     client.force_login(superuser)
     response = client.get("/admin/people/person/", {"q": "Capped"})
     assert response.status_code == 200
     assert "more than 5 persons" in " ".join(response.content.decode().split())
+    searched = crm_admin.EstimatedCountPaginator(search(Person.all_objects.all(), ("last_name",), "capped"), 2)
+    assert (searched.count, searched.approximate) == (5, "more than")
 
 
 def test_no_changelist_has_a_date_hierarchy():

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from common import search as search_module
 from common.api import pagination
 from patients.models import Patient
 from people.models import Person
@@ -184,6 +185,23 @@ def test_counts_say_whether_they_are_exact(admin_api, monkeypatch):
     assert (body["count"], body["count_is"]) == (1, "exact")
     # The last page of a list whose size is not known exactly cannot be found by number.
     assert_error(admin_api.get(f"{API}/persons/", {"page": "last"}), 400, "invalid", fields=("page",))
+
+
+def test_a_search_is_counted_to_a_lower_cap(admin_api, monkeypatch):
+    """Matches of a search are joined rows: counted exactly up to ``SEARCH_COUNT_CAP`` (1,000), then estimated;
+    the same rows unsearched (filtered) are still counted to ``COUNT_CAP``."""
+    for _ in range(3):
+        PersonFactory(last_name="Lowcap")
+    monkeypatch.setattr(pagination, "SEARCH_COUNT_CAP", 2)
+    monkeypatch.setattr(pagination.StandardPagination, "_planner_rows", staticmethod(lambda rows: 40))
+    body = admin_api.get(f"{API}/persons/", {"search": "lowcap"}).json()
+    assert (body["count"], body["count_is"]) == (40, "estimated") and len(body["results"]) == 3
+    monkeypatch.setattr(pagination.StandardPagination, "_planner_rows", staticmethod(lambda rows: 1))
+    body = admin_api.get(f"{API}/persons/", {"search": "lowcap"}).json()
+    assert (body["count"], body["count_is"]) == (2, "at_least") and len(body["results"]) == 3
+    body = admin_api.get(f"{API}/persons/", {"is_active": "true"}).json()
+    assert body["count_is"] == "exact" and body["count"] == Person.objects.count() >= 3
+    assert pagination.COUNT_CAP == 10_000 and search_module.SEARCH_COUNT_CAP == 1_000
 
 
 def test_the_planner_estimate_is_a_number():

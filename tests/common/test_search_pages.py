@@ -152,12 +152,31 @@ def test_an_unsearched_list_and_a_search_past_the_cap_keep_the_order_index(smith
     with CaptureQueriesContext(connection) as queries:
         assert client.get(admin_url(Person, "changelist")).status_code == 200
     assert "person_name_order_idx" in _plan_without_sorting(_page_sql(queries.captured_queries, "person"))
-    # Past the cap (here 3 rows instead of 10,000) the matches are many: walking the order index stays.
-    monkeypatch.setattr("common.admin.SORT_MATCHES_MAX", 3)
-    monkeypatch.setattr("common.api.pagination.SORT_MATCHES_MAX", 3)
+    # Past the count's cap (here 4 rows instead of 1,000) and the estimate's (here 0 instead of 30,000) the
+    # matches are many: walking the order index stays.
+    monkeypatch.setattr("common.admin.SEARCH_COUNT_CAP", 4)  # more than a page of 3: page 2 exists
+    monkeypatch.setattr("common.api.pagination.SEARCH_COUNT_CAP", 4)
+    monkeypatch.setattr("common.search.SORT_MATCHES_MAX_ESTIMATE", 0)
     for sql in _admin_and_api_page_sql(client, superuser, "smith"):
         assert "COALESCE" not in sql
         assert "person_name_order_idx" in _plan_without_sorting(sql)
+
+
+def test_past_the_search_count_cap_a_small_estimate_still_sorts_the_matches(smiths, client, superuser, monkeypatch):
+    """Counted only to the cap, the matches may still be few: the planner's estimate decides, and the page
+    says its count is not exact ("more than 4" in the admin, the estimate in the API)."""
+    monkeypatch.setattr("common.admin.SEARCH_COUNT_CAP", 4)  # more than a page of 3: page 2 exists
+    monkeypatch.setattr("common.api.pagination.SEARCH_COUNT_CAP", 4)
+    for sql in _admin_and_api_page_sql(client, superuser, "smith"):
+        assert "COALESCE" in sql
+        plan = _plan_without_sorting(sql)
+        assert "person_name_order_idx" not in plan and "Sort" in plan, plan
+    response = client.get(admin_url(Person, "changelist"), {"q": "smith"})
+    assert "more than 4 persons" in " ".join(response.content.decode().split())
+    assert [row.pk for row in response.context["cl"].result_list] == _in_db_order([p.pk for p in smiths])[:3]
+    body = client_for(superuser).get(f"{API}/persons/", {"search": "smith"}).json()
+    assert body["count_is"] in ("estimated", "at_least") and body["count"] >= 4
+    assert [row["id"] for row in body["results"]] == [str(pk) for pk in _in_db_order([p.pk for p in smiths])]
 
 
 def test_searched_pages_cost_the_same_queries_at_1_and_50_rows(client, superuser, monkeypatch):
@@ -255,8 +274,9 @@ def test_a_list_whose_order_does_not_follow_its_search_walks_without_a_budget():
 
 
 def test_the_api_and_admin_page_past_the_cap_are_the_lists_own_order(smiths, client, superuser, monkeypatch):
-    monkeypatch.setattr("common.admin.SORT_MATCHES_MAX", 3)
-    monkeypatch.setattr("common.api.pagination.SORT_MATCHES_MAX", 3)
+    monkeypatch.setattr("common.admin.SEARCH_COUNT_CAP", 6)  # 8 matches: counted as "more than 6"
+    monkeypatch.setattr("common.api.pagination.SEARCH_COUNT_CAP", 6)
+    monkeypatch.setattr("common.search.SORT_MATCHES_MAX_ESTIMATE", 0)  # and never guessed few
     expected = _in_db_order([p.pk for p in smiths])
     api = client_for(superuser)
     body = api.get(f"{API}/persons/", {"search": "smith", "page_size": 3}).json()

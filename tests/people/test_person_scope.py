@@ -294,3 +294,33 @@ def test_admin_person_fields_refuse_a_cm_person_even_by_id(client, scope_world):
     assert response.status_code == 200 and "person" in response.context["adminform"].form.errors
     assert not PersonContactType.objects.filter(person=scope_world.cm_only).exists()
     assert scope_world.cm_only not in persons_visible_to(scope_world.users["crm_supervisor"])
+
+
+# --- The scope and the search box together (docs/PERFORMANCE.md, "Search", Round 2) --------------------------
+
+
+def test_the_navigation_scope_keeps_cm_linked_persons_with_a_role_only(scope_world):
+    from common.search import search
+
+    world = scope_world
+    found = _pks(search(persons_visible_to(world.users["navigator"]), ("email",), "example.org"))
+    assert world.nav_only.pk in found and world.both.pk in found  # no CM link / CM link and a role
+    assert world.cm_only.pk not in found and world.cm_staff.pk not in found  # CM links, no role
+
+
+def test_a_scoped_search_probes_roles_per_match_instead_of_hashing_every_role_period(scope_world):
+    """As ``EXISTS`` inside the scope's OR, PostgreSQL hashed the whole ``person_contact_type`` table on every
+    searched request (324 ms for "smith" at 200,000 persons); the role test is now a per-row probe that runs
+    only for CM-linked matches, after the search indexes have found the rows."""
+    from django.db import connection
+
+    from common.search import search
+
+    queryset = search(persons_visible_to(scope_world.users["navigator"]), ("last_name", "first_name"), "confidential")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = queryset.explain()
+        cursor.execute("RESET enable_seqscan")
+    assert "hashed SubPlan" not in plan and "Seq Scan on person_contact_type" not in plan, plan
+    assert "SubPlan" in plan, plan  # the role probe is there, for the CM-linked rows
+    assert list(queryset) == []

@@ -56,7 +56,8 @@ class CMEnrollmentViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModel
     scope = staticmethod(selectors.cm_enrollments_visible_to)
     serializer_class = s.CMEnrollmentSerializer
     filterset_class = CMEnrollmentFilter
-    search_fields = ("canonical_patient__first_name", "canonical_patient__last_name", "pod_assignment")
+    # The pod is one of a few values: ?pod_assignment= filters by it (docs/PERFORMANCE.md, "Search").
+    search_fields = ("canonical_patient__first_name", "canonical_patient__last_name")
     ordering_fields = (
         "enrollment_date",
         "status",
