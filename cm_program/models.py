@@ -366,7 +366,7 @@ class IntakeQMatchCandidate(CMModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.canonical_patient_id} ~ IntakeQ {self.intakeq_patient_id} ({self.score}, {self.band})"
+        return f"{self.canonical_patient} ~ {self.intakeq_patient} ({self.score}, {self.band})"
 
 
 # ---------------------------------------------------------------------------------------------------
