@@ -305,17 +305,23 @@ def _stored_rows(client_ids: list[str]) -> dict[str, dict]:
         return rows
 
 
-def _columns(clients: list[Client], values: list[dict] | None = None) -> list[list]:
+def _rows(clients: list[Client], values: list[dict] | None = None) -> str:
+    """The batch as one JSON document for ``jsonb_to_recordset``: psycopg quotes a text[] element by element
+    in Python (~0.5 ms per client with its raw object), a single string in C."""
     values = values if values is not None else [c.values for c in clients]
-    return [
-        [v["first_name"] for v in values],
-        [v["last_name"] for v in values],
-        [v["date_of_birth"] for v in values],
-        [v["email"] for v in values],
-        [v["phone"] for v in values],
-        [c.archived for c in clients],
-        [json.dumps(c.raw, ensure_ascii=False) for c in clients],
-    ]
+    return json.dumps(
+        [
+            {"client_id": c.client_id, **v, "archived": c.archived, "raw": c.raw}
+            for c, v in zip(clients, values, strict=True)
+        ],
+        ensure_ascii=False,
+    )
+
+
+_RECORD = (
+    "client_id text, first_name text, last_name text, date_of_birth date, email text, phone text, "
+    "archived boolean, raw jsonb"
+)
 
 
 def _insert(clients: list[Client]) -> dict[str, str]:
@@ -324,17 +330,15 @@ def _insert(clients: list[Client]) -> dict[str, str]:
         return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             INSERT INTO patients (id, intakeq_client_id, first_name, last_name, date_of_birth, email, phone,
                                   archived, raw, created_at, updated_at)
-            SELECT gen_random_uuid(), t.client_id, t.first_name, t.last_name, t.dob::date, t.email, t.phone,
-                   t.archived, t.raw::jsonb, now(), now()
-            FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::boolean[],
-                        %s::text[])
-                 AS t(client_id, first_name, last_name, dob, email, phone, archived, raw)
+            SELECT gen_random_uuid(), t.client_id, t.first_name, t.last_name, t.date_of_birth, t.email, t.phone,
+                   t.archived, t.raw, now(), now()
+              FROM jsonb_to_recordset(%s::jsonb) AS t({_RECORD})
             RETURNING intakeq_client_id, id::text
             """,
-            [[c.client_id for c in clients], *_columns(clients)],
+            [_rows(clients)],
         )
         return dict(cursor.fetchall())
 
@@ -347,19 +351,19 @@ def _update(updates: list[tuple[str, Client, dict[str, Any], bool]]) -> None:
     clients = [client for _, client, _, _ in updates]
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             UPDATE patients AS p
-               SET first_name = t.first_name, last_name = t.last_name, date_of_birth = t.dob::date,
-                   email = t.email, phone = t.phone, archived = t.archived, raw = t.raw::jsonb,
-                   updated_at = CASE WHEN t.touch THEN now() ELSE p.updated_at END
-              FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::boolean[],
-                          %s::text[], %s::boolean[])
-                   AS t(id, first_name, last_name, dob, email, phone, archived, raw, touch)
-             WHERE p.id = t.id
+               SET first_name = t.first_name, last_name = t.last_name, date_of_birth = t.date_of_birth,
+                   email = t.email, phone = t.phone, archived = t.archived, raw = t.raw,
+                   updated_at = CASE WHEN u.touch THEN now() ELSE p.updated_at END
+              FROM jsonb_to_recordset(%s::jsonb) AS t({_RECORD})
+              JOIN unnest(%s::uuid[], %s::text[], %s::boolean[]) AS u(id, client_id, touch) USING (client_id)
+             WHERE p.id = u.id
             """,
             [
+                _rows(clients, [final for _, _, final, _ in updates]),
                 [pk for pk, _, _, _ in updates],
-                *_columns(clients, [final for _, _, final, _ in updates]),
+                [client.client_id for client in clients],
                 [touch for _, _, _, touch in updates],
             ],
         )

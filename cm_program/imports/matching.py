@@ -19,7 +19,8 @@ Score (each part in [0, 1]; all names compared as ``lower(crm_unaccent(name))``)
 
 Which pairs are graded (a pair outside these cannot reach 0.40): the same or transposed date of birth,
 the same email, the same phone (last 10 digits), or last names with a trigram similarity of at least
-0.45 (with neither date of birth nor contact agreeing, 0.40 needs name >= 0.73, hence last >= 0.45).
+0.45 and first names of at least 0.45 (with neither date of birth nor contact agreeing, 0.40 needs
+name >= 0.73, hence both last >= 0.45 and first >= 0.45).
 The last-name pairs are found among *distinct* last names through a temporary trigram index, then
 joined back to the rows: an index probe per distinct name rather than per client.
 """
@@ -34,6 +35,7 @@ CERTAIN = 0.90
 PROBABLE = 0.65
 POSSIBLE = 0.40
 LAST_NAME_THRESHOLD = 0.45
+FIRST_NAME_THRESHOLD = 0.45
 
 # The normalised names and contact keys of both sides, in temporary tables (dropped at commit).
 _PREPARE = [
@@ -77,7 +79,7 @@ _PREPARE = [
     "ANALYZE match_last_names",
     f"SET LOCAL pg_trgm.similarity_threshold = {LAST_NAME_THRESHOLD}",
     # The pairs worth grading (see the module's docstring).
-    """
+    f"""
     CREATE TEMP TABLE match_pairs ON COMMIT DROP AS
     SELECT q.id AS q_id, c.id AS c_id FROM match_q q JOIN match_c c ON c.dob = q.dob
     UNION
@@ -95,6 +97,8 @@ _PREPARE = [
       JOIN match_last_names cl ON cl.l % ql.l
       JOIN match_q q ON q.l = ql.l
       JOIN match_c c ON c.l = cl.l
+     WHERE greatest(similarity(q.f, c.f), word_similarity(q.f, c.f), word_similarity(c.f, q.f))
+           >= {FIRST_NAME_THRESHOLD}
     """,
 ]
 
