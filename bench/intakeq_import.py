@@ -119,10 +119,11 @@ def main(argv: list[str] | None = None) -> None:
             f"{canonical:,} canonical patients"
         )
 
-        def line(label: str, rows: int, seconds: float, peak: int, queries: int, extra: str = "") -> None:
+        def line(label: str, rows: int, seconds: float, peak: int | None, queries: int, extra: str = "") -> None:
+            memory = "     -    " if peak is None else f"{peak / 2**20:6.1f} MiB"
             print(
                 f"  {label:<38} {rows:>9,} rows  {seconds:7.2f} s  {rows / seconds:>9,.0f} rows/s  "
-                f"peak {peak / 2**20:6.1f} MiB  {queries:5d} queries  {extra}",
+                f"peak {memory}  {queries:5d} queries  {extra}",
                 flush=True,
             )
 
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
             "second run: import + matching",
             objects,
             seconds,
-            0,
+            None,
             queries,
             "[" + ", ".join(f"{o} {n:,}" for o, n in sorted(totals.items())) + "]",
         )

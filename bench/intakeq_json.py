@@ -153,9 +153,10 @@ def generate(out: Path, *, clients: int, overlap: float, page_size: int, pages_p
                 counts["canonical"] += 1
             obj = _client(number, c_first, c_last, c_born, c_email, c_tel, rng)
             if rng.random() < 0.001:
-                obj["LastName" if rng.random() < 0.5 else "DateOfBirth"] = "" if rng.random() < 0.5 else "31/02/1980"
-                if obj["LastName"] == "31/02/1980":
+                if rng.random() < 0.5:
                     obj["LastName"] = ""
+                else:
+                    obj["DateOfBirth"] = "31/02/1980"
                 counts["broken"] += 1
             page.append(obj)
             counts["clients"] += 1

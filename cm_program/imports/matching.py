@@ -78,7 +78,8 @@ _PREPARE = [
     "ANALYZE match_c",
     "ANALYZE match_last_names",
     f"SET LOCAL pg_trgm.similarity_threshold = {LAST_NAME_THRESHOLD}",
-    # The pairs worth grading (see the module's docstring).
+    # The pairs worth grading (see the module's docstring). One equality per branch: an OR (``IN (a, b)``)
+    # cannot be a hash join and compared every client with every canonical patient.
     f"""
     CREATE TEMP TABLE match_pairs ON COMMIT DROP AS
     SELECT q.id AS q_id, c.id AS c_id FROM match_q q JOIN match_c c ON c.dob = q.dob
@@ -88,9 +89,13 @@ _PREPARE = [
        AND c.dob = make_date(extract(year FROM q.dob)::int, extract(day FROM q.dob)::int,
                              extract(month FROM q.dob)::int)
     UNION
-    SELECT q.id, c.id FROM match_q q JOIN match_c c ON q.email IN (c.email1, c.email2)
+    SELECT q.id, c.id FROM match_q q JOIN match_c c ON c.email1 = q.email
     UNION
-    SELECT q.id, c.id FROM match_q q JOIN match_c c ON q.phone IN (c.phone1, c.phone2)
+    SELECT q.id, c.id FROM match_q q JOIN match_c c ON c.email2 = q.email
+    UNION
+    SELECT q.id, c.id FROM match_q q JOIN match_c c ON c.phone1 = q.phone
+    UNION
+    SELECT q.id, c.id FROM match_q q JOIN match_c c ON c.phone2 = q.phone
     UNION
     SELECT q.id, c.id
       FROM (SELECT DISTINCT l FROM match_q) ql
@@ -165,15 +170,15 @@ SELECT band, count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT insert
 # Link the certain pairs whose sides are both unlinked and that are each side's only certain pair.
 _AUTO_LINK = """
 WITH certain AS (
-    SELECT m.id, m.canonical_patient_id, m.intakeq_patient_id, m.score
+    SELECT m.id, m.canonical_patient_id, m.intakeq_patient_id, m.score,
+           count(*) OVER (PARTITION BY m.canonical_patient_id) AS per_canonical,
+           count(*) OVER (PARTITION BY m.intakeq_patient_id) AS per_client
       FROM intakeq_match_candidate m
      WHERE m.status = 'proposed' AND m.band = 'certain'
        AND NOT EXISTS (SELECT 1 FROM patients_intakeq_link k WHERE k.canonical_patient_id = m.canonical_patient_id)
        AND NOT EXISTS (SELECT 1 FROM patients_intakeq_link k WHERE k.intakeq_patient_id = m.intakeq_patient_id)
 ), sole AS (
-    SELECT * FROM certain c
-     WHERE NOT EXISTS (SELECT 1 FROM certain o WHERE o.id <> c.id AND o.canonical_patient_id = c.canonical_patient_id)
-       AND NOT EXISTS (SELECT 1 FROM certain o WHERE o.id <> c.id AND o.intakeq_patient_id = c.intakeq_patient_id)
+    SELECT * FROM certain WHERE per_canonical = 1 AND per_client = 1
 ), linked AS (
     INSERT INTO patients_intakeq_link
            (id, canonical_patient_id, intakeq_patient_id, linked_date, linked_by, confidence_score, notes,

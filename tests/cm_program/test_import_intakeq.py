@@ -258,3 +258,16 @@ def test_the_command_turns_bad_json_into_a_command_error(tmp_path):
     (tmp_path / "clients.json").write_text("[1,", encoding="utf-8")
     with pytest.raises(CommandError, match="clients.json: line 1"):
         call_command("import_intakeq", str(tmp_path / "clients.json"), "--quiet")
+
+
+def test_the_benchmark_generators_files_import_and_every_object_is_accounted_for(tmp_path):
+    from bench.intakeq_json import generate
+
+    counts = generate(tmp_path, clients=3000, overlap=0.3, page_size=400, pages_per_file=3, seed=5)
+    paths = sorted(str(p) for p in tmp_path.glob("clients-*.json"))
+    assert len(paths) == counts["files"] == 3  # 8 pages of up to 400, three per file
+    assert counts["broken"] > 0 and counts["repeated"] > 0
+    assert (tmp_path / "canonical.csv").read_text().startswith("first_name,last_name,date_of_birth,email,phone")
+    report = run(*paths, match=True)
+    assert report.count() == counts["objects"]
+    assert IntakeQPatient.objects.count() == counts["clients"] - counts["broken"]

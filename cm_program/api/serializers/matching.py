@@ -10,15 +10,15 @@ from common.api.serializers import StrictCharField, StrictInputSerializer, Stric
 
 
 class MatchComponentsSerializer(serializers.Serializer):
-    """The parts of the score (docs/MIGRATION.md, section 3)."""
+    """The parts of the score (docs/MIGRATION.md, section 3); a part the row lacks is left out."""
 
-    name = serializers.FloatField(help_text="1 when the names are equal ignoring case, accents and spaces.")
-    first_name = serializers.FloatField(help_text="Trigram similarity of the first names (best of both ways).")
-    last_name = serializers.FloatField(help_text="Trigram similarity of the last names.")
-    same_name = serializers.BooleanField()
-    date_of_birth = serializers.ChoiceField(choices=["exact", "transposed", "different", "missing"])
-    email = serializers.CharField(help_text="agrees, differs or missing (on either side).")
-    phone = serializers.CharField(help_text="agrees, differs or missing; the last 10 digits are compared.")
+    name = serializers.FloatField(required=False, help_text="1: names equal ignoring case, accents, spaces.")
+    first_name = serializers.FloatField(required=False, help_text="Trigram similarity of the first names.")
+    last_name = serializers.FloatField(required=False, help_text="Trigram similarity of the last names.")
+    same_name = serializers.BooleanField(required=False)
+    date_of_birth = serializers.ChoiceField(choices=["exact", "transposed", "different", "missing"], required=False)
+    email = serializers.CharField(required=False, help_text="agrees, differs or missing (on either side).")
+    phone = serializers.CharField(required=False, help_text="agrees, differs or missing (last 10 digits).")
 
 
 class CMIntakeQMatchCandidateSerializer(StrictModelSerializer):
