@@ -16,7 +16,10 @@ from cm_program.models import (
     CMStatus,
     EnrollmentSource,
     IntakeQLink,
+    IntakeQMatchCandidate,
     IntakeQPatient,
+    MatchBand,
+    MatchStatus,
     PointsEvent,
     ProviderRole,
     ProviderStatus,
@@ -160,3 +163,18 @@ class IntakeQLinkFilter(filters.FilterSet):
     class Meta:
         model = IntakeQLink
         fields = ("canonical_patient", "intakeq_patient")
+
+
+class IntakeQMatchCandidateFilter(filters.FilterSet):
+    band = filters.MultipleChoiceFilter(choices=MatchBand.choices, help_text="certain, probable or possible.")
+    status = filters.MultipleChoiceFilter(
+        choices=MatchStatus.choices, help_text="proposed (the queue), linked or rejected."
+    )
+    canonical_patient = filters.UUIDFilter()
+    intakeq_patient = filters.UUIDFilter()
+    score_min = filters.NumberFilter(field_name="score", lookup_expr="gte")
+    score_max = filters.NumberFilter(field_name="score", lookup_expr="lte")
+
+    class Meta:
+        model = IntakeQMatchCandidate
+        fields = ("band", "status", "canonical_patient", "intakeq_patient")

@@ -123,7 +123,9 @@ class CanonicalPatient(CMModel):
         return f"{self.first_name} {self.last_name} ({self.date_of_birth:%Y-%m-%d})"
 
 
-@pghistory.track()
+# ``raw`` is left out of the audit trail: it repeats the tracked fields plus the EMR's own (insurance,
+# address), and a copy of it in every event would double the table for nothing the trail needs.
+@pghistory.track(exclude=["raw"])
 class IntakeQPatient(CMModel):
     """Mirror of the IntakeQ EMR's clients (the document's existing ``patients`` table).
 
@@ -138,6 +140,13 @@ class IntakeQPatient(CMModel):
     date_of_birth = models.DateField(null=True, blank=True)
     email = models.TextField(null=True, blank=True)
     phone = models.TextField(null=True, blank=True)
+    # Written by ``import_intakeq``: the client as the EMR's API last returned it (every field, not only
+    # the mirrored ones: insurance, address, ...), and whether the EMR has archived it. Archived clients
+    # stay: a link or an enrollment may point at them, and the EMR itself never deletes them.
+    archived = models.BooleanField(default=False, db_default=False, help_text="Archived in IntakeQ.")
+    raw = models.JSONField(
+        null=True, blank=True, editable=False, help_text="The client object of IntakeQ's API, as last imported."
+    )
 
     class Meta:
         db_table = "patients"
@@ -281,6 +290,98 @@ class IntakeQLink(CMModel):
 
     def __str__(self) -> str:
         return f"{self.canonical_patient} = IntakeQ {self.intakeq_patient.intakeq_client_id or self.intakeq_patient_id}"
+
+
+class MatchBand(models.TextChoices):
+    """How sure the matching of IntakeQ clients to canonical patients is (docs/MIGRATION.md, section 3).
+
+    Half-open bands of the score: certain >= 0.90, probable [0.65, 0.90), possible [0.40, 0.65)."""
+
+    CERTAIN = "certain", "Certain"
+    PROBABLE = "probable", "Probable"
+    POSSIBLE = "possible", "Possible"
+
+
+class MatchStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed"
+    LINKED = "linked", "Linked"
+    REJECTED = "rejected", "Not the same person"
+
+
+# ``updated_at`` left out: pghistory then compares the tracked columns one by one; its whole-row
+# comparison (``old.* IS DISTINCT FROM new.*``) made the statement trigger of the automatic links take
+# 20 s for 3,800 rows instead of ~0.1 s.
+@pghistory.track(exclude=["updated_at"])
+class IntakeQMatchCandidate(CMModel):
+    """A canonical patient and an IntakeQ client that may be the same human, graded by the matching.
+
+    One row per pair (unique), so that a decision is kept with the pair: a rejected pair ("not the same
+    person") is never proposed again by a later import, and a linked one stays as the record of how the
+    link was made. ``components`` holds the parts of the score (name similarities, date of birth,
+    email, phone) so that the reviewer sees why a pair was proposed.
+    """
+
+    canonical_patient = models.ForeignKey(
+        CanonicalPatient, on_delete=models.CASCADE, related_name="intakeq_candidates", db_column="canonical_patient_id"
+    )
+    intakeq_patient = models.ForeignKey(
+        IntakeQPatient,
+        on_delete=models.CASCADE,
+        related_name="match_candidates",
+        db_column="intakeq_patient_id",
+        verbose_name="IntakeQ patient",
+    )
+    score = models.DecimalField(max_digits=3, decimal_places=2)
+    band = models.TextField(choices=MatchBand.choices)
+    components = models.JSONField(default=dict, blank=True)
+    status = models.TextField(
+        choices=MatchStatus.choices, default=MatchStatus.PROPOSED, db_default=MatchStatus.PROPOSED
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who linked or rejected the pair (empty for an automatic link).",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "intakeq_match_candidate"
+        ordering = ["-score", "id"]
+        verbose_name = "IntakeQ match candidate"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["canonical_patient", "intakeq_patient"],
+                name="intakeq_match_candidate_pair_uniq",
+                violation_error_message="This pair is already a match candidate.",
+            ),
+            models.CheckConstraint(
+                condition=Q(score__gte=Decimal("0.00"), score__lte=Decimal("1.00")),
+                name="intakeq_match_candidate_score_range",
+                violation_error_message="The score is between 0.00 and 1.00.",
+            ),
+            models.CheckConstraint(
+                condition=_in_list("band", MatchBand),
+                name="intakeq_match_candidate_band_check",
+                violation_error_message="Band is certain, probable or possible.",
+            ),
+            models.CheckConstraint(
+                condition=_in_list("status", MatchStatus),
+                name="intakeq_match_candidate_status_check",
+                violation_error_message="Status is proposed, linked or rejected.",
+            ),
+        ]
+        indexes = [
+            # The queue: proposed pairs of a band, best first (the list's order, the key last).
+            models.Index(fields=["status", "band", "-score", "id"], name="intakeq_candidate_queue_idx"),
+            models.Index(fields=["-score", "id"], name="intakeq_candidate_order_idx"),
+            models.Index(fields=["intakeq_patient"], name="intakeq_candidate_client_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.canonical_patient} ~ {self.intakeq_patient} ({self.score}, {self.band})"
 
 
 # ---------------------------------------------------------------------------------------------------

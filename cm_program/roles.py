@@ -16,6 +16,8 @@ CM_MODELS = (
     "cm_program.cmenrollment",
 )
 LEDGER = "cm_program.cmpointstransaction"
+# The matching's review queue: CM supervisors decide (change = link or reject); rows are made by imports.
+MATCH_CANDIDATES = "cm_program.intakeqmatchcandidate"
 # The ledger is append-only: nobody changes or deletes an entry (the database refuses it as well).
 RECORD = ("view", "add")
 
@@ -29,5 +31,9 @@ PERMISSIONS = {
         "cm_program.cmenrollment": ("view", "change"),
         LEDGER: RECORD,
     },
-    roles.CM_SUPERVISORS: {**dict.fromkeys(CM_MODELS, roles.FULL), LEDGER: RECORD},
+    roles.CM_SUPERVISORS: {
+        **dict.fromkeys(CM_MODELS, roles.FULL),
+        LEDGER: RECORD,
+        MATCH_CANDIDATES: ("view", "change"),
+    },
 }

@@ -25,6 +25,7 @@ from cm_program.models import (
     CMProvider,
     CMStatus,
     IntakeQLink,
+    IntakeQMatchCandidate,
     IntakeQPatient,
     PointsEvent,
     normalised_name,
@@ -245,6 +246,41 @@ def cm_patients_visible_to(user, queryset=None) -> QuerySet[CMPatient]:
 def intakeq_links_visible_to(user, queryset=None) -> QuerySet[IntakeQLink]:
     queryset = queryset if queryset is not None else IntakeQLink.objects.all()
     return _scoped(user, queryset, lambda: Q(canonical_patient_id__in=_caseload_patient_ids(user)))
+
+
+def intakeq_match_candidates_visible_to(user, queryset=None) -> QuerySet[IntakeQMatchCandidate]:
+    """The matching's review queue: CM supervisors and superusers only. A CPSS works their caseload, not
+    the identities of people who may not be CM patients at all."""
+    queryset = queryset if queryset is not None else IntakeQMatchCandidate.objects.all()
+    return queryset if cm_scope(user) == "all" else queryset.none()
+
+
+def intakeq_match_candidate_compare(candidate: IntakeQMatchCandidate) -> dict:
+    """The two sides of a pair for the side-by-side page: name, date of birth, email, phone of each, and
+    the links either side already has (two queries, whatever the pair)."""
+    canonical = CanonicalPatient.objects.select_related("person", "cm_profile", "intakeq_link__intakeq_patient").get(
+        pk=candidate.canonical_patient_id
+    )
+    client = IntakeQPatient.objects.select_related("canonical_link__canonical_patient").get(
+        pk=candidate.intakeq_patient_id
+    )
+    person = canonical.person
+    profile = _reverse_one(canonical, "cm_profile")
+    emails = [e for e in (getattr(person, "email", None), getattr(profile, "email", None)) if e]
+    phones = [p for p in (getattr(person, "phone", None), getattr(profile, "phone", None)) if p]
+    return {
+        "canonical": canonical,
+        "client": client,
+        "rows": [
+            ("First name", canonical.first_name, client.first_name),
+            ("Last name", canonical.last_name, client.last_name),
+            ("Date of birth", canonical.date_of_birth, client.date_of_birth),
+            ("Email", ", ".join(dict.fromkeys(emails)) or None, client.email),
+            ("Phone", ", ".join(dict.fromkeys(phones)) or None, client.phone),
+        ],
+        "canonical_link": _reverse_one(canonical, "intakeq_link"),
+        "client_link": _reverse_one(client, "canonical_link"),
+    }
 
 
 def intakeq_patients_visible_to(user, queryset=None) -> QuerySet[IntakeQPatient]:

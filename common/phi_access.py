@@ -79,6 +79,9 @@ PHI_RESOURCES: dict[str, Subject] = {
         person=("canonical_patient.person_id",), canonical_patient=("canonical_patient_id",)
     ),
     "cm_program.intakeqpatient": Subject(canonical_patient=("canonical_link.canonical_patient_id",)),
+    "cm_program.intakeqmatchcandidate": Subject(
+        person=("canonical_patient.person_id",), canonical_patient=("canonical_patient_id",)
+    ),
 }
 
 # Exports (one entry each, with the number of rows and the scope).

@@ -12,7 +12,8 @@ dual enrollments, "Enroll in CM") live in ``cm_program.admin_views``.
 
 The admins live in sub-modules by sub-domain; importing this package (Django's admin autodiscovery does)
 imports them all, which registers them: ``identity`` (canonical patients, IntakeQ clients, CM profiles,
-links), ``providers``, ``programs``, ``enrollment``, ``points`` (the ledger); ``filters`` holds the
+links), ``matching`` (the review queue of IntakeQ match candidates), ``providers``, ``programs``,
+``enrollment``, ``points`` (the ledger); ``filters`` holds the
 scoped list filters and ``_common`` the base form and admins, the scopes and the dashboard links.
 """
 
@@ -42,6 +43,9 @@ from cm_program.admin.identity import (
     IntakeQLinkAdmin,
     IntakeQPatientAdmin,
 )
+from cm_program.admin.matching import (
+    IntakeQMatchCandidateAdmin,
+)
 from cm_program.admin.points import (
     CMPointsTransactionAdmin,
     PointsTransactionForm,
@@ -63,6 +67,7 @@ __all__ = [
     "CPSSFilter",
     "EnrollmentForm",
     "IntakeQLinkAdmin",
+    "IntakeQMatchCandidateAdmin",
     "IntakeQPatientAdmin",
     "LastEventFilter",
     "LedgerCPSSFilter",

@@ -19,6 +19,7 @@ from cm_program.models import (
     CMProgram,
     CMProvider,
     IntakeQLink,
+    IntakeQMatchCandidate,
     IntakeQPatient,
 )
 from common.admin import CrmModelAdmin, register_dashboard_link
@@ -29,6 +30,7 @@ SCOPES = {
     CMPatient: selectors.cm_patients_visible_to,
     IntakeQPatient: selectors.intakeq_patients_visible_to,
     IntakeQLink: selectors.intakeq_links_visible_to,
+    IntakeQMatchCandidate: selectors.intakeq_match_candidates_visible_to,
     CMProvider: selectors.cm_providers_visible_to,
     CMProgram: selectors.cm_programs_visible_to,
     CMEnrollment: selectors.cm_enrollments_visible_to,

@@ -19,6 +19,7 @@ router.register(
 )
 router.register("intakeq-patients", views.IntakeQPatientViewSet, basename="cm-intakeq-patient")
 router.register("intakeq-links", views.IntakeQLinkViewSet, basename="cm-intakeq-link")
+router.register("intakeq-match-candidates", views.IntakeQMatchCandidateViewSet, basename="cm-intakeq-match-candidate")
 router.register("dual-enrollments", views.DualEnrollmentViewSet, basename="cm-dual-enrollment")
 
 urlpatterns = [

@@ -1,3 +1,3 @@
 """Importers of contingency-management data (issue 11): ``cm_patients`` (the CM patients of the old
-shared Supabase table, the CM document's Phase 2) and ``intakeq`` (IntakeQ clients and matching).
-Each exposes ``run_import`` as registered in ``common.imports.runner.IMPORTERS``."""
+shared Supabase table, the CM document's Phase 2), ``intakeq`` (IntakeQ clients) and ``matching`` (their
+matching to canonical patients). Entry points are registered in ``common.imports.runner.IMPORTERS``."""

@@ -9,7 +9,8 @@ CPSS provider.
 
 The services live in sub-modules by sub-domain and are all importable from here
 (``from cm_program.services import cm_event_record``): ``identity`` (canonical patients), ``profiles``
-(CM profiles), ``intakeq`` (IntakeQ clients and links), ``providers``, ``programs``, ``enrollment``
+(CM profiles), ``intakeq`` (IntakeQ clients and links), ``matching`` (the review queue of match
+candidates), ``providers``, ``programs``, ``enrollment``
 (enrollments, the caseload limit, the two enrollment flows), ``points`` (the ledger); ``_common`` holds
 the input checks and helpers they share.
 """
@@ -47,6 +48,10 @@ from cm_program.services.intakeq import (
     intakeq_link_update,
     intakeq_patient_create,
     intakeq_patient_update,
+)
+from cm_program.services.matching import (
+    intakeq_match_candidate_link,
+    intakeq_match_candidate_reject,
 )
 from cm_program.services.points import (
     RECORDABLE_EVENTS,
@@ -110,6 +115,8 @@ __all__ = [
     "intakeq_link_update",
     "intakeq_patient_create",
     "intakeq_patient_update",
+    "intakeq_match_candidate_link",
+    "intakeq_match_candidate_reject",
     "OLDEST_DATE_OF_BIRTH",
     "PROFILE_FIELDS",
     "PROGRAM_FIELDS",

@@ -51,8 +51,8 @@ def save_mappings(
             """
             INSERT INTO import_mapping
                    (source, old_table, old_id, target, new_id, written, run_id, created_at, updated_at)
-            SELECT %s, %s, t.old_id, t.target, t.new_id, t.written::jsonb, %s, now(), now()
-            FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS t(old_id, target, new_id, written)
+            SELECT %s, %s, t.old_id, t.target, t.new_id, t.written, %s, now(), now()
+            FROM jsonb_to_recordset(%s::jsonb) AS t(old_id text, target text, new_id text, written jsonb)
             ON CONFLICT (source, old_table, old_id) DO UPDATE
                SET target = EXCLUDED.target, new_id = EXCLUDED.new_id, written = EXCLUDED.written,
                    run_id = EXCLUDED.run_id, updated_at = now()
@@ -61,10 +61,12 @@ def save_mappings(
                 source,
                 old_table,
                 run_id,
-                [str(r[0]) for r in rows],
-                [r[1] for r in rows],
-                [str(r[2]) for r in rows],
-                [json.dumps(r[3], default=str, sort_keys=True) for r in rows],
+                # One JSON document rather than four arrays: psycopg quotes a text[] element by element in
+                # Python (~0.3 ms per row with JSON values), one string in C.
+                json.dumps(
+                    [{"old_id": str(r[0]), "target": r[1], "new_id": str(r[2]), "written": r[3]} for r in rows],
+                    default=str,
+                ),
             ],
         )
     return len(rows)

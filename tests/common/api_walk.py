@@ -16,9 +16,10 @@ from django.apps import apps
 from drf_spectacular.generators import SchemaGenerator
 from pghistory.models import Events
 
+from cm_program.models import IntakeQMatchCandidate
 from people.models import ContactType, PersonContactType
 from tests.cm_program.api_support import World, lonely_canonical_patient
-from tests.factories.cm_program import CMPatientFactory, CMProviderFactory
+from tests.factories.cm_program import CanonicalPatientFactory, CMPatientFactory, CMProviderFactory
 from tests.factories.journeys import ClinicalTrialJourneyFactory, EAPJourneyFactory
 from tests.factories.patients import (
     CallHistoryFactory,
@@ -125,6 +126,13 @@ def build_context(world: World) -> Context:
         ct=ClinicalTrialJourneyFactory(patient=patient),
         eap=EAPJourneyFactory(patient=patient),
         idle_provider=CMProviderFactory(),  # no active enrollments: deactivating it is allowed
+        match_candidate=IntakeQMatchCandidate.objects.create(
+            canonical_patient=CanonicalPatientFactory(),
+            intakeq_patient=world.free_iq,
+            score="0.79",
+            band="probable",
+            components={"name": 0.8, "same_name": False, "date_of_birth": "exact", "email": "missing"},
+        ),
     )
     return ctx
 
@@ -148,6 +156,7 @@ RECORDS: dict[str, Callable[[Context], Any]] = {
     "/api/v1/cm/enrollments/": lambda c: c.world.own.enrollment,
     "/api/v1/cm/intakeq-patients/": lambda c: c.world.free_iq,
     "/api/v1/cm/intakeq-links/": lambda c: c.world.own_iq.intakeq_link,
+    "/api/v1/cm/intakeq-match-candidates/": lambda c: c["match_candidate"],
 }
 
 
@@ -193,6 +202,8 @@ GOOD_BODIES: dict[str, Callable[[Context], dict[str, Any]]] = {
     "POST /api/v1/cm/programs/": lambda c: {"name": "Another"},
     "POST /api/v1/cm/enrollments/": lambda c: {"cm_patient": str(CMPatientFactory().pk)},
     "POST /api/v1/cm/enrollments/{id}/status/": lambda c: {"status": "paused"},
+    "POST /api/v1/cm/intakeq-match-candidates/{id}/accept/": lambda c: {},
+    "POST /api/v1/cm/intakeq-match-candidates/{id}/reject/": lambda c: {},
     "POST /api/v1/cm/enrollments/{id}/events/": lambda c: {"event_type": "weekly_checkin"},
     "POST /api/v1/cm/enrollments/{enrollment_id}/ledger/{id}/reverse/": lambda c: {"reason": "Entered twice."},
     "POST /api/v1/cm/intakeq-patients/": lambda c: {"first_name": "Tom", "last_name": "Whitaker"},

@@ -8,8 +8,9 @@ Request bodies are strict: a field the resource does not take (unknown, or read-
 
 The serializers live in sub-modules by sub-domain, all importable from here: ``identity`` (canonical
 patients, CM profiles, IntakeQ clients and links), ``providers``, ``programs``, ``enrollment``
-(enrollments and the ledger), ``flows`` (the two enrollment flows and the reads over several tables);
-``_common`` holds the limits, enum fields, scoped relations and nested summaries they share.
+(enrollments and the ledger), ``flows`` (the two enrollment flows and the reads over several tables),
+``matching`` (the IntakeQ match queue); ``_common`` holds the limits, enum fields, scoped relations and
+nested summaries they share.
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ from cm_program.api.serializers.identity import (
     CMPatientSerializer,
     CMPatientUpdateSerializer,
 )
+from cm_program.api.serializers.matching import (
+    CMIntakeQMatchCandidateSerializer,
+    CMMatchDecisionSerializer,
+    MatchComponentsSerializer,
+)
 from cm_program.api.serializers.programs import (
     CMProgramInputSerializer,
     CMProgramSerializer,
@@ -85,6 +91,9 @@ from cm_program.api.serializers.providers import (
 from cm_program.services import PROFILE_FIELDS
 
 __all__ = [
+    "CMIntakeQMatchCandidateSerializer",
+    "CMMatchDecisionSerializer",
+    "MatchComponentsSerializer",
     "CanonicalPatientSummarySerializer",
     "CMCanonicalPatientCreateSerializer",
     "CMCanonicalPatientSerializer",

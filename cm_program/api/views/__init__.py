@@ -36,6 +36,9 @@ from cm_program.api.views.identity import (
     IntakeQLinkViewSet,
     IntakeQPatientViewSet,
 )
+from cm_program.api.views.matching import (
+    IntakeQMatchCandidateViewSet,
+)
 from cm_program.api.views.programs import (
     CMProgramViewSet,
 )
@@ -58,6 +61,7 @@ __all__ = [
     "EnrollNewView",
     "FILTER_BACKENDS",
     "IntakeQLinkViewSet",
+    "IntakeQMatchCandidateViewSet",
     "IntakeQPatientViewSet",
     "SeesAllCM",
     "StableOrderingFilter",
