@@ -25,11 +25,7 @@ SUPERVISED_ROLES: dict[str, tuple[str, ...]] = {
 
 def _group_names(user) -> frozenset[str]:
     """The user's group names, read once per user object (a request's user is asked several times)."""
-    cached = user.__dict__.get("_accounts_group_names")
-    if cached is None:
-        cached = frozenset(user.groups.values_list("name", flat=True)) if user.pk else frozenset()
-        user.__dict__["_accounts_group_names"] = cached
-    return cached
+    return roles.group_names(user)
 
 
 def is_supervisor(user) -> bool:

@@ -64,3 +64,13 @@ def sync_role_permissions(sender=None, using: str = "default", **kwargs) -> None
             codenames = [f"{action}_{model._meta.model_name}" for action in actions]
             wanted.extend(Permission.objects.using(using).filter(content_type=ct, codename__in=codenames))
         group.permissions.set(wanted)
+
+
+def group_names(user) -> frozenset[str]:
+    """The names of ``user``'s groups (its roles), read once per user object: a request's user is asked by
+    the scope, the two-factor rule and the admin's app list, and one query answers them all."""
+    cached = user.__dict__.get("_crm_group_names")
+    if cached is None:
+        cached = frozenset(user.groups.values_list("name", flat=True)) if user.pk else frozenset()
+        user.__dict__["_crm_group_names"] = cached
+    return cached

@@ -81,10 +81,7 @@ def _cpss_caseload(user) -> Q:
 
 def _group_names(user) -> frozenset[str]:
     # Admin pages ask several times per request; the user object lives for one request.
-    cache = user.__dict__.setdefault("_person_scope_cache", {})
-    if "groups" not in cache:
-        cache["groups"] = frozenset(user.groups.values_list("name", flat=True))
-    return cache["groups"]
+    return roles.group_names(user)
 
 
 def persons_visible_to(user, queryset: QuerySet[Person] | None = None) -> QuerySet[Person]:

@@ -119,6 +119,9 @@ def canonical_patients(plan: Plan) -> Table:
     return Table(CanonicalPatient, columns, rows(), plan.sizes.cm_identities)
 
 
+NOT_ARCHIVED = boolean(False)
+
+
 def intakeq_patients(plan: Plan) -> Table:
     """The EMR mirror: the linked identities' IntakeQ rows, then psychiatry-only clients."""
     from cm_program.models import IntakeQPatient
@@ -130,17 +133,19 @@ def intakeq_patients(plan: Plan) -> Table:
                 continue
             synced = ts(max(plan.start, _joined(plan, c) - plan.draw.u("intakeq", q) * 365 * DAY))
             yield (plan.intakeq_id(q), synced, synced, str(300_000 + q), a.first, a.last, day(a.dob),
-                   a.email or NULL, a.phone or NULL)  # fmt: skip
+                   a.email or NULL, a.phone or NULL, NOT_ARCHIVED, NULL)  # fmt: skip
         for q in range(plan.layout.intakeq_linked, plan.layout.intakeq):
             rng = plan.draw.at("intakeq", q)
             first, last = plan.names.pick(rng)
             synced = ts(plan.start + rng.random() * plan.span)
             dob = day(plan.as_of.toordinal() - rng.randint(18, 80) * 365) if rng.random() < 0.9 else NULL
             email = f"client{q}@example.net" if rng.random() < 0.8 else NULL
-            yield (plan.intakeq_id(q), synced, synced, str(300_000 + q), first, last, dob, email, NULL)
+            yield (plan.intakeq_id(q), synced, synced, str(300_000 + q), first, last, dob, email, NULL,
+                   NOT_ARCHIVED, NULL)  # fmt: skip
 
     columns = ("id", "created_at", "updated_at", "intakeq_client_id", "first_name", "last_name", "date_of_birth")
-    return Table(IntakeQPatient, (*columns, "email", "phone"), rows(), plan.layout.intakeq)
+    # Not archived, and no raw API object: rows of the mirror's sync before `import_intakeq` kept them.
+    return Table(IntakeQPatient, (*columns, "email", "phone", "archived", "raw"), rows(), plan.layout.intakeq)
 
 
 def intakeq_links(plan: Plan) -> Table:

@@ -21,13 +21,9 @@ def import_kinds_for(user) -> list[str]:
         return []
     if user.is_superuser:
         return list(ImportKind.values)
-    cached = getattr(user, "_import_kinds", None)
-    if cached is None:
-        groups = set(user.groups.filter(name__in=KINDS_BY_ROLE).values_list("name", flat=True))
-        allowed = {kind for group in groups for kind in KINDS_BY_ROLE[group]}
-        cached = [kind for kind in ImportKind.values if kind in allowed]
-        user._import_kinds = cached
-    return cached
+    groups = roles.group_names(user) & set(KINDS_BY_ROLE)
+    allowed = {kind for group in groups for kind in KINDS_BY_ROLE[group]}
+    return [kind for kind in ImportKind.values if kind in allowed]
 
 
 def import_runs_visible_to(user) -> QuerySet[ImportRun]:

@@ -96,7 +96,10 @@ def test_bench_run_prints_and_writes_the_table(bench_server_url, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "2 cases against http://127.0.0.1:" in out
-    assert "| case | HTTP | p50 ms | p95 ms | queries | app CPU ms/req | floor p50 ms | p50 / floor | req/s |" in out
+    assert (
+        "| case | HTTP | p50 ms | p95 ms | queries | app CPU ms/req | SQL floor p50 ms | p50 / SQL floor "
+        "| HTTP floor p50 ms | p50 / HTTP floor | req/s |"
+    ) in out
     rows = {line.split(" | ")[0]: line for line in out.splitlines() if line.startswith("| ")}
     api = rows["| API: GET /api/v1/medical-conditions/ page 1"]
     admin = rows["| admin: patients.Patient changelist"]
@@ -106,6 +109,8 @@ def test_bench_run_prints_and_writes_the_table(bench_server_url, tmp_path):
         assert int(cells[4]) >= 2  # queries counted by the X-Query-Count middleware (session/token + the list)
         assert re.fullmatch(r"[\d,.]+", cells[2]) and re.fullmatch(r"[\d,.]+", cells[6])  # p50 and its floor
         assert re.fullmatch(r"[\d,.]+x", cells[7])  # the ratio
+        # The HTTP floor (the same SQL served by a bare WSGI app under the same gunicorn) and its ratio.
+        assert re.fullmatch(r"[\d,.]+", cells[8]) and re.fullmatch(r"[\d,.]+x", cells[9])
     assert re.search(r"person [\d,]+, patient [\d,]+", out)  # the sizes of the data set are stated
     written = docs.read_text()
     assert written.startswith("# Performance\n\nintro\n\n<!-- bench.run results: start -->\nMeasured ")

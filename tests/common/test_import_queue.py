@@ -188,9 +188,25 @@ def test_the_procrastinate_worker_runs_the_queued_job(fake_importer, empty_queue
         kind=ImportKind.LEGACY_CRM, files=[SimpleUploadedFile("contact.csv", b"name\nZeta\n")], actor=supervisor
     )
     # As `manage.py procrastinate worker` does: its own psycopg connections. wait=False: run every job
-    # that is there, then stop (no background process is left running).
-    with app.replace_connector(app.connector.get_worker_connector()):
-        app.run_worker(queues=["imports"], wait=False, install_signal_handlers=False, listen_notify=False)
+    # that is there, then stop (no background process is left running). In a thread of its own, as the
+    # worker is a process of its own: the worker runs an asyncio loop, which cannot start in a thread
+    # where another one runs (the browser tests' Playwright leaves one in the main thread of a worker).
+    failures = []
+
+    def worker():
+        try:
+            with app.replace_connector(app.connector.get_worker_connector()):
+                app.run_worker(queues=["imports"], wait=False, install_signal_handlers=False, listen_notify=False)
+        except BaseException as exc:  # noqa: BLE001 - reported below, in the test's thread
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive(), "the worker did not finish"
+    assert not failures, failures
     run.refresh_from_db()
     assert run.status == ImportRun.Status.DONE
     assert run.report["counts"] == {"contact.csv": {"created": 1}}
