@@ -53,11 +53,64 @@ class MultipleFileField(forms.Field):
 class ImportUploadForm(forms.Form):
     kind = forms.ChoiceField(label="What to import")
     files = MultipleFileField(label="Files", required=False)
+    # The importers' options, as the commands take them (`--navigator`, `--phone-region`, `--program`).
+    navigator = forms.EmailField(
+        required=False,
+        label="Navigator (legacy CRM)",
+        help_text="Email of the patient navigator the old bookings are logged for as calls; without it they "
+        "are reported and not imported.",
+    )
+    phone_region = forms.CharField(
+        required=False,
+        max_length=2,
+        label="Phone region (legacy CRM)",
+        help_text="Where numbers without a country code are read (e.g. US, NL); default: the CRM's setting.",
+    )
+    program = forms.CharField(
+        required=False,
+        max_length=100,
+        label="CM program (CM patients)",
+        help_text="The program every old enrollment goes to when no contingency_management.csv is uploaded "
+        "(default: the only program).",
+    )
+    OPTIONS_BY_KIND = {
+        ImportKind.LEGACY_CRM: ("navigator", "phone_region"),
+        ImportKind.CM_PATIENTS: ("program",),
+        ImportKind.INTAKEQ: (),
+    }
+
+    def options_for(self, actor) -> dict:
+        """The chosen import's options (only those it takes); an option given for another import, or one
+        its importer refuses, is a form error naming the field."""
+        kind = self.cleaned_data["kind"]
+        taken = self.OPTIONS_BY_KIND.get(kind, ())
+        options = {}
+        for name in ("navigator", "phone_region", "program"):
+            value = (self.cleaned_data.get(name) or "").strip()
+            if not value:
+                continue
+            if name not in taken:
+                self.add_error(name, f"Not an option of the {dict(ImportKind.choices)[kind].split(' (')[0]} import.")
+                continue
+            options[name] = value.upper() if name == "phone_region" else value
+        if kind == ImportKind.LEGACY_CRM and options and not self.errors:
+            from common.imports.files import ImportFileError
+            from patients.imports.legacy_crm import check_options
+
+            try:
+                check_options(options, actor)
+            except ImportFileError as exc:
+                field = "navigator" if str(exc).startswith("--navigator") else "phone_region"
+                self.add_error(field, str(exc).split(": ", 1)[-1])
+        return options
 
     def __init__(self, *args, kinds: list[str], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         labels = dict(ImportKind.choices)
         self.fields["kind"].choices = [(kind, labels[kind]) for kind in kinds]
+        for name in ("navigator", "phone_region", "program"):  # only the options of this user's imports
+            if not any(name in self.OPTIONS_BY_KIND.get(kind, ()) for kind in kinds):
+                del self.fields[name]
         self.fields["files"].help_text = (
             "; ".join(f"{labels[kind].split(' (')[0]}: {expected_files_text(kind)}" for kind in kinds)
             + f". At most {upload_limit_bytes() // (1 << 20)} MB in all."
@@ -132,10 +185,14 @@ class ImportRunAdmin(admin.ModelAdmin):
             raise PermissionDenied
         posted = request.method == "POST"
         form = ImportUploadForm(request.POST if posted else None, request.FILES if posted else None, kinds=kinds)
+        options = form.options_for(request.user) if posted and form.is_valid() else {}
         if posted and form.is_valid():
             try:
                 run = services.import_run_upload(
-                    kind=form.cleaned_data["kind"], files=form.cleaned_data["files"], actor=request.user
+                    kind=form.cleaned_data["kind"],
+                    files=form.cleaned_data["files"],
+                    actor=request.user,
+                    options=options,
                 )
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]:

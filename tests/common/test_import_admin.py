@@ -238,3 +238,52 @@ def test_intakeq_takes_json_pages_only(cm):
 def test_a_run_that_does_not_exist_is_a_redirect_not_a_500(crm, object_id):
     assert crm.get(f"/admin/common/importrun/{object_id}/change/").status_code == 302
     assert crm.post(f"/admin/common/importrun/{object_id}/run-for-real/").status_code == 302
+
+
+# --- The importers' options on the upload screen ---
+
+
+def _legacy_files():
+    return [SimpleUploadedFile("contact.csv", b"contactid,firstname\n1,Ann\n")]
+
+
+def test_the_legacy_import_takes_its_navigator_and_phone_region(crm):
+    from people.models import ContactType, PersonContactType
+    from tests.factories.people import PersonFactory
+
+    nina = PersonFactory(email="nina@crm.example.org")
+    PersonContactType.objects.create(
+        person=nina, contact_type=ContactType.objects.get(code=ContactType.PATIENT_NAVIGATOR)
+    )
+    response = crm.post(
+        UPLOAD,
+        {"kind": "legacy_crm", "files": _legacy_files(), "navigator": "Nina@CRM.example.org", "phone_region": "nl"},
+    )
+    assert response.status_code == 302
+    assert ImportRun.objects.get().options == {"navigator": "Nina@CRM.example.org", "phone_region": "NL"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "message"),
+    [
+        ({"navigator": "nobody@crm.example.org"}, "navigator", "no person has this email"),
+        ({"phone_region": "ZZ"}, "phone_region", "not a region code"),
+        ({"program": "Moonlit CM"}, "program", "Not an option of the Legacy CRM import."),
+    ],
+)
+def test_a_bad_option_is_a_400_naming_the_field(superuser, extra, field, message):
+    client = Client()
+    client.force_login(superuser)  # a superuser's form has every import's options
+    response = client.post(UPLOAD, {"kind": "legacy_crm", "files": _legacy_files(), **extra})
+    assert response.status_code == 400
+    assert message in " ".join(response.context["form"].errors[field])
+    assert not ImportRun.objects.exists()
+
+
+def test_a_cm_supervisor_sees_and_passes_the_program_option_only(cm):
+    page = cm.get(UPLOAD)
+    assert "program" in page.context["form"].fields and "navigator" not in page.context["form"].fields
+    files = [SimpleUploadedFile("patients.csv", b"id,first_name\n1,Ann\n")]
+    response = cm.post(UPLOAD, {"kind": "cm_patients", "files": files, "program": " Moonlit CM "})
+    assert response.status_code == 302
+    assert ImportRun.objects.get().options == {"program": "Moonlit CM"}

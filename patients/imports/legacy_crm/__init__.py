@@ -56,6 +56,12 @@ class Settings:
     actor_id: str | None
 
 
+def check_options(options: dict, actor) -> None:
+    """Refuse bad options before a run is queued (the upload screen): the same checks as the run's own,
+    raising ``ImportFileError`` with the option and the reason."""
+    _settings(options, actor)
+
+
 def _settings(options: dict, actor) -> Settings:
     """The options, checked: bad ones stop the run before anything is read or written."""
     region = (options.get("phone_region") or getattr(settings, "PHONE_DEFAULT_REGION", "US")).upper()
