@@ -334,8 +334,10 @@ def _rows_for(queryset: QuerySet, keys: list) -> list:
     if not keys:
         return []
     rows = queryset.all()
-    rows.query.where = WhereNode()
-    rows.query.distinct = False
+    if rows.query.group_by is None:
+        # No aggregate over a join that the WHERE narrows (a GROUP BY): the keys alone decide the rows.
+        rows.query.where = WhereNode()
+        rows.query.distinct = False
     found = {row.pk: row for row in rows.order_by().filter(pk__in=keys)}
     return [found[key] for key in keys if key in found]
 

@@ -284,3 +284,25 @@ def test_the_api_and_admin_page_past_the_cap_are_the_lists_own_order(smiths, cli
     client.force_login(superuser)
     response = client.get(admin_url(Person, "changelist"), {"q": "smith", "p": 2})
     assert [obj.pk for obj in response.context["cl"].result_list] == expected[3:6]
+
+
+def test_rows_read_by_key_keep_aggregates_that_the_filters_narrow():
+    """A searched list whose annotation counts over a join that its own filter narrows keeps that filter
+    when its page's rows are read by key (``fetch_by_ids``): the count a user sees is the filtered one."""
+    from django.db.models import Count
+
+    from common.search import fetch_by_ids, search
+
+    patient = PatientFactory(person__last_name="Smithfield")
+    for day in range(3):
+        CallHistoryFactory(patient=patient, call_date=timezone.now() - dt.timedelta(days=day), outcome="reached")
+    CallHistoryFactory(patient=patient, call_date=timezone.now() - dt.timedelta(days=9), outcome="voicemail")
+    from patients.models import Patient
+
+    listed = (
+        search(Patient.objects.filter(calls__outcome="reached"), ["person__last_name"], "smithfield")
+        .annotate(reached=Count("calls"))
+        .order_by("person__last_name", "pk")
+    )
+    rows = fetch_by_ids(listed, 0, 10)
+    assert [(row.pk, row.reached) for row in rows] == [(patient.pk, 3)]
