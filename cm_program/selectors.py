@@ -179,13 +179,13 @@ def _sees_all_cm(user) -> bool:
         return False
     if user.is_superuser:
         return True
-    return user.groups.filter(name=roles.CM_SUPERVISORS).exists()
+    return roles.CM_SUPERVISORS in roles.group_names(user)
 
 
 def _is_cpss(user) -> bool:
-    return bool(getattr(user, "is_authenticated", False) and user.is_active) and (
-        user.groups.filter(name=roles.CPSS).exists()
-    )
+    # group_names: the request's one cached query of the user's groups, shared with the person scope,
+    # the two-factor rule and the admin's app list.
+    return bool(getattr(user, "is_authenticated", False) and user.is_active) and roles.CPSS in roles.group_names(user)
 
 
 def _cache(user, key: str, compute):

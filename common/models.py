@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 
+import pghistory.models
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
@@ -98,6 +99,30 @@ class BaseModel(UUIDModel, TimeStampedModel):
 
 # ---------------------------------------------------------------------------------------------------
 # Idempotent retries of API POSTs (see common.idempotency)
+
+
+class _IndexesEventLabels(models.base.ModelBase):
+    """Gives each event model an index on ``(pgh_label, pgh_id)``. pghistory builds every event model with
+    a ``Meta`` of its own (``pghistory.track(meta=...)``), so an abstract base's ``Meta.indexes`` would
+    not be inherited; this adds the index to that ``Meta`` unless the model declares indexes itself."""
+
+    def __new__(mcs, name, bases, attrs, **kwargs):
+        meta = attrs.get("Meta")
+        if meta is not None and not getattr(meta, "abstract", False) and "indexes" not in vars(meta):
+            meta.indexes = [models.Index(fields=["pgh_label", "pgh_id"])]
+        return super().__new__(mcs, name, bases, attrs, **kwargs)
+
+
+class Event(pghistory.models.Event, metaclass=_IndexesEventLabels):
+    """The base of every audit event table (``PGHISTORY_BASE_MODEL``; named ``Event`` because pghistory
+    names each event model ``<tracked model><base>``: ``PersonEvent``).
+
+    ``(pgh_label, pgh_id)``: the events admin lists one label (the latest deletes, say) newest first by
+    reading this index backwards, instead of scanning millions of insert events for a rare label
+    (``common.admin_events``; docs/PERFORMANCE.md, "Audit events")."""
+
+    class Meta:
+        abstract = True
 
 
 class IdempotencyKey(models.Model):

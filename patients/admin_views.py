@@ -45,7 +45,8 @@ CALLS_SHOWN = 10
 
 
 def in_group(user, group: str) -> bool:
-    return user.is_active and user.groups.filter(name=group).exists()
+    # The user's groups are read once per request (common.roles.group_names), not once per check.
+    return user.is_active and group in roles.group_names(user)
 
 
 def may_see_caseloads(user) -> bool:

@@ -143,11 +143,13 @@ STORAGES = {
 # Audit trail (django-pghistory): record the acting user and channel for writes made through the
 # web (the AuditContextMiddleware adds the channel) and through management commands.
 PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-# The events admin (/admin/pghistory/events/) unions every event table with a JSON diff per row: over
-# millions of events that takes minutes. It lists events once filtered (a model or an object), and each
-# record's "History" page shows its own trail.
+# The events admin (/admin/pghistory/events/) is the project's own list (common.admin_events): pghistory's
+# unions every event table with a JSON diff per row (minutes over millions of events). Ours reads each chosen
+# table by key, 50 a page, diffs for the page only; one record's trail (?obj=) stays pghistory's.
 PGHISTORY_ADMIN_ALL_EVENTS = False
-PGHISTORY_ADMIN_CLASS = "common.admin_events.CrmEventsAdmin"  # and no "N total" count of every event
+PGHISTORY_ADMIN_CLASS = "common.admin_events.CrmEventsAdmin"  # the project's own list: one table, keyset, page diffs
+# Every event table gets an index on (pgh_label, pgh_id): the events admin filtered by label reads it.
+PGHISTORY_BASE_MODEL = "common.models.Event"  # named Event: pghistory names each event model <Model><base>
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -99,16 +99,16 @@ def test_caseload_page_runs_a_constant_number_of_queries(
     client.get(url)  # the session and permission caches are warm from here on, for both sizes alike
     # every request runs in a transaction (ATOMIC_REQUESTS): inside the test transaction that is a
     # SAVEPOINT and a RELEASE on top of the page's own queries; the user's group names are read once for
-    # the app list's Imports entry (common.roles.group_names)
+    # for the app list's Imports entry and the CM scope alike (common.roles.group_names)
 
     fill(CMProviderFactory(max_caseload=5), program, 2)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         response = client.get(url)
     assert len(response.context["lines"]) == 1
 
     for _ in range(4):
         fill(CMProviderFactory(max_caseload=5), program, 3)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         response = client.get(url)
     assert len(response.context["lines"]) == 5
 

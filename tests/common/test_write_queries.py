@@ -84,14 +84,15 @@ def test_logging_a_call_runs_13_queries(django_assert_num_queries):
     assert patient.last_call_at == call.call_date  # the follow-up columns moved with the call
 
 
-def test_recording_a_cm_event_runs_15_queries(world, django_assert_num_queries):
+def test_recording_a_cm_event_runs_14_queries(world, django_assert_num_queries):
     cpss = world.client("cpss")
     enrollment = world.own.enrollment
     before = CMEnrollment.objects.get(pk=enrollment.pk)
-    # The request's savepoint, the token, the permissions (two), the CM scope (two), the enrollment (the URL),
+    # The request's savepoint, the token, the permissions (two), the CM scope (one: the user's group names,
+    # common.roles.group_names), the enrollment (the URL),
     # the service's savepoint, the enrollment's row lock, its program, the last sequence number, the
     # entry's insert, the totals' update, the two releases: no re-read of the totals or of the entry.
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(14):
         response = cpss.post(f"/api/v1/cm/enrollments/{enrollment.pk}/events/", {"event_type": "test_negative"})
     assert response.status_code == 201, response.content
     answer = response.json()
