@@ -383,12 +383,38 @@ def page_cases(client) -> list[Case]:
         Case("admin page", "CPSS caseloads CSV", "GET", "/admin/cm_program/cmprovider/caseloads/csv/",
              auth="session", floor=cpss_caseloads, tags={"admin", "page", "caseload", "csv"}),
     ]  # fmt: skip
+    cases.extend(audit_event_cases(client))
     if canonical is not None:
         cases.append(
             Case("admin page", "complete patient view", "GET",
                  f"/admin/cm_program/canonicalpatient/{canonical}/complete/", auth="session",
                  floor=complete, tags={"admin", "page"})
         )  # fmt: skip
+    return cases
+
+
+_OLDER = re.compile(r'<a href="(\?[^"]*)" rel="next">')
+
+
+def audit_event_cases(client) -> list[Case]:
+    """The audit events list (common.admin_events) on the biggest event table, the calls': one model (the
+    "Events" button of the calls list), one label of it, and a deep page reached through 5 "Older" links."""
+    path = "/admin/pghistory/events/"
+    calls = f"{path}?{urlencode({'model': 'patients.CallHistory'})}"
+    cases = [
+        Case("admin page", "audit events of the calls", "GET", calls, auth="session", tags={"admin", "page", "audit"}),
+        Case("admin page", "audit events of the calls, label update", "GET", f"{calls}&label=update",
+             auth="session", tags={"admin", "page", "audit"}),
+    ]  # fmt: skip
+    deep = calls
+    for _ in range(5):
+        reply = client.request("GET", deep, auth="session")
+        found = _OLDER.search(reply.body.decode("utf-8", "replace")) if reply.status == 200 else None
+        if not found:
+            return cases
+        deep = path + unescape(found.group(1))
+    cases.append(Case("admin page", "audit events of the calls, deep (cursor, 5 older links down)", "GET", deep,
+                      auth="session", tags={"admin", "page", "audit", "deep"}))  # fmt: skip
     return cases
 
 
