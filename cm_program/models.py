@@ -716,7 +716,13 @@ class CMPointsTransaction(models.Model):
         ]
         indexes = [
             models.Index(fields=["canonical_patient", "occurred_at"], name="cm_points_patient_time_idx"),
-            models.Index(fields=["occurred_at"], name="cm_points_occurred_at_idx"),
+            # It carries what the CPSS caseloads read of the week's entries (enrollment, event type, points):
+            # that read is index-only instead of fetching ~16,000 scattered heap pages at full size.
+            models.Index(
+                fields=["occurred_at"],
+                name="cm_points_occurred_at_idx",
+                include=["enrollment", "event_type", "points"],
+            ),
             # "No behaviour recorded in 7 days" on the CPSS caseload page probes each active enrollment's
             # recent entries: without it each probe intersected the whole week's entries (15 s at 400 CPSS).
             models.Index(fields=["enrollment", "occurred_at"], name="cm_points_enrollment_time_idx"),

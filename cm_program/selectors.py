@@ -11,8 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Q, QuerySet, Value
 from django.utils import timezone
 
 from cm_program.models import (
@@ -399,52 +398,89 @@ def cpss_caseload_summary(*, now: dt.datetime | None = None, providers=None) -> 
     return list(iter_cpss_caseload_summary(now=now, providers=providers, chunk_size=None))
 
 
+# The listed providers' figures, grouped in one pass over their enrollments. The week's ledger entries are
+# read once, index-only on cm_points_occurred_at_idx (it carries the enrollment, event type and points: ~30,000
+# entries at full size, ~25 ms); before, a subquery per provider probed the ledger once per active enrollment
+# (34,000 probes at full size: 0.7 s of SQL).
+_CASELOAD_SQL = """
+    WITH listed AS ({providers}
+    ), active AS (
+        SELECT e.cpss_provider_id, COUNT(*) AS n FROM cm_enrollments e
+        WHERE e.cpss_provider_id IN (SELECT * FROM listed) AND e.status = %s
+        GROUP BY e.cpss_provider_id
+    ), stale AS (
+        SELECT e.cpss_provider_id, COUNT(*) AS n FROM cm_enrollments e
+        WHERE e.cpss_provider_id IN (SELECT * FROM listed) AND e.status = %s
+          AND NOT EXISTS (
+              SELECT 1 FROM cm_points_transactions x
+              WHERE x.enrollment_id = e.id AND x.occurred_at >= %s AND x.event_type = ANY(%s)
+          )
+        GROUP BY e.cpss_provider_id
+    ), points AS (
+        SELECT e.cpss_provider_id, SUM(x.points) AS n FROM cm_points_transactions x
+        JOIN cm_enrollments e ON e.id = x.enrollment_id
+        WHERE e.cpss_provider_id IN (SELECT * FROM listed) AND x.occurred_at >= %s AND x.occurred_at <= %s
+        GROUP BY e.cpss_provider_id
+    )
+    SELECT {columns}, COALESCE(a.n, 0), COALESCE(s.n, 0), COALESCE(pt.n, 0)
+    FROM {table} p
+    LEFT JOIN active a ON a.cpss_provider_id = p.id
+    LEFT JOIN stale s ON s.cpss_provider_id = p.id
+    LEFT JOIN points pt ON pt.cpss_provider_id = p.id
+    WHERE p.id IN (SELECT * FROM listed)
+    ORDER BY p.last_name, p.first_name, p.id
+"""
+
+
 def iter_cpss_caseload_summary(
     *, now: dt.datetime | None = None, providers=None, chunk_size: int | None = 2_000
 ) -> Iterator[CaseloadRow]:
     """``cpss_caseload_summary`` row by row; with a ``chunk_size`` read through a server-side cursor,
     that many providers at a time (the CSV export: memory flat in the number of providers)."""
     now = now or timezone.now()
-    since = now - dt.timedelta(days=7)
-    monday = week_start(now)
-    active = CMEnrollment.objects.filter(cpss_provider=OuterRef("pk"), status=CMStatus.ACTIVE)
-    recent = CMPointsTransaction.objects.filter(
-        enrollment=OuterRef("pk"), occurred_at__gte=since, event_type__in=BEHAVIOUR_EVENTS
-    )
-
-    def count_of(queryset) -> Coalesce:
-        counted = queryset.order_by().values("cpss_provider").annotate(n=Count("*")).values("n")  # index-only
-        return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
-
-    points = (
-        CMPointsTransaction.objects.filter(
-            enrollment__cpss_provider=OuterRef("pk"), occurred_at__gte=monday, occurred_at__lte=now
-        )
-        .order_by()
-        .values("enrollment__cpss_provider")
-        .annotate(total=Sum("points"))
-        .values("total")
-    )
     queryset = providers if providers is not None else CMProvider.objects.all()
-    queryset = queryset.annotate(
-        _active=count_of(active),
-        _stale=count_of(active.filter(~Q(Exists(recent)))),
-        _points=Coalesce(Subquery(points, output_field=IntegerField()), Value(0)),
-    ).order_by("last_name", "first_name", "pk")
-    for provider in queryset.iterator(chunk_size=chunk_size) if chunk_size else queryset:
-        ratio = (
-            (Decimal(provider._active) / Decimal(provider.max_caseload)).quantize(Decimal("0.01"))
-            if provider.max_caseload
-            else None
-        )
-        yield CaseloadRow(
-            provider=provider,
-            active_enrollments=provider._active,
-            max_caseload=provider.max_caseload,
-            load_ratio=ratio,
-            without_event_7_days=provider._stale,
-            points_this_week=provider._points,
-        )
+    ids_sql, ids_params = queryset.order_by().values("pk").query.sql_with_params()
+    fields = CMProvider._meta.concrete_fields
+    quote = connection.ops.quote_name
+    sql = _CASELOAD_SQL.format(
+        columns=", ".join(f"p.{quote(f.column)}" for f in fields),
+        table=quote(CMProvider._meta.db_table),
+        providers=ids_sql,
+    )
+    active = str(CMStatus.ACTIVE)
+    params = [
+        *ids_params,
+        active,
+        active,
+        now - dt.timedelta(days=7),
+        [str(event) for event in BEHAVIOUR_EVENTS],
+        week_start(now),
+        now,
+    ]
+    attnames = [f.attname for f in fields]
+    width = len(attnames)
+    with connection.chunked_cursor() if chunk_size else connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while True:
+            rows = cursor.fetchmany(chunk_size) if chunk_size else cursor.fetchall()
+            for row in rows:
+                provider = CMProvider.from_db(connection.alias, attnames, row[:width])
+                active_n, stale, points = row[width], row[width + 1], int(row[width + 2])
+                ratio = (
+                    (Decimal(active_n) / Decimal(provider.max_caseload)).quantize(Decimal("0.01"))
+                    if provider.max_caseload
+                    else None
+                )
+                yield CaseloadRow(
+                    provider=provider,
+                    active_enrollments=active_n,
+                    max_caseload=provider.max_caseload,
+                    load_ratio=ratio,
+                    without_event_7_days=stale,
+                    points_this_week=points,
+                )
+            if not chunk_size or not rows:
+                return
 
 
 def cm_program_sole_active() -> CMProgram | None:
