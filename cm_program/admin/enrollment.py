@@ -103,8 +103,11 @@ class CMEnrollmentAdmin(ServiceAdmin):
         # A CPSS's list is their own caseload: their name on every row says nothing.
         if not _sees_all(request.user):
             hidden.add("cpss_provider")
-        # Most sites run one program; its long name on every row only pushes the figures off screen.
-        if CMProgram.objects.count() <= 1:
+        # Most sites run one program; its long name on every row only pushes the figures off screen. The
+        # changelist asks twice per request: counted once.
+        if not hasattr(request, "_cm_program_count"):
+            request._cm_program_count = CMProgram.objects.count()
+        if request._cm_program_count <= 1:
             hidden.add("cm_program")
         return tuple(f for f in self.list_display if f not in hidden)
 
