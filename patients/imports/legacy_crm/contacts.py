@@ -58,7 +58,11 @@ TABLE = f"""
     person_id uuid,
     call_id uuid,
     call_new boolean NOT NULL DEFAULT false,
+    call_mapped boolean NOT NULL DEFAULT false,
+    call_updated boolean NOT NULL DEFAULT false,
     role_id uuid,
+    role_new boolean NOT NULL DEFAULT false,
+    role_mapped boolean NOT NULL DEFAULT false,
     {OUTCOME_COLUMNS}
 """
 _COPY = [
@@ -81,6 +85,7 @@ _COPY = [
     "skip",
     "reasons",
     "notes",
+    "pkey",
 ]
 
 
@@ -138,6 +143,8 @@ def _row(line: int, row: dict[str, str], region: str) -> tuple:
         skip,
         reasons,
         notes,
+        # The identity key: the normalised email, else the row itself (a space never occurs in an email).
+        email or f"contact {row['contactid']}",
     )
 
 
@@ -158,7 +165,5 @@ def stage_contacts(*, files: ImportFiles, region: str, progress) -> None:
         FROM stg_contact e WHERE e.old_id = c.old_id AND e.line < c.line AND c.skip IS NULL
         """
     )
-    # The identity key: the normalised email, else the row itself (a space never occurs in an email).
-    sql("UPDATE stg_contact SET pkey = coalesce(email, 'contact ' || old_id) WHERE skip IS NULL")
     sql("CREATE INDEX ON stg_contact (pkey)")
     sql("ANALYZE stg_contact")

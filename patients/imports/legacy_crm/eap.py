@@ -17,6 +17,7 @@ from patients.imports.legacy_crm._staging import (
     BATCH,
     OUTCOME_COLUMNS,
     SOURCE,
+    apply_updates,
     copy_rows,
     create_table,
     mapped_join,
@@ -36,6 +37,9 @@ TABLE = f"""
     patient_id uuid,
     {OUTCOME_COLUMNS}
 """
+# The fields of an imported EAP journey that a later run may update (journey column -> staged column): the
+# dossier number is its identity, its status and dates are the journey's own workflow.
+UPDATABLE = {"product": "product"}
 _COPY = ["line", "old_id", "patient_old", "eap_number", "product", "enrollment", "skip"]
 
 
@@ -98,6 +102,15 @@ def write_eap(*, actor_id, run_id) -> None:
         WHERE lower(j.eap_number) = lower(e.eap_number) AND e.eap_number <> '' AND e.skip IS NULL AND NOT e.mapped
         """
     )
+    with import_file_context(source=SOURCE, file=FILE, run_id=run_id):
+        apply_updates(
+            staged="stg_eap",
+            key="new_id",
+            target="eap_journey",
+            old_table="eap_dossier",
+            old_id="old_id",
+            fields=UPDATABLE,
+        )
     sql("UPDATE stg_eap SET new_id = gen_random_uuid(), created = true WHERE skip IS NULL AND new_id IS NULL")
     with import_file_context(source=SOURCE, file=FILE, run_id=run_id):
         sql(

@@ -10,7 +10,10 @@ the no-show and a phone that did not parse are kept in the lead's notes. The rol
 from __future__ import annotations
 
 from common.imports.context import import_file_context
-from patients.imports.legacy_crm._staging import SOURCE, create_table, mapped_join, sql
+from patients.imports.legacy_crm._staging import SOURCE, apply_updates, create_table, mapped_join, sql
+
+# The fields of an imported lead that a later run may update (lead column -> staged contact column).
+UPDATABLE = {"medical_condition_id": "condition_id"}
 
 TABLE = """
     pkey text PRIMARY KEY,
@@ -122,9 +125,20 @@ def write_leads(*, run_id) -> None:
     sql(
         """
         UPDATE stg_contact c SET created = c.created OR (l.state = 'new' AND l.line = c.line),
-               role_id = l.lead_id,
+               role_id = l.lead_id, role_new = (l.state = 'new' AND l.line = c.line),
+               role_mapped = (l.state = 'mapped' AND l.line = c.line),
                reasons = c.reasons || CASE WHEN l.state = 'existing' AND c.booking IS NOT NULL AND c.call_id IS NULL
                    THEN ARRAY['booking not imported: the person''s lead existed before the import'] ELSE '{}' END
         FROM stg_lead l WHERE l.pkey = c.pkey AND c.kind = 'lead' AND c.skip IS NULL
         """
     )
+    with import_file_context(source=SOURCE, file="contact.csv", run_id=run_id):
+        apply_updates(
+            staged="stg_contact",
+            key="role_id",
+            target="patient_lead",
+            old_table="contact.lead",
+            old_id="old_id",
+            fields=UPDATABLE,
+            mapped="role_mapped",
+        )

@@ -63,11 +63,15 @@ TABLE = f"""
     eligible boolean,
     ineligible_reason text NOT NULL,
     ct_outcome text NOT NULL,
+    journey_name text NOT NULL,
+    journey_notes text NOT NULL,
     pkey text,
     contact_line integer,
     person_id uuid,
     journey_id uuid,
     journey_mapped boolean NOT NULL DEFAULT false,
+    journey_new boolean NOT NULL DEFAULT false,
+    journey_updated boolean NOT NULL DEFAULT false,
     patient_new boolean NOT NULL DEFAULT false,
     {OUTCOME_COLUMNS}
 """
@@ -88,9 +92,18 @@ _COPY = [
     "eligible",
     "ineligible_reason",
     "ct_outcome",
+    "journey_name",
+    "journey_notes",
     "skip",
     "reasons",
 ]
+# The journey's trial name when the row names no trial (journeys.py), and its notes.
+UNKNOWN_TRIAL = "Unknown trial (imported)"
+
+
+def _journey_notes(old_id: str, ct_outcome: str) -> str:
+    notes = f"Imported from the legacy CRM (patient {old_id})."
+    return f"{notes}\nOutcome in the legacy CRM: {ct_outcome}" if ct_outcome else notes
 
 
 def _row(line: int, row: dict[str, str], conditions: Conditions, today: dt.date, now: dt.datetime) -> tuple:
@@ -143,6 +156,8 @@ def _row(line: int, row: dict[str, str], conditions: Conditions, today: dt.date,
         eligible,
         row["ineligible_reason"],
         row["ct_outcome"],
+        trial_name or (UNKNOWN_TRIAL if not trial_id else ""),
+        _journey_notes(row["patientid"], row["ct_outcome"]),
         skip,
         reasons,
     )
@@ -263,7 +278,7 @@ def write_patients(*, run_id) -> None:
         FROM stg_person s WHERE s.pkey = p.pkey AND p.skip IS NULL AND NOT p.mapped
         """
     )
-    sql("ANALYZE patient")
+    sql("ANALYZE patient (id, person_id)")
     sql(
         """
         INSERT INTO person_contact_type (id, person_id, contact_type_id, valid_from, valid_to, created_at, updated_at)
