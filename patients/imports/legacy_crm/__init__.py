@@ -131,12 +131,11 @@ def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progr
 
     with import_file_context(source=SOURCE, file=conditions_file.FILE, run_id=run_id, actor=actor):
         conditions = conditions_file.import_conditions(files=files, report=report, run_id=run_id, progress=advance)
-    contacts_file.stage_contacts(files=files, region=config.region, progress=advance)
-    patients_file.stage_patients(files=files, conditions=conditions, progress=advance)
-    eap_file.stage_eap(files=files, progress=advance)
+    contacts_file.stage_contacts(files=files, region=config.region, conditions=conditions, progress=advance)
     with import_file_context(source=SOURCE, file=contacts_file.FILE, run_id=run_id, actor=actor):
         conditions_file.resolve_option_texts(conditions)
-    patients_file.reconcile_conditions()
+    patients_file.stage_patients(files=files, conditions=conditions, progress=advance)
+    eap_file.stage_eap(files=files, progress=advance)
 
     resolve_persons(scope_user=config.scope_user)
     for src in (contacts_file.FILE, patients_file.FILE):

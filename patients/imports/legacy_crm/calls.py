@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from common.imports.context import import_file_context
 from patients.follow_up import refresh_follow_up
-from patients.imports.legacy_crm._staging import BATCH, SOURCE, apply_updates, fetch, mapped_join, sql
+from patients.imports.legacy_crm._staging import BATCH, SOURCE, apply_updates, create_table, fetch, mapped_join, sql
 
 NO_NAVIGATOR = "booking not imported as a call: no --navigator given"
 NOT_PATIENT = "booking not imported: the contact is neither a patient nor a lead"
@@ -83,20 +83,33 @@ def write_calls(*, navigator_id, actor_id, run_id) -> None:
 
 
 def _refresh_follow_up(run_id) -> None:
-    """The follow-up columns of the patients whose calls this run made or updated, a batch at a time."""
+    """The follow-up columns of the patients whose calls this run made or updated, a batch at a time.
+
+    Their ids are gathered once into a TEMP table with a primary key, and read back by key range: a
+    ``DISTINCT ... WHERE id > last ORDER BY id LIMIT n`` over the staged calls would read them all
+    again for every batch (quadratic in the calls)."""
+    create_table("stg_follow_up", "patient_id uuid PRIMARY KEY")
+    sql(
+        """
+        INSERT INTO stg_follow_up (patient_id)
+        SELECT DISTINCT ch.patient_id FROM stg_contact c JOIN call_history ch ON ch.id = c.call_id
+        WHERE c.call_new OR c.call_updated
+        """
+    )
     after = None
     with import_file_context(source=SOURCE, file="contact.csv", run_id=run_id):
         while True:
             ids = [
                 row[0]
                 for row in fetch(
-                    "SELECT DISTINCT ch.patient_id FROM stg_contact c JOIN call_history ch ON ch.id = c.call_id "
-                    "WHERE (c.call_new OR c.call_updated) AND (%s::uuid IS NULL OR ch.patient_id > %s::uuid) "
-                    "ORDER BY 1 LIMIT %s",
+                    "SELECT patient_id FROM stg_follow_up WHERE %s::uuid IS NULL OR patient_id > %s::uuid "
+                    "ORDER BY patient_id LIMIT %s",
                     [after, after, BATCH],
                 )
             ]
-            if not ids:
+            if ids:
+                refresh_follow_up(patient_ids=ids)
+            if len(ids) < BATCH:
                 break
-            refresh_follow_up(patient_ids=ids)
             after = ids[-1]
+    sql("DROP TABLE stg_follow_up")

@@ -17,6 +17,7 @@ from patients.imports.legacy_crm._values import (
     parse_email,
     parse_phone,
 )
+from patients.imports.legacy_crm.conditions import Conditions
 
 FILE = "contact.csv"
 COLUMNS = [
@@ -74,6 +75,7 @@ _COPY = [
     "phone",
     "phone_raw",
     "condition_text",
+    "condition_id",
     "contact_type",
     "kind",
     "booking",
@@ -89,7 +91,7 @@ _COPY = [
 ]
 
 
-def _row(line: int, row: dict[str, str], region: str) -> tuple:
+def _row(line: int, row: dict[str, str], region: str, conditions: Conditions) -> tuple:
     skip = None
     reasons: list[str] = []
     notes: list[str] = []
@@ -132,6 +134,8 @@ def _row(line: int, row: dict[str, str], region: str) -> tuple:
         phone,
         raw_phone,
         row["medical_condition"],
+        # A text the lookup does not know yet gets its new condition in conditions.resolve_option_texts.
+        conditions.find(row["medical_condition"]),
         contact_type,
         kind,
         booking,
@@ -152,10 +156,10 @@ def _kind(row: dict[str, str]) -> str:
     return KINDS.get(" ".join(row["contact_type"].lower().split()), "other")
 
 
-def stage_contacts(*, files: ImportFiles, region: str, progress) -> None:
+def stage_contacts(*, files: ImportFiles, region: str, conditions: Conditions, progress) -> None:
     create_table("stg_contact", TABLE)
     for batch in batched(read_csv(files, FILE, required=COLUMNS), BATCH):
-        copy_rows("stg_contact", _COPY, (_row(line, row, region) for line, row in batch))
+        copy_rows("stg_contact", _COPY, (_row(line, row, region, conditions) for line, row in batch))
         progress(len(batch))
     sql("CREATE INDEX ON stg_contact (old_id)")
     # A contactid seen on an earlier line: the later row is the same old record twice.

@@ -115,6 +115,7 @@ def write_eap(*, actor_id, run_id) -> None:
     with import_file_context(source=SOURCE, file=FILE, run_id=run_id):
         sql(
             """
+            WITH j AS (
             INSERT INTO eap_journey (id, patient_id, physician_id, eap_number, product, status, approval_date,
                                      enrollment_date, completion_date, notes, is_active, deletion_reason,
                                      created_at, updated_at)
@@ -125,16 +126,13 @@ def write_eap(*, actor_id, run_id) -> None:
                                   THEN 'Approval date unknown in the legacy CRM: the enrollment date stands in.' END),
                    true, '', coalesce(enrollment::timestamp AT TIME ZONE %s, now()), now()
             FROM stg_eap WHERE created
-            """,
-            [settings.TIME_ZONE],
-        )
-        sql(
-            """
+            RETURNING id, status, created_at
+            )
             INSERT INTO journey_status_change (id, ct_journey_id, eap_journey_id, from_status, to_status, changed_at,
                                                changed_by_id, note, created_at, updated_at)
             SELECT gen_random_uuid(), NULL, j.id, '', j.status, j.created_at, %s, 'Imported from the legacy CRM.',
                    now(), now()
-            FROM stg_eap e JOIN eap_journey j ON j.id = e.new_id WHERE e.created
+            FROM j
             """,
-            [actor_id],
+            [settings.TIME_ZONE, actor_id],
         )

@@ -54,9 +54,12 @@ def write_journeys(*, actor_id, run_id) -> None:
     )
     # A patient row that only updated its journey is "updated" too.
     sql("UPDATE stg_patient SET updated = true WHERE journey_updated AND NOT updated")
+    # The journeys and their opening steps in one statement (the steps read the journeys' RETURNING rows
+    # rather than joining the table just written).
     with import_file_context(source=SOURCE, file="patient.csv", run_id=run_id):
         sql(
             """
+            WITH j AS (
             INSERT INTO clinical_trial_journey (
                 id, patient_id, referring_physician_id, trial_id, trial_name, referral_date, eligible,
                 eligibility_assessment_date, ineligible_reason, status, enrollment_date, completion_date, outcome,
@@ -71,17 +74,13 @@ def write_journeys(*, actor_id, run_id) -> None:
                    NULL, NULL, '', p.journey_notes,
                    true, '', coalesce(p.referral, p.first_contact, current_date)::timestamp AT TIME ZONE %(tz)s, now()
             FROM stg_patient p WHERE p.journey_new
-            """,
-            {"not_eligible": NOT_ELIGIBLE, "tz": settings.TIME_ZONE},
-        )
-        sql(
-            """
+            RETURNING id, status, created_at
+            )
             INSERT INTO journey_status_change (id, ct_journey_id, eap_journey_id, from_status, to_status, changed_at,
                                                changed_by_id, note, created_at, updated_at)
-            SELECT gen_random_uuid(), j.id, NULL, '', j.status, j.created_at, %s, 'Imported from the legacy CRM.',
-                   now(), now()
-            FROM stg_patient p JOIN clinical_trial_journey j ON j.id = p.journey_id
-            WHERE p.journey_new
+            SELECT gen_random_uuid(), j.id, NULL, '', j.status, j.created_at, %(actor)s,
+                   'Imported from the legacy CRM.', now(), now()
+            FROM j
             """,
-            [actor_id],
+            {"not_eligible": NOT_ELIGIBLE, "tz": settings.TIME_ZONE, "actor": actor_id},
         )

@@ -115,11 +115,11 @@ def write_leads(*, run_id) -> None:
             INSERT INTO person_contact_type (id, person_id, contact_type_id, valid_from, valid_to,
                                              created_at, updated_at)
             SELECT gen_random_uuid(), l.person_id, ct.id, l.created_at, l.converted_at, now(), now()
-            FROM stg_lead l JOIN contact_type ct ON ct.code = 'patient_lead'
+            FROM stg_lead l JOIN stg_person s ON s.pkey = l.pkey JOIN contact_type ct ON ct.code = 'patient_lead'
             WHERE l.state = 'new' AND (l.converted_at IS NULL OR l.converted_at > l.created_at)
-              AND NOT EXISTS (
+              AND (s.state = 'new' OR NOT EXISTS (
                 SELECT 1 FROM person_contact_type x WHERE x.person_id = l.person_id AND x.contact_type_id = ct.id
-                  AND tstzrange(x.valid_from, x.valid_to) && tstzrange(l.created_at, l.converted_at))
+                  AND tstzrange(x.valid_from, x.valid_to) && tstzrange(l.created_at, l.converted_at)))
             """
         )
     sql(

@@ -186,11 +186,19 @@ def stage_patients(*, files: ImportFiles, conditions: Conditions, progress) -> N
           AND c.skip IS NULL AND p.skip IS NULL
         """
     )
+    # The contact's identity key; its condition where the row has none: the lookup id wins over the
+    # contact's option-set text, and a disagreement is reported.
     sql(
         """
         UPDATE stg_patient p SET pkey = c.pkey, contact_line = c.line,
-               reasons = p.reasons || CASE WHEN p.email IS NOT NULL AND c.email IS NOT NULL AND p.email <> c.email
-                   THEN ARRAY['email differs from its contact''s (the contact''s is kept)'] ELSE '{}' END
+               condition_id = coalesce(p.condition_id, c.condition_id),
+               reasons = p.reasons
+                   || CASE WHEN p.email IS NOT NULL AND c.email IS NOT NULL AND p.email <> c.email
+                      THEN ARRAY['email differs from its contact''s (the contact''s is kept)'] ELSE '{}' END
+                   || CASE WHEN p.condition_id IS NOT NULL AND c.condition_id IS NOT NULL
+                                AND p.condition_id <> c.condition_id
+                      THEN ARRAY['medical condition: the lookup and the contact''s option set differ '
+                                 '(the lookup''s kept)'] ELSE '{}' END
         FROM stg_contact c
         WHERE c.old_id = p.contact_record AND c.skip IS NULL AND p.skip IS NULL
         """
@@ -207,22 +215,6 @@ def stage_patients(*, files: ImportFiles, conditions: Conditions, progress) -> N
     sql("UPDATE stg_patient SET pkey = coalesce(email, 'patient ' || old_id) WHERE pkey IS NULL AND skip IS NULL")
     sql("CREATE INDEX ON stg_patient (pkey)")
     sql("ANALYZE stg_patient")
-
-
-def reconcile_conditions() -> None:
-    """The lookup id wins over the linked contact's option-set text; a disagreement is reported."""
-    sql(
-        """
-        UPDATE stg_patient p
-        SET condition_id = coalesce(p.condition_id, c.condition_id),
-            reasons = p.reasons || CASE WHEN p.condition_id IS NOT NULL AND c.condition_id IS NOT NULL
-                                        AND p.condition_id <> c.condition_id
-                THEN ARRAY['medical condition: the lookup and the contact''s option set differ (the lookup''s kept)']
-                ELSE '{}' END
-        FROM stg_contact c
-        WHERE c.line = p.contact_line AND p.skip IS NULL
-        """
-    )
 
 
 # The non-identity fields a later run may update (patient column -> staged column).
@@ -279,12 +271,15 @@ def write_patients(*, run_id) -> None:
         """
     )
     sql("ANALYZE patient (id, person_id)")
+    # A Person this run made has no role yet; only a stored one is looked up (``OR``: a lookup by index per
+    # stored Person, never an anti-join that the planner may turn into a scan per row of a table it
+    # believes small).
     sql(
         """
         INSERT INTO person_contact_type (id, person_id, contact_type_id, valid_from, valid_to, created_at, updated_at)
         SELECT gen_random_uuid(), s.person_id, ct.id, p.created_at, NULL, now(), now()
         FROM stg_person s JOIN stg_patient p ON p.line = s.patient_line JOIN contact_type ct ON ct.code = 'patient'
-        WHERE NOT EXISTS (
+        WHERE s.state = 'new' OR NOT EXISTS (
             SELECT 1 FROM person_contact_type x WHERE x.person_id = s.person_id AND x.contact_type_id = ct.id
               AND tstzrange(x.valid_from, x.valid_to) && tstzrange(p.created_at, NULL))
         """

@@ -84,10 +84,10 @@ def write_physicians(*, run_id) -> None:
             INSERT INTO person_contact_type (id, person_id, contact_type_id, valid_from, valid_to,
                                              created_at, updated_at)
             SELECT gen_random_uuid(), f.person_id, ct.id, now(), NULL, now(), now()
-            FROM stg_physician f JOIN contact_type ct ON ct.code = 'physician'
-            WHERE f.state = 'new' AND NOT EXISTS (
+            FROM stg_physician f JOIN stg_person s ON s.pkey = f.pkey JOIN contact_type ct ON ct.code = 'physician'
+            WHERE f.state = 'new' AND (s.state = 'new' OR NOT EXISTS (
                 SELECT 1 FROM person_contact_type x WHERE x.person_id = f.person_id AND x.contact_type_id = ct.id
-                  AND (x.valid_to IS NULL OR x.valid_to > now()))
+                  AND (x.valid_to IS NULL OR x.valid_to > now())))
             """
         )
     sql(
