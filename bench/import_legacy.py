@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import resource
 import tempfile
 import time
@@ -53,16 +54,29 @@ def _run(label: str, folder: Path, *, navigator: str, trace: bool, slowest: int)
         tracemalloc.stop()
     rss = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
     rows = report.count()
+    in_sql = sum(float(q["time"]) for q in queries.captured_queries)
     print(
         f"{label:<12} {rows:>9,} rows  {seconds:7.2f} s  {rows / seconds:>9,.0f} rows/s  "
         f"{len(queries):4d} statements   peak RSS +{rss:6.1f} MiB{peak}",
         flush=True,
     )
+    print(f"             in SQL {in_sql:.2f} s, in Python (reading, checking, the report) {seconds - in_sql:.2f} s")
     print(
         "             " + ", ".join(f"{o} {report.count(outcome=o):,}" for o in Outcome.ALL if report.count(outcome=o))
     )
     for query in sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:slowest]:
-        print(f"             {float(query['time']):7.3f} s  {' '.join(query['sql'].split())[:150]}", flush=True)
+        print(f"             {float(query['time']):7.3f} s  {_statement(query['sql'])[:150]}", flush=True)
+
+
+def _statement(text: str) -> str:
+    """The statement on one line, without the audit context pghistory puts in front of it."""
+    text = " ".join(text.split())
+    if text.startswith("SELECT set_config('pghistory.context_id'"):
+        return "[audit context] " + _CONTEXT_PREFIX.sub("", text, count=1)
+    return text
+
+
+_CONTEXT_PREFIX = re.compile(r"^SELECT set_config\('pghistory\.context_id'.*?\); ")
 
 
 @contextlib.contextmanager

@@ -170,4 +170,5 @@ def stage_contacts(*, files: ImportFiles, region: str, conditions: Conditions, p
         """
     )
     sql("CREATE INDEX ON stg_contact (pkey)")
-    sql("ANALYZE stg_contact")
+    # Statistics of the columns the later statements join and filter on (not of the names, notes, ...).
+    sql("ANALYZE stg_contact (line, old_id, pkey, email, kind, skip)")

@@ -214,7 +214,7 @@ def stage_patients(*, files: ImportFiles, conditions: Conditions, progress) -> N
     )
     sql("UPDATE stg_patient SET pkey = coalesce(email, 'patient ' || old_id) WHERE pkey IS NULL AND skip IS NULL")
     sql("CREATE INDEX ON stg_patient (pkey)")
-    sql("ANALYZE stg_patient")
+    sql("ANALYZE stg_patient (line, old_id, pkey, email, contact_record, contact_line, skip)")
 
 
 # The non-identity fields a later run may update (patient column -> staged column).
