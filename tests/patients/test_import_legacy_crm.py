@@ -464,3 +464,24 @@ def test_a_later_run_updates_every_kind_of_row_the_import_made_unless_edited_sin
     # A third run of the same files: nothing left to update, nothing created.
     third = run(folder, navigator=navigator.email)
     assert third.count(outcome=Outcome.UPDATED) == 0 and third.count(outcome=Outcome.CREATED) == 0
+
+
+def test_a_record_the_import_matched_is_never_updated_by_a_later_run(tmp_path, navigator):
+    """A lead that existed before the import was matched, not made: its fields are the CRM's, even when
+    a later run updates something else of the same contact row (its call)."""
+    from tests.factories.patients import PatientLeadFactory
+
+    glioblastoma = MedicalCondition.objects.get(abbreviation="GBM")
+    ann = PersonFactory(email="ann.lee@example.org", first_name="Ann", last_name="Lee", phone="")
+    lead = PatientLeadFactory(person=ann, medical_condition=glioblastoma)
+    folder = files.write(tmp_path)
+    run(folder, navigator=navigator.email)
+    # The call of c1 changes (an update), its option-set text still names the lead's condition.
+    files.write(folder, contacts=files.CONTACTS.replace("2023-03-08,no,", "2023-03-09,no,"))
+    assert outcome_of(run(folder, navigator=navigator.email), "contact.csv", "c1")["outcome"] == Outcome.UPDATED
+    # Now the file names another condition: the matched lead keeps the CRM's.
+    contacts = files.CONTACTS.replace("2023-03-08,no,", "2023-03-09,no,").replace("glioblastoma,patient", "ALS,patient")
+    files.write(folder, contacts=contacts)
+    run(folder, navigator=navigator.email)
+    lead.refresh_from_db()
+    assert lead.medical_condition == glioblastoma

@@ -184,5 +184,6 @@ def apply_updates(
         UPDATE import_mapping m SET written = jsonb_build_object({now_written}), updated_at = now()
         FROM {staged} s JOIN {target} t ON t.id = s.{key}
         WHERE m.source = '{SOURCE}' AND m.old_table = '{old_table}' AND m.old_id = s.{old_id} AND s.{updated}
+          AND s.{mapped} AND m.written ? '{first}'
         """
     )
