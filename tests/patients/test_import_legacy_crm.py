@@ -409,3 +409,79 @@ def test_a_booking_in_the_future_is_no_call_and_no_future_record(tmp_path, navig
     lou = PatientLead.objects.get(person__email="lou@example.org")
     assert lou.created_at <= timezone.now() and lou.person.created_at <= timezone.now()
     assert "booking 2999-01-01 10:00" in lou.notes
+
+
+def test_a_later_run_updates_every_kind_of_row_the_import_made_unless_edited_since(tmp_path, navigator):
+    """The re-run rule for leads, physicians, calls, CT journeys and EAP journeys: the non-identity
+    fields the import wrote take the file's new values; a field edited in the CRM since keeps the CRM's."""
+    folder = files.write(tmp_path)
+    run(folder, navigator=navigator.email)
+    ann = Patient.objects.get(person__email="ann.lee@example.org")
+    call = CallHistory.objects.get(patient=ann, booking_date=dt.datetime(2023, 3, 1, 10, tzinfo=dt.UTC))
+    assert (call.reminder_date, call.no_show) == (dt.date(2023, 3, 8), False)
+    # A coordinator's corrections in the CRM: they must survive the next import.
+    Physician.objects.filter(person__email="who@example.org").update(job_title="Surgeon")
+    EAPJourney.objects.filter(eap_number="EAP-2").update(product="Drug B (renamed)")
+    contacts = (
+        files.CONTACTS.replace("2023-03-08,no,", "2023-03-09,yes,")
+        .replace("bob@example.org,,ALS,", "bob@example.org,,GBM,")
+        .replace("Neurologist,L-123", "Oncologist,L-456")
+        .replace("st. mary hospital ,,", "st. mary hospital ,GP,")
+    )
+    patients = files.PATIENTS.replace("NCT01234567,2023-03-20,,,screening ongoing", "NCT07654321,2023-03-20,,,enrolled")
+    eap = files.EAP.replace("EAP-1,Drug A,", "EAP-1,Drug A2,").replace("EAP-2,Drug B,", "EAP-2,Drug B2,")
+    files.write(folder, contacts=contacts, patients=patients, eap=eap)
+
+    report = run(folder, navigator=navigator.email)
+
+    assert report.count(outcome=Outcome.CREATED) == 0
+    call.refresh_from_db()
+    assert (call.reminder_date, call.no_show) == (dt.date(2023, 3, 9), True)
+    ann.refresh_from_db()
+    assert ann.follow_up_date == dt.date(2023, 3, 9)  # the patient's follow-up follows its latest call
+    assert PatientLead.objects.get(person__email="bob@example.org").medical_condition.abbreviation == "GBM"
+    carl = Physician.objects.get(person__email="carl@example.org")
+    assert (carl.job_title, carl.medical_license_number) == ("Oncologist", "L-456")
+    assert Physician.objects.get(person__email="who@example.org").job_title == "Surgeon"
+    journey = ClinicalTrialJourney.objects.get(patient=ann)
+    assert journey.trial_id == "NCT07654321" and "Outcome in the legacy CRM: enrolled" in journey.notes
+    assert EAPJourney.objects.get(eap_number="EAP-1").product == "Drug A2"
+    assert EAPJourney.objects.get(eap_number="EAP-2").product == "Drug B (renamed)"
+    for file, old_id in (
+        ("contact.csv", "c1"),
+        ("contact.csv", "c2"),
+        ("contact.csv", "c3"),
+        ("patient.csv", "p1"),
+        ("eap_dossier.csv", "EAP-1".lower()),
+    ):
+        assert outcome_of(report, file, old_id)["outcome"] == Outcome.UPDATED, (file, old_id)
+    edited = "edited in the CRM since the last import: the CRM's values kept"
+    assert edited in outcome_of(report, "contact.csv", "c8")["reason"]
+    assert outcome_of(report, "eap_dossier.csv", "eap-2")["reason"] == edited
+    # The updates are audited as the import's, with their file.
+    event = Events.objects.filter(pgh_obj_id=str(carl.pk), pgh_label="update").get()
+    assert (event.pgh_context["channel"], event.pgh_context["file"]) == ("import", "contact.csv")
+    # A third run of the same files: nothing left to update, nothing created.
+    third = run(folder, navigator=navigator.email)
+    assert third.count(outcome=Outcome.UPDATED) == 0 and third.count(outcome=Outcome.CREATED) == 0
+
+
+def test_a_record_the_import_matched_is_never_updated_by_a_later_run(tmp_path, navigator):
+    """A lead that existed before the import was matched, not made: its fields are the CRM's, even when
+    a later run updates something else of the same contact row (its call)."""
+    from tests.factories.patients import PatientLeadFactory
+
+    glioblastoma = MedicalCondition.objects.get(abbreviation="GBM")
+    ann = PersonFactory(email="ann.lee@example.org", first_name="Ann", last_name="Lee", phone="")
+    lead = PatientLeadFactory(person=ann, medical_condition=glioblastoma)
+    folder = files.write(tmp_path)
+    run(folder, navigator=navigator.email)
+    # The call of c1 changes (an update), its option-set text still names the lead's condition.
+    files.write(folder, contacts=files.CONTACTS.replace("2023-03-08,no,", "2023-03-09,no,"))
+    assert outcome_of(run(folder, navigator=navigator.email), "contact.csv", "c1")["outcome"] == Outcome.UPDATED
+    # Now the file names another condition: the matched lead keeps the CRM's.
+    contacts = files.CONTACTS.replace("2023-03-08,no,", "2023-03-09,no,").replace("glioblastoma,patient", "ALS,patient")
+    files.write(folder, contacts=contacts)
+    run(folder, navigator=navigator.email)
+    lead.refresh_from_db()
+    assert lead.medical_condition == glioblastoma

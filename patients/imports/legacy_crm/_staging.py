@@ -129,13 +129,25 @@ def written_object(fields: dict[str, str], alias: str = "s") -> str:
     return "jsonb_build_object(" + ", ".join(f"'{c}', {alias}.{s}" for c, s in fields.items()) + ")"
 
 
-def apply_updates(*, staged: str, key: str, target: str, old_table: str, old_id: str, fields: dict[str, str]) -> None:
+def apply_updates(
+    *,
+    staged: str,
+    key: str,
+    target: str,
+    old_table: str,
+    old_id: str,
+    fields: dict[str, str],
+    mapped: str = "mapped",
+    updated: str = "updated",
+) -> None:
     """A later run's new values for fields the import wrote and nobody has edited since.
 
-    ``staged`` rows with ``mapped`` set whose target row (``target.id = staged.key``) still holds, in a
-    field, exactly what the mapping says the import wrote, get the file's new value there (one
-    ``UPDATE ... FROM``: audited per row); those rows are ``updated``. A field edited in the CRM since
-    keeps the CRM's value and the row says so. The mapping then records what was written.
+    ``staged`` rows whose ``mapped`` column is set and whose target row (``target.id = staged.key``)
+    still holds, in a field, exactly what the mapping says the import wrote, get the file's new value
+    there (one ``UPDATE ... FROM``: audited per row); those rows get their ``updated`` column set. A
+    field edited in the CRM since keeps the CRM's value and the row says so (``notes``). The mapping
+    then records what was written. Mappings written without values (``'{}'``: a record the import
+    matched rather than made) are never updated.
     """
     was = {c: f"coalesce(m.written->'{c}', 'null'::jsonb)" for c in fields}
     untouched = {c: f"{_json(f't.{c}')} = {was[c]}" for c in fields}
@@ -148,10 +160,10 @@ def apply_updates(*, staged: str, key: str, target: str, old_table: str, old_id:
         WITH changed AS (
             UPDATE {target} t SET {sets}, updated_at = now()
             FROM {staged} s {join}
-            WHERE t.id = s.{key} AND s.mapped AND s.skip IS NULL AND m.written ? '{first}' AND ({changes})
+            WHERE t.id = s.{key} AND s.{mapped} AND s.skip IS NULL AND m.written ? '{first}' AND ({changes})
             RETURNING t.id
         )
-        UPDATE {staged} s SET updated = true FROM changed WHERE changed.id = s.{key} AND s.mapped
+        UPDATE {staged} s SET {updated} = true FROM changed WHERE changed.id = s.{key} AND s.{mapped}
         """
     )
     edited = " OR ".join(f"(NOT {untouched[c]} AND {_json(f's.{s}')} <> {_json(f't.{c}')})" for c, s in fields.items())
@@ -160,7 +172,7 @@ def apply_updates(*, staged: str, key: str, target: str, old_table: str, old_id:
         UPDATE {staged} s SET notes = s.notes || 'edited in the CRM since the last import: the CRM''s values kept'::text
         FROM {target} t, import_mapping m
         WHERE m.source = '{SOURCE}' AND m.old_table = '{old_table}' AND m.old_id = s.{old_id}
-          AND t.id = s.{key} AND s.mapped AND s.skip IS NULL AND m.written ? '{first}' AND ({edited})
+          AND t.id = s.{key} AND s.{mapped} AND s.skip IS NULL AND m.written ? '{first}' AND ({edited})
         """
     )
     now_written = ", ".join(
@@ -171,6 +183,7 @@ def apply_updates(*, staged: str, key: str, target: str, old_table: str, old_id:
         f"""
         UPDATE import_mapping m SET written = jsonb_build_object({now_written}), updated_at = now()
         FROM {staged} s JOIN {target} t ON t.id = s.{key}
-        WHERE m.source = '{SOURCE}' AND m.old_table = '{old_table}' AND m.old_id = s.{old_id} AND s.updated
+        WHERE m.source = '{SOURCE}' AND m.old_table = '{old_table}' AND m.old_id = s.{old_id} AND s.{updated}
+          AND s.{mapped} AND m.written ? '{first}'
         """
     )

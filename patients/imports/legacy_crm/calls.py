@@ -11,21 +11,37 @@ from __future__ import annotations
 
 from common.imports.context import import_file_context
 from patients.follow_up import refresh_follow_up
-from patients.imports.legacy_crm._staging import BATCH, SOURCE, fetch, mapped_join, sql
+from patients.imports.legacy_crm._staging import BATCH, SOURCE, apply_updates, create_table, fetch, mapped_join, sql
 
 NO_NAVIGATOR = "booking not imported as a call: no --navigator given"
 NOT_PATIENT = "booking not imported: the contact is neither a patient nor a lead"
 FUTURE = "booking is in the future: not imported as a call"
 
+# The fields of an imported call that a later run may update (call column -> staged column): the booking
+# itself is the call's identity (it is its date), its reminder and no-show are not.
+UPDATABLE = {"reminder_date": "reminder", "no_show": "no_show"}
+
 
 def write_calls(*, navigator_id, actor_id, run_id) -> None:
     sql(
         f"""
-        UPDATE stg_contact c SET call_id = ch.id
+        UPDATE stg_contact c SET call_id = ch.id, call_mapped = true
         FROM stg_contact q {mapped_join("m", "contact.call", "q.old_id")} JOIN call_history ch ON ch.id = m.new_id::uuid
         WHERE q.line = c.line AND c.skip IS NULL
         """
     )
+    with import_file_context(source=SOURCE, file="contact.csv", run_id=run_id):
+        apply_updates(
+            staged="stg_contact",
+            key="call_id",
+            target="call_history",
+            old_table="contact.call",
+            old_id="old_id",
+            fields=UPDATABLE,
+            mapped="call_mapped",
+            updated="call_updated",
+        )
+    sql("UPDATE stg_contact SET updated = true WHERE call_updated")
     sql(
         """
         UPDATE stg_contact c SET reasons = c.reasons || %s::text
@@ -41,35 +57,59 @@ def write_calls(*, navigator_id, actor_id, run_id) -> None:
     """
     if navigator_id is None:
         sql(f"UPDATE stg_contact c SET reasons = c.reasons || %s::text {with_patient}", [NO_NAVIGATOR])
-        return
-    sql(f"UPDATE stg_contact c SET reasons = c.reasons || %s::text {with_patient} AND c.booking > now()", [FUTURE])
-    sql(f"UPDATE stg_contact c SET call_id = gen_random_uuid(), call_new = true {with_patient} AND c.booking <= now()")
-    with import_file_context(source=SOURCE, file="contact.csv", run_id=run_id):
+    else:
+        sql(f"UPDATE stg_contact c SET reasons = c.reasons || %s::text {with_patient} AND c.booking > now()", [FUTURE])
         sql(
-            """
-            INSERT INTO call_history (id, patient_id, pn_id, direction, call_date, booking_date, reminder_date,
-                                      no_show, call_duration_minutes, outcome, notes, created_by_id,
-                                      is_active, deletion_reason, created_at, updated_at)
-            SELECT c.call_id, s.patient_id, %s, 'outbound', c.booking, c.booking, c.reminder, c.no_show, NULL,
-                   'not_recorded', 'Booking imported from the legacy CRM (contact ' || c.old_id || ').', %s,
-                   true, '', now(), now()
-            FROM stg_contact c JOIN stg_person s ON s.pkey = c.pkey
-            WHERE c.call_new
-            """,
-            [navigator_id, actor_id],
+            f"UPDATE stg_contact c SET call_id = gen_random_uuid(), call_new = true {with_patient} "
+            "AND c.booking <= now()"
         )
-        sql("ANALYZE call_history")  # refresh_follow_up reads each patient's latest call by index
-        after = None
+        with import_file_context(source=SOURCE, file="contact.csv", run_id=run_id):
+            sql(
+                """
+                INSERT INTO call_history (id, patient_id, pn_id, direction, call_date, booking_date, reminder_date,
+                                          no_show, call_duration_minutes, outcome, notes, created_by_id,
+                                          is_active, deletion_reason, created_at, updated_at)
+                SELECT c.call_id, s.patient_id, %s, 'outbound', c.booking, c.booking, c.reminder, c.no_show, NULL,
+                       'not_recorded', 'Booking imported from the legacy CRM (contact ' || c.old_id || ').', %s,
+                       true, '', now(), now()
+                FROM stg_contact c JOIN stg_person s ON s.pkey = c.pkey
+                WHERE c.call_new
+                """,
+                [navigator_id, actor_id],
+            )
+            # refresh_follow_up reads each patient's latest call by index. Named columns: see __init__.
+            sql("ANALYZE call_history (id, patient_id)")
+    _refresh_follow_up(run_id)
+
+
+def _refresh_follow_up(run_id) -> None:
+    """The follow-up columns of the patients whose calls this run made or updated, a batch at a time.
+
+    Their ids are gathered once into a TEMP table with a primary key, and read back by key range: a
+    ``DISTINCT ... WHERE id > last ORDER BY id LIMIT n`` over the staged calls would read them all
+    again for every batch (quadratic in the calls)."""
+    create_table("stg_follow_up", "patient_id uuid PRIMARY KEY")
+    sql(
+        """
+        INSERT INTO stg_follow_up (patient_id)
+        SELECT DISTINCT ch.patient_id FROM stg_contact c JOIN call_history ch ON ch.id = c.call_id
+        WHERE c.call_new OR c.call_updated
+        """
+    )
+    after = None
+    with import_file_context(source=SOURCE, file="contact.csv", run_id=run_id):
         while True:
             ids = [
                 row[0]
                 for row in fetch(
-                    "SELECT DISTINCT s.patient_id FROM stg_contact c JOIN stg_person s ON s.pkey = c.pkey "
-                    "WHERE c.call_new AND (%s::uuid IS NULL OR s.patient_id > %s::uuid) ORDER BY 1 LIMIT %s",
+                    "SELECT patient_id FROM stg_follow_up WHERE %s::uuid IS NULL OR patient_id > %s::uuid "
+                    "ORDER BY patient_id LIMIT %s",
                     [after, after, BATCH],
                 )
             ]
-            if not ids:
+            if ids:
+                refresh_follow_up(patient_ids=ids)
+            if len(ids) < BATCH:
                 break
-            refresh_follow_up(patient_ids=ids)
             after = ids[-1]
+    sql("DROP TABLE stg_follow_up")

@@ -136,26 +136,30 @@ def import_conditions(*, files: ImportFiles, report: ImportReport, run_id, progr
 
 
 def resolve_option_texts(conditions: Conditions) -> None:
-    """Give every staged contact its condition from the option-set text; texts that name no known
-    condition become new conditions (the option set was the old system's second list of them)."""
-    texts = [t for (t,) in fetch("SELECT DISTINCT condition_text FROM stg_contact WHERE condition_text <> ''")]
+    """Texts of the option set that name no known condition become new conditions (the option set was
+    the old system's second list of them), and their contacts get them. The contacts whose text names a
+    known condition got it while staging; only the few others are read and written here."""
+    texts = [
+        t
+        for (t,) in fetch(
+            "SELECT DISTINCT condition_text FROM stg_contact WHERE condition_id IS NULL AND condition_text <> ''"
+        )
+    ]
     unknown: dict[str, str] = {}
     for text in texts:
         if conditions.find(text) is None:
-            unknown.setdefault(text.lower(), text)
+            unknown.setdefault(text.strip().lower(), text.strip())
+    if not unknown:
+        return
     conditions.create([(text[:200], "") for text in unknown.values()])
-    keys = list(conditions.by_key.items())
+    keys = [(key, conditions.by_key[key]) for key in unknown if key in conditions.by_key]
     sql(
         """
-        UPDATE stg_contact c SET condition_id = t.id
+        UPDATE stg_contact c SET condition_id = t.id,
+               notes = c.notes || CASE WHEN c.skip IS NULL
+                   THEN ARRAY['medical_condition not in the lookup: added to it'] ELSE '{}' END
         FROM unnest(%s::text[], %s::uuid[]) AS t(key, id)
-        WHERE lower(c.condition_text) = t.key
+        WHERE c.condition_id IS NULL AND lower(trim(c.condition_text)) = t.key
         """,
         [[k for k, _ in keys], [v for _, v in keys]],
     )
-    if unknown:
-        sql(
-            "UPDATE stg_contact SET notes = notes || 'medical_condition not in the lookup: added to it'::text "
-            "WHERE lower(condition_text) = ANY(%s) AND skip IS NULL",
-            [list(unknown)],
-        )

@@ -17,6 +17,7 @@ from patients.imports.legacy_crm._values import (
     parse_email,
     parse_phone,
 )
+from patients.imports.legacy_crm.conditions import Conditions
 
 FILE = "contact.csv"
 COLUMNS = [
@@ -58,7 +59,11 @@ TABLE = f"""
     person_id uuid,
     call_id uuid,
     call_new boolean NOT NULL DEFAULT false,
+    call_mapped boolean NOT NULL DEFAULT false,
+    call_updated boolean NOT NULL DEFAULT false,
     role_id uuid,
+    role_new boolean NOT NULL DEFAULT false,
+    role_mapped boolean NOT NULL DEFAULT false,
     {OUTCOME_COLUMNS}
 """
 _COPY = [
@@ -70,6 +75,7 @@ _COPY = [
     "phone",
     "phone_raw",
     "condition_text",
+    "condition_id",
     "contact_type",
     "kind",
     "booking",
@@ -81,10 +87,11 @@ _COPY = [
     "skip",
     "reasons",
     "notes",
+    "pkey",
 ]
 
 
-def _row(line: int, row: dict[str, str], region: str) -> tuple:
+def _row(line: int, row: dict[str, str], region: str, conditions: Conditions) -> tuple:
     skip = None
     reasons: list[str] = []
     notes: list[str] = []
@@ -127,6 +134,8 @@ def _row(line: int, row: dict[str, str], region: str) -> tuple:
         phone,
         raw_phone,
         row["medical_condition"],
+        # A text the lookup does not know yet gets its new condition in conditions.resolve_option_texts.
+        conditions.find(row["medical_condition"]),
         contact_type,
         kind,
         booking,
@@ -138,6 +147,8 @@ def _row(line: int, row: dict[str, str], region: str) -> tuple:
         skip,
         reasons,
         notes,
+        # The identity key: the normalised email, else the row itself (a space never occurs in an email).
+        email or f"contact {row['contactid']}",
     )
 
 
@@ -145,10 +156,10 @@ def _kind(row: dict[str, str]) -> str:
     return KINDS.get(" ".join(row["contact_type"].lower().split()), "other")
 
 
-def stage_contacts(*, files: ImportFiles, region: str, progress) -> None:
+def stage_contacts(*, files: ImportFiles, region: str, conditions: Conditions, progress) -> None:
     create_table("stg_contact", TABLE)
     for batch in batched(read_csv(files, FILE, required=COLUMNS), BATCH):
-        copy_rows("stg_contact", _COPY, (_row(line, row, region) for line, row in batch))
+        copy_rows("stg_contact", _COPY, (_row(line, row, region, conditions) for line, row in batch))
         progress(len(batch))
     sql("CREATE INDEX ON stg_contact (old_id)")
     # A contactid seen on an earlier line: the later row is the same old record twice.
@@ -158,7 +169,6 @@ def stage_contacts(*, files: ImportFiles, region: str, progress) -> None:
         FROM stg_contact e WHERE e.old_id = c.old_id AND e.line < c.line AND c.skip IS NULL
         """
     )
-    # The identity key: the normalised email, else the row itself (a space never occurs in an email).
-    sql("UPDATE stg_contact SET pkey = coalesce(email, 'contact ' || old_id) WHERE skip IS NULL")
     sql("CREATE INDEX ON stg_contact (pkey)")
-    sql("ANALYZE stg_contact")
+    # Statistics of the columns the later statements join and filter on (not of the names, notes, ...).
+    sql("ANALYZE stg_contact (line, old_id, pkey, email, kind, skip)")

@@ -17,6 +17,7 @@ from patients.imports.legacy_crm._staging import (
     BATCH,
     OUTCOME_COLUMNS,
     SOURCE,
+    apply_updates,
     copy_rows,
     create_table,
     mapped_join,
@@ -36,6 +37,9 @@ TABLE = f"""
     patient_id uuid,
     {OUTCOME_COLUMNS}
 """
+# The fields of an imported EAP journey that a later run may update (journey column -> staged column): the
+# dossier number is its identity, its status and dates are the journey's own workflow.
+UPDATABLE = {"product": "product"}
 _COPY = ["line", "old_id", "patient_old", "eap_number", "product", "enrollment", "skip"]
 
 
@@ -98,10 +102,20 @@ def write_eap(*, actor_id, run_id) -> None:
         WHERE lower(j.eap_number) = lower(e.eap_number) AND e.eap_number <> '' AND e.skip IS NULL AND NOT e.mapped
         """
     )
+    with import_file_context(source=SOURCE, file=FILE, run_id=run_id):
+        apply_updates(
+            staged="stg_eap",
+            key="new_id",
+            target="eap_journey",
+            old_table="eap_dossier",
+            old_id="old_id",
+            fields=UPDATABLE,
+        )
     sql("UPDATE stg_eap SET new_id = gen_random_uuid(), created = true WHERE skip IS NULL AND new_id IS NULL")
     with import_file_context(source=SOURCE, file=FILE, run_id=run_id):
         sql(
             """
+            WITH j AS (
             INSERT INTO eap_journey (id, patient_id, physician_id, eap_number, product, status, approval_date,
                                      enrollment_date, completion_date, notes, is_active, deletion_reason,
                                      created_at, updated_at)
@@ -112,16 +126,13 @@ def write_eap(*, actor_id, run_id) -> None:
                                   THEN 'Approval date unknown in the legacy CRM: the enrollment date stands in.' END),
                    true, '', coalesce(enrollment::timestamp AT TIME ZONE %s, now()), now()
             FROM stg_eap WHERE created
-            """,
-            [settings.TIME_ZONE],
-        )
-        sql(
-            """
+            RETURNING id, status, created_at
+            )
             INSERT INTO journey_status_change (id, ct_journey_id, eap_journey_id, from_status, to_status, changed_at,
                                                changed_by_id, note, created_at, updated_at)
             SELECT gen_random_uuid(), NULL, j.id, '', j.status, j.created_at, %s, 'Imported from the legacy CRM.',
                    now(), now()
-            FROM stg_eap e JOIN eap_journey j ON j.id = e.new_id WHERE e.created
+            FROM j
             """,
-            [actor_id],
+            [settings.TIME_ZONE, actor_id],
         )

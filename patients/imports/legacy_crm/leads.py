@@ -10,7 +10,10 @@ the no-show and a phone that did not parse are kept in the lead's notes. The rol
 from __future__ import annotations
 
 from common.imports.context import import_file_context
-from patients.imports.legacy_crm._staging import SOURCE, create_table, mapped_join, sql
+from patients.imports.legacy_crm._staging import SOURCE, apply_updates, create_table, mapped_join, sql
+
+# The fields of an imported lead that a later run may update (lead column -> staged contact column).
+UPDATABLE = {"medical_condition_id": "condition_id"}
 
 TABLE = """
     pkey text PRIMARY KEY,
@@ -112,19 +115,30 @@ def write_leads(*, run_id) -> None:
             INSERT INTO person_contact_type (id, person_id, contact_type_id, valid_from, valid_to,
                                              created_at, updated_at)
             SELECT gen_random_uuid(), l.person_id, ct.id, l.created_at, l.converted_at, now(), now()
-            FROM stg_lead l JOIN contact_type ct ON ct.code = 'patient_lead'
+            FROM stg_lead l JOIN stg_person s ON s.pkey = l.pkey JOIN contact_type ct ON ct.code = 'patient_lead'
             WHERE l.state = 'new' AND (l.converted_at IS NULL OR l.converted_at > l.created_at)
-              AND NOT EXISTS (
+              AND (s.state = 'new' OR NOT EXISTS (
                 SELECT 1 FROM person_contact_type x WHERE x.person_id = l.person_id AND x.contact_type_id = ct.id
-                  AND tstzrange(x.valid_from, x.valid_to) && tstzrange(l.created_at, l.converted_at))
+                  AND tstzrange(x.valid_from, x.valid_to) && tstzrange(l.created_at, l.converted_at)))
             """
         )
     sql(
         """
         UPDATE stg_contact c SET created = c.created OR (l.state = 'new' AND l.line = c.line),
-               role_id = l.lead_id,
+               role_id = l.lead_id, role_new = (l.state = 'new' AND l.line = c.line),
+               role_mapped = (l.state = 'mapped' AND l.line = c.line),
                reasons = c.reasons || CASE WHEN l.state = 'existing' AND c.booking IS NOT NULL AND c.call_id IS NULL
                    THEN ARRAY['booking not imported: the person''s lead existed before the import'] ELSE '{}' END
         FROM stg_lead l WHERE l.pkey = c.pkey AND c.kind = 'lead' AND c.skip IS NULL
         """
     )
+    with import_file_context(source=SOURCE, file="contact.csv", run_id=run_id):
+        apply_updates(
+            staged="stg_contact",
+            key="role_id",
+            target="patient_lead",
+            old_table="contact.lead",
+            old_id="old_id",
+            fields=UPDATABLE,
+            mapped="role_mapped",
+        )

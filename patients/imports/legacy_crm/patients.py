@@ -63,11 +63,15 @@ TABLE = f"""
     eligible boolean,
     ineligible_reason text NOT NULL,
     ct_outcome text NOT NULL,
+    journey_name text NOT NULL,
+    journey_notes text NOT NULL,
     pkey text,
     contact_line integer,
     person_id uuid,
     journey_id uuid,
     journey_mapped boolean NOT NULL DEFAULT false,
+    journey_new boolean NOT NULL DEFAULT false,
+    journey_updated boolean NOT NULL DEFAULT false,
     patient_new boolean NOT NULL DEFAULT false,
     {OUTCOME_COLUMNS}
 """
@@ -88,9 +92,18 @@ _COPY = [
     "eligible",
     "ineligible_reason",
     "ct_outcome",
+    "journey_name",
+    "journey_notes",
     "skip",
     "reasons",
 ]
+# The journey's trial name when the row names no trial (journeys.py), and its notes.
+UNKNOWN_TRIAL = "Unknown trial (imported)"
+
+
+def _journey_notes(old_id: str, ct_outcome: str) -> str:
+    notes = f"Imported from the legacy CRM (patient {old_id})."
+    return f"{notes}\nOutcome in the legacy CRM: {ct_outcome}" if ct_outcome else notes
 
 
 def _row(line: int, row: dict[str, str], conditions: Conditions, today: dt.date, now: dt.datetime) -> tuple:
@@ -143,6 +156,8 @@ def _row(line: int, row: dict[str, str], conditions: Conditions, today: dt.date,
         eligible,
         row["ineligible_reason"],
         row["ct_outcome"],
+        trial_name or (UNKNOWN_TRIAL if not trial_id else ""),
+        _journey_notes(row["patientid"], row["ct_outcome"]),
         skip,
         reasons,
     )
@@ -171,11 +186,19 @@ def stage_patients(*, files: ImportFiles, conditions: Conditions, progress) -> N
           AND c.skip IS NULL AND p.skip IS NULL
         """
     )
+    # The contact's identity key; its condition where the row has none: the lookup id wins over the
+    # contact's option-set text, and a disagreement is reported.
     sql(
         """
         UPDATE stg_patient p SET pkey = c.pkey, contact_line = c.line,
-               reasons = p.reasons || CASE WHEN p.email IS NOT NULL AND c.email IS NOT NULL AND p.email <> c.email
-                   THEN ARRAY['email differs from its contact''s (the contact''s is kept)'] ELSE '{}' END
+               condition_id = coalesce(p.condition_id, c.condition_id),
+               reasons = p.reasons
+                   || CASE WHEN p.email IS NOT NULL AND c.email IS NOT NULL AND p.email <> c.email
+                      THEN ARRAY['email differs from its contact''s (the contact''s is kept)'] ELSE '{}' END
+                   || CASE WHEN p.condition_id IS NOT NULL AND c.condition_id IS NOT NULL
+                                AND p.condition_id <> c.condition_id
+                      THEN ARRAY['medical condition: the lookup and the contact''s option set differ '
+                                 '(the lookup''s kept)'] ELSE '{}' END
         FROM stg_contact c
         WHERE c.old_id = p.contact_record AND c.skip IS NULL AND p.skip IS NULL
         """
@@ -191,23 +214,7 @@ def stage_patients(*, files: ImportFiles, conditions: Conditions, progress) -> N
     )
     sql("UPDATE stg_patient SET pkey = coalesce(email, 'patient ' || old_id) WHERE pkey IS NULL AND skip IS NULL")
     sql("CREATE INDEX ON stg_patient (pkey)")
-    sql("ANALYZE stg_patient")
-
-
-def reconcile_conditions() -> None:
-    """The lookup id wins over the linked contact's option-set text; a disagreement is reported."""
-    sql(
-        """
-        UPDATE stg_patient p
-        SET condition_id = coalesce(p.condition_id, c.condition_id),
-            reasons = p.reasons || CASE WHEN p.condition_id IS NOT NULL AND c.condition_id IS NOT NULL
-                                        AND p.condition_id <> c.condition_id
-                THEN ARRAY['medical condition: the lookup and the contact''s option set differ (the lookup''s kept)']
-                ELSE '{}' END
-        FROM stg_contact c
-        WHERE c.line = p.contact_line AND p.skip IS NULL
-        """
-    )
+    sql("ANALYZE stg_patient (line, old_id, pkey, email, contact_record, contact_line, skip)")
 
 
 # The non-identity fields a later run may update (patient column -> staged column).
@@ -263,13 +270,16 @@ def write_patients(*, run_id) -> None:
         FROM stg_person s WHERE s.pkey = p.pkey AND p.skip IS NULL AND NOT p.mapped
         """
     )
-    sql("ANALYZE patient")
+    sql("ANALYZE patient (id, person_id)")
+    # A Person this run made has no role yet; only a stored one is looked up (``OR``: a lookup by index per
+    # stored Person, never an anti-join that the planner may turn into a scan per row of a table it
+    # believes small).
     sql(
         """
         INSERT INTO person_contact_type (id, person_id, contact_type_id, valid_from, valid_to, created_at, updated_at)
         SELECT gen_random_uuid(), s.person_id, ct.id, p.created_at, NULL, now(), now()
         FROM stg_person s JOIN stg_patient p ON p.line = s.patient_line JOIN contact_type ct ON ct.code = 'patient'
-        WHERE NOT EXISTS (
+        WHERE s.state = 'new' OR NOT EXISTS (
             SELECT 1 FROM person_contact_type x WHERE x.person_id = s.person_id AND x.contact_type_id = ct.id
               AND tstzrange(x.valid_from, x.valid_to) && tstzrange(p.created_at, NULL))
         """

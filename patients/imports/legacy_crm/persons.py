@@ -40,28 +40,30 @@ TABLE = """
 def resolve_persons(*, scope_user) -> None:
     """Find or plan the Person of every identity key (nothing is written yet)."""
     create_table("stg_person", TABLE)
+    # Every key starts as a new Person with its id drawn here (one write per key); the two lookups below
+    # turn the keys they find into 'mapped' / 'existing'. The phone: the first that parsed among the
+    # key's contact rows.
     sql(
         """
-        INSERT INTO stg_person (pkey, email, first_name, last_name, src, src_line, created_at)
-        SELECT DISTINCT ON (pkey) pkey, CASE WHEN position(' ' IN pkey) = 0 THEN pkey END,
-               first_name, last_name, src, line, created_at
+        INSERT INTO stg_person (pkey, email, first_name, last_name, phone, src, src_line, created_at, person_id,
+                                state)
+        SELECT f.pkey, CASE WHEN position(' ' IN f.pkey) = 0 THEN f.pkey END, f.first_name, f.last_name,
+               coalesce(ph.phone, ''), f.src, f.line, f.created_at, gen_random_uuid(), 'new'
         FROM (
-            SELECT pkey, first_name, last_name, 'contact.csv' AS src, 0 AS ord, line, booking AS created_at
-            FROM stg_contact WHERE skip IS NULL
-            UNION ALL
-            SELECT pkey, first_name, last_name, 'patient.csv', 1, line, created_at
-            FROM stg_patient WHERE skip IS NULL
-        ) u
-        ORDER BY pkey, ord, line
-        """
-    )
-    # The first phone that parsed among the key's contact rows.
-    sql(
-        """
-        UPDATE stg_person s SET phone = c.phone
-        FROM (SELECT DISTINCT ON (pkey) pkey, phone FROM stg_contact
-              WHERE skip IS NULL AND phone <> '' ORDER BY pkey, line) c
-        WHERE c.pkey = s.pkey
+            SELECT DISTINCT ON (pkey) pkey, first_name, last_name, src, line, created_at
+            FROM (
+                SELECT pkey, first_name, last_name, 'contact.csv' AS src, 0 AS ord, line, booking AS created_at
+                FROM stg_contact WHERE skip IS NULL
+                UNION ALL
+                SELECT pkey, first_name, last_name, 'patient.csv', 1, line, created_at
+                FROM stg_patient WHERE skip IS NULL
+            ) u
+            ORDER BY pkey, ord, line
+        ) f
+        LEFT JOIN (
+            SELECT DISTINCT ON (pkey) pkey, phone FROM stg_contact
+            WHERE skip IS NULL AND phone <> '' ORDER BY pkey, line
+        ) ph ON ph.pkey = f.pkey
         """
     )
     sql(
@@ -81,18 +83,21 @@ def resolve_persons(*, scope_user) -> None:
     sql(
         """
         UPDATE stg_person s SET person_id = p.id, state = 'existing'
-        FROM person p WHERE lower(trim(p.email)) = s.email AND s.person_id IS NULL
+        FROM person p WHERE lower(trim(p.email)) = s.email AND s.state = 'new'
         """
     )
-    sql("UPDATE stg_person s SET hidden = %s FROM person p WHERE p.id = s.person_id AND NOT p.is_active", [DELETED])
+    sql(
+        "UPDATE stg_person s SET hidden = %s FROM person p WHERE p.id = s.person_id AND NOT p.is_active "
+        "AND s.state <> 'new'",
+        [DELETED],
+    )
     if scope_user is not None and not scope_user.is_superuser:
         visible, params = persons_visible_to(scope_user).values("id").query.sql_with_params()
         sql(
-            f"UPDATE stg_person SET hidden = %s WHERE person_id IS NOT NULL AND hidden IS NULL "
+            f"UPDATE stg_person SET hidden = %s WHERE state <> 'new' AND hidden IS NULL "
             f"AND person_id NOT IN ({visible})",
             [HIDDEN, *params],
         )
-    sql("UPDATE stg_person SET person_id = gen_random_uuid(), state = 'new' WHERE person_id IS NULL")
     sql("CREATE INDEX ON stg_person (person_id)")
     sql("ANALYZE stg_person")
 

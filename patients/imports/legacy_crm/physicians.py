@@ -7,7 +7,11 @@ only the name); a new one is created once, however many physicians name it.
 from __future__ import annotations
 
 from common.imports.context import import_file_context
-from patients.imports.legacy_crm._staging import SOURCE, create_table, mapped_join, sql
+from patients.imports.legacy_crm._staging import SOURCE, apply_updates, create_table, mapped_join, sql
+
+# The fields of an imported physician that a later run may update (physician column -> staged contact
+# column); the hospital is found by name and may be shared, so it is not one of them.
+UPDATABLE = {"job_title": "job_title", "medical_license_number": "license"}
 
 TABLE = """
     pkey text PRIMARY KEY,
@@ -80,16 +84,27 @@ def write_physicians(*, run_id) -> None:
             INSERT INTO person_contact_type (id, person_id, contact_type_id, valid_from, valid_to,
                                              created_at, updated_at)
             SELECT gen_random_uuid(), f.person_id, ct.id, now(), NULL, now(), now()
-            FROM stg_physician f JOIN contact_type ct ON ct.code = 'physician'
-            WHERE f.state = 'new' AND NOT EXISTS (
+            FROM stg_physician f JOIN stg_person s ON s.pkey = f.pkey JOIN contact_type ct ON ct.code = 'physician'
+            WHERE f.state = 'new' AND (s.state = 'new' OR NOT EXISTS (
                 SELECT 1 FROM person_contact_type x WHERE x.person_id = f.person_id AND x.contact_type_id = ct.id
-                  AND (x.valid_to IS NULL OR x.valid_to > now()))
+                  AND (x.valid_to IS NULL OR x.valid_to > now())))
             """
         )
     sql(
         """
         UPDATE stg_contact c SET created = c.created OR (f.state = 'new' AND f.line = c.line),
-               role_id = f.physician_id
+               role_id = f.physician_id, role_new = (f.state = 'new' AND f.line = c.line),
+               role_mapped = (f.state = 'mapped' AND f.line = c.line)
         FROM stg_physician f WHERE f.pkey = c.pkey AND c.kind = 'physician' AND c.skip IS NULL
         """
     )
+    with import_file_context(source=SOURCE, file="contact.csv", run_id=run_id):
+        apply_updates(
+            staged="stg_contact",
+            key="role_id",
+            target="physician",
+            old_table="contact.physician",
+            old_id="old_id",
+            fields=UPDATABLE,
+            mapped="role_mapped",
+        )
