@@ -9,8 +9,9 @@ runner's transaction. The order:
    CPSS providers, canonical identities with their Persons and CM profiles, IntakeQ mirror rows and
    links (``identities.py``), enrollments under the caseload rule, ledger entries, totals from the
    ledger (``enrollments.py``);
-4. the old-id -> new-row mapping (``import_mapping``) for every migrated row, which makes a second run
-   create nothing;
+4. the old-id -> new-row mapping (``import_mapping``) for every migrated program, provider, patient and
+   enrollment, which makes a second run create nothing (a ledger entry's id is derived from its old id,
+   ``staging.ledger_entry_id``: a second run finds it by its primary key);
 5. every input row's outcome, streamed from the staging tables into the report in file order.
 
 The number of queries is the same for 10 rows or 1,000,000, and Python holds one row at a time.
@@ -63,6 +64,8 @@ def _program_for_all(name: str | None, *, run_id, actor) -> tuple[str, bool]:
 def _save_mappings(run_id) -> None:
     with connection.cursor() as cursor:
         for table, _, old_table, target in _OUTPUTS:
+            if table == "s_ledger":
+                continue  # a ledger entry's id is derived from its old id (staging.ledger_entry_id)
             target_sql = (
                 "%s"
                 if target
@@ -123,6 +126,12 @@ def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progr
         # Every statement below joins whole staging tables, whose row estimates go stale as the steps fill
         # them in: a nested loop chosen on a stale estimate of 1 row took minutes; hash joins take seconds.
         cursor.execute("SET LOCAL enable_nestloop = off")
+        # The import's transaction: its commit need not wait for the WAL flush (a crash loses the whole
+        # run, never part of it, and the run is repeatable), and sorts, hashes and index builds of whole
+        # staging tables stay in memory.
+        cursor.execute("SET LOCAL synchronous_commit = off")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
     try:
         _migrate(
             files=files,

@@ -175,61 +175,92 @@ def create_enrollments() -> list[str]:
     return notes
 
 
-LEDGER_OK = "l.problem IS NULL AND l.dup_of IS NULL"
+# Every staged transaction's enrollment, duplicate, existing entry and outcome in one pass over the staging
+# table (each UPDATE of a whole staging table rewrites every row: one pass instead of eight).
+_RESOLVE_LEDGER = """
+UPDATE s_ledger l SET
+    dup_of = r.dup_of,
+    enrollment_id = r.enrollment_id,
+    canonical_id = r.canonical_id,
+    mapped = r.existing,
+    problem = CASE WHEN l.problem IS NOT NULL OR r.dup_of IS NOT NULL OR r.enrollment_id IS NOT NULL THEN l.problem
+                   WHEN r.e_line IS NOT NULL THEN 'its enrollment was not migrated'
+                   ELSE 'cm_patient_id is not in cm_patients.csv' END,
+    outcome = CASE WHEN l.problem IS NOT NULL OR r.dup_of IS NOT NULL OR r.enrollment_id IS NULL THEN 'skipped'
+                   WHEN r.existing THEN 'unchanged' ELSE 'created' END,
+    reason = CASE WHEN l.problem IS NOT NULL THEN l.problem
+                  WHEN r.dup_of IS NOT NULL THEN 'duplicate id: not migrated again'
+                  WHEN r.enrollment_id IS NULL AND r.e_line IS NOT NULL THEN 'its enrollment was not migrated'
+                  WHEN r.enrollment_id IS NULL THEN 'cm_patient_id is not in cm_patients.csv'
+                  WHEN l.entry_reason LIKE '%%(old type: %%' AND NOT r.existing
+                  THEN 'an unknown or adjustment type: a manual adjustment carrying the old description' END,
+    detail = CASE WHEN l.problem IS NOT NULL THEN l.detail
+                  WHEN r.dup_of IS NOT NULL THEN 'first on line ' || r.dup_of
+                  WHEN r.enrollment_id IS NULL AND r.e_line IS NOT NULL THEN 'cm_patients.csv line ' || r.e_line
+                  WHEN r.enrollment_id IS NULL THEN l.enrollment_old_id END
+FROM (
+    SELECT d.line, d.dup_of, e.enrollment_id, e.canonical_id, e.line AS e_line, t.id IS NOT NULL AS existing
+      FROM (SELECT line, new_id, enrollment_old_id,
+                   CASE WHEN problem IS NULL THEN nullif(min(line) FILTER (WHERE problem IS NULL)
+                                                         OVER (PARTITION BY old_id), line) END AS dup_of
+              FROM s_ledger) d
+      LEFT JOIN (SELECT DISTINCT ON (e.old_id) e.old_id, e.line,
+                        CASE WHEN e.problem IS NULL THEN e.enrollment_id END AS enrollment_id,
+                        CASE WHEN e.problem IS NULL THEN ce.canonical_patient_id END AS canonical_id
+                   FROM s_enrollment e LEFT JOIN cm_enrollments ce ON ce.id = e.enrollment_id
+                  WHERE e.dup_of IS NULL
+                  ORDER BY e.old_id, (e.problem IS NULL AND ce.id IS NOT NULL) DESC, e.line) e
+        ON e.old_id = d.enrollment_old_id AND d.dup_of IS NULL
+      LEFT JOIN cm_points_transactions t ON t.id = d.new_id AND e.enrollment_id IS NOT NULL
+) r
+WHERE l.line = r.line
+"""
 
 
 def append_ledger(*, actor) -> None:
-    """Old point transactions -> new ledger entries (numbered, streak replayed); mapped ones are skipped."""
+    """Old point transactions -> new ledger entries (numbered, streak replayed); those a run already made
+    (found by their id, ``staging.ledger_entry_id``) are left alone."""
     recorded_by = getattr(actor, "pk", None)
+    with connection.cursor() as cursor:
+        # Runs before the ledger ids were derived from the old ids kept them in the mapping table.
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM import_mapping WHERE source = 'cm_patients' "
+            "AND old_table = 'cm_points_transactions')"
+        )
+        legacy_mappings = cursor.fetchone()[0]
     _run(
         [
-            _mark_duplicates("s_ledger"),
-            f"""
-            UPDATE s_ledger l SET enrollment_id = e.enrollment_id FROM s_enrollment e
-            WHERE e.old_id = l.enrollment_old_id AND e.dup_of IS NULL AND e.problem IS NULL
-              AND e.enrollment_id IS NOT NULL AND {LEDGER_OK}
-            """,
-            f"""
-            UPDATE s_ledger l SET canonical_id = ce.canonical_patient_id FROM cm_enrollments ce
-            WHERE ce.id = l.enrollment_id AND {LEDGER_OK}
-            """,
-            f"""
-            UPDATE s_ledger l SET problem = 'its enrollment was not migrated',
-                   detail = 'cm_patients.csv line ' || e.line
-            FROM s_enrollment e
-            WHERE l.enrollment_id IS NULL AND e.old_id = l.enrollment_old_id AND e.dup_of IS NULL AND {LEDGER_OK}
-            """,
-            f"""
-            UPDATE s_ledger l SET problem = 'cm_patient_id is not in cm_patients.csv', detail = l.enrollment_old_id
-            WHERE l.enrollment_id IS NULL AND {LEDGER_OK}
-            """,
-            # Ledger entries are never deleted: a mapped transaction's entry exists.
-            f"""
-            UPDATE s_ledger l SET new_id = m.new_id::uuid, mapped = true FROM import_mapping m
+            *(
+                [
+                    """
+            UPDATE s_ledger l SET new_id = m.new_id::uuid FROM import_mapping m
             WHERE m.source = 'cm_patients' AND m.old_table = 'cm_points_transactions' AND m.old_id = l.old_id
-              AND {LEDGER_OK}
-            """,
-            f"UPDATE s_ledger l SET new_id = gen_random_uuid() WHERE NOT l.mapped AND {LEDGER_OK}",
+              AND l.problem IS NULL
+            """
+                ]
+                if legacy_mappings
+                else []
+            ),
+            _RESOLVE_LEDGER,
             # The enrollments' row locks, as cm_event_record takes them, before numbering their entries.
-            f"""
-            SELECT 1 FROM cm_enrollments WHERE id IN (SELECT enrollment_id FROM s_ledger l WHERE NOT l.mapped
-                                                       AND {LEDGER_OK})
+            """
+            SELECT 1 FROM cm_enrollments WHERE id IN (SELECT enrollment_id FROM s_ledger WHERE outcome = 'created')
             ORDER BY id FOR UPDATE
             """,
             (
-                f"""
+                """
             INSERT INTO cm_points_transactions (id, enrollment_id, canonical_patient_id, sequence, event_type, points,
                                                 reason, streak_after, recorded_by_id, occurred_at, created_at)
             WITH base AS (
                 SELECT t.enrollment_id, max(t.sequence) AS sequence,
                        (array_agg(t.streak_after ORDER BY t.sequence DESC))[1] AS streak
                 FROM cm_points_transactions t
-                WHERE t.enrollment_id IN (SELECT enrollment_id FROM s_ledger l WHERE NOT l.mapped AND {LEDGER_OK})
+                WHERE t.enrollment_id IN (SELECT enrollment_id FROM s_ledger WHERE outcome = 'created')
                 GROUP BY t.enrollment_id
             ), ordered AS (
                 SELECT l.*, row_number() OVER w AS rn,
                        count(*) FILTER (WHERE l.event_type IN ('test_positive', 'test_missed')) OVER w AS resets
-                FROM s_ledger l WHERE NOT l.mapped AND {LEDGER_OK}
+                FROM s_ledger l WHERE l.outcome = 'created'
                 WINDOW w AS (PARTITION BY l.enrollment_id ORDER BY l.occurred_at, l.line)
             ), replayed AS (
                 SELECT o.*, count(*) FILTER (WHERE o.event_type = 'test_negative')
@@ -244,19 +275,15 @@ def append_ledger(*, actor) -> None:
             """,
                 [recorded_by],
             ),
-            """
-            UPDATE s_ledger SET
-                outcome = CASE WHEN problem IS NOT NULL OR dup_of IS NOT NULL THEN 'skipped'
-                               WHEN mapped THEN 'unchanged' ELSE 'created' END,
-                reason = CASE WHEN problem IS NOT NULL THEN problem
-                              WHEN dup_of IS NOT NULL THEN 'duplicate id: not migrated again'
-                              WHEN entry_reason LIKE '%%(old type: %%' AND NOT mapped
-                              THEN 'an unknown or adjustment type: a manual adjustment carrying the old description'
-                         END,
-                detail = CASE WHEN dup_of IS NOT NULL THEN 'first on line ' || dup_of ELSE detail END
-            """,
         ]
     )
+
+
+# The enrollments whose totals this run may change: those it created and those it added entries to.
+TOUCHED = """
+    SELECT enrollment_id FROM s_enrollment WHERE created
+    UNION SELECT enrollment_id FROM s_ledger WHERE outcome = 'created'
+"""
 
 
 def settle_totals(*, actor) -> None:
@@ -266,7 +293,7 @@ def settle_totals(*, actor) -> None:
         [
             # A balance cannot be negative: one balancing entry, never an edit of the old ones.
             (
-                """
+                f"""
             INSERT INTO cm_points_transactions (enrollment_id, canonical_patient_id, sequence, event_type, points,
                                                 reason, streak_after, recorded_by_id)
             SELECT t.enrollment_id, min(t.canonical_patient_id::text)::uuid, max(t.sequence) + 1, 'manual_adjustment',
@@ -275,18 +302,18 @@ def settle_totals(*, actor) -> None:
                    || ' points; this entry brings the balance to 0 (a balance cannot be negative).',
                    (array_agg(t.streak_after ORDER BY t.sequence DESC))[1], %s
             FROM cm_points_transactions t
-            WHERE t.enrollment_id IN (SELECT enrollment_id FROM s_enrollment WHERE enrollment_id IS NOT NULL)
+            WHERE t.enrollment_id IN ({TOUCHED})
             GROUP BY t.enrollment_id HAVING sum(t.points) < 0
             """,
                 [recorded_by],
             ),
-            """
+            f"""
             UPDATE cm_enrollments e SET total_points = t.points, current_streak = t.streak, updated_at = now()
             FROM (
                 SELECT t.enrollment_id, sum(t.points) AS points,
                        (array_agg(t.streak_after ORDER BY t.sequence DESC))[1] AS streak
                 FROM cm_points_transactions t
-                WHERE t.enrollment_id IN (SELECT enrollment_id FROM s_enrollment WHERE enrollment_id IS NOT NULL)
+                WHERE t.enrollment_id IN ({TOUCHED})
                 GROUP BY t.enrollment_id
             ) t
             WHERE e.id = t.enrollment_id AND (e.total_points, e.current_streak) <> (t.points, t.streak)

@@ -149,6 +149,7 @@ STAGED_COLUMNS = {
         "event_type",
         "entry_reason",
         "occurred_at",
+        "new_id",
         "problem",
         "detail",
     ],
@@ -334,6 +335,16 @@ def _enrollment_row(line: int, row: dict) -> tuple:
     )
 
 
+# A ledger entry's id is a function of its old id (``ledger_entry_id``): a second run finds the entry by its
+# primary key, so the 100,000s of entries need no rows in the mapping table (the other files' rows have them).
+LEDGER_NAMESPACE = uuid.UUID("5b0c3f4e-6a51-4c2f-9d0e-2f1c8a7b9e11")
+
+
+def ledger_entry_id(old_id: str) -> str:
+    """The ``cm_points_transactions.id`` of the old transaction ``old_id`` (the same in every run)."""
+    return str(uuid.uuid5(LEDGER_NAMESPACE, old_id))
+
+
 def _ledger_row(line: int, row: dict) -> tuple:
     if not row["id"]:
         raise RowProblem("no id")
@@ -354,7 +365,19 @@ def _ledger_row(line: int, row: dict) -> tuple:
         event_type = PointsEvent.MANUAL_ADJUSTMENT
         label = f"(old type: {old_type or 'none'})"
         description = f"{description} {label}" if description else f"Imported entry {label}"
-    return (line, row["id"], row["cm_patient_id"], points, event_type, description, occurred_at, None, None)
+    old_id = row["id"]
+    return (
+        line,
+        old_id,
+        row["cm_patient_id"],
+        points,
+        event_type,
+        description,
+        occurred_at,
+        ledger_entry_id(old_id),
+        None,
+        None,
+    )
 
 
 PARSERS = {
