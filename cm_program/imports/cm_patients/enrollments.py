@@ -21,6 +21,7 @@ from __future__ import annotations
 from django.db import connection
 
 from cm_program.imports.cm_patients.identities import _mapped, _mark_duplicates, _run
+from cm_program.imports.cm_patients.staging import LEDGER_ENTRY_ID
 
 ENROLLABLE = "e.problem IS NULL AND e.dup_of IS NULL"
 
@@ -175,10 +176,103 @@ def create_enrollments() -> list[str]:
     return notes
 
 
+# The fields of an enrollment that a later export may change (issue 11: "updates only the non-identity
+# fields that the importer itself wrote and nobody has edited since"): staged column -> cm_enrollments column.
+REFRESHED = {"status": "status", "pod": "pod_assignment", "notes": "notes", "medicaid": "medicaid_verification"}
+
+
+def _as_json(column: str) -> str:
+    return f"coalesce(to_jsonb({column}), 'null'::jsonb)"
+
+
+def refresh_enrollments() -> None:
+    """A second run's changes to enrollments it made before.
+
+    The mapping keeps what the import wrote (``written``). For each field of ``REFRESHED`` whose value in
+    the export differs from it: when the enrollment still holds what the import wrote, the export's value
+    is stored (``updated``); when someone changed it in the CRM since, the CRM's value is kept and the
+    report says so (``conflict``), and the mapping keeps the old written value so that a later run still
+    sees the edit. A status that becomes active while the enrollment's CPSS is at capacity is kept too (the
+    caseload rule). A mapping of an older run that recorded nothing is treated as an edit when the values
+    differ (nothing says the import wrote them)."""
+    values = ", ".join(
+        f"('{column}', {_as_json('e.' + staged)}, e.written_before -> '{column}', {_as_json('ce.' + column)})"
+        for staged, column in REFRESHED.items()
+    )
+    _run(
+        [
+            f"""
+            UPDATE s_enrollment e SET written_before = coalesce(m.written, '{{}}'::jsonb)
+            FROM import_mapping m
+            WHERE e.mapped AND {ENROLLABLE} AND m.source = 'cm_patients' AND m.old_table = 'cm_patients'
+              AND m.old_id = e.old_id
+            """,
+            "DROP TABLE IF EXISTS s_enrollment_fields",
+            # One row per field that changed in the export, for the first old row of each enrollment.
+            f"""
+            CREATE TEMP TABLE s_enrollment_fields ON COMMIT DROP AS
+            SELECT e.line, e.enrollment_id, f.field, f.new, f.written, f.current,
+                   CASE WHEN f.current = f.new THEN 'same'
+                        WHEN f.written IS NULL OR f.current <> f.written THEN 'kept'
+                        WHEN f.field = 'status' AND f.new = '"active"' AND ce.cpss_provider_id IS NOT NULL
+                             AND (SELECT count(*) FROM cm_enrollments o
+                                  WHERE o.cpss_provider_id = ce.cpss_provider_id AND o.status = 'active')
+                                 >= (SELECT p.max_caseload FROM providers_cm p WHERE p.id = ce.cpss_provider_id)
+                        THEN 'capacity'
+                        ELSE 'update' END AS action
+              FROM s_enrollment e
+              JOIN cm_enrollments ce ON ce.id = e.enrollment_id
+              CROSS JOIN LATERAL (VALUES {values}) AS f(field, new, written, current)
+             WHERE e.mapped AND {ENROLLABLE} AND e.merged_into IS NULL
+               AND NOT EXISTS (SELECT 1 FROM s_enrollment o WHERE o.enrollment_id = e.enrollment_id AND o.line < e.line
+                               AND o.mapped AND o.problem IS NULL AND o.dup_of IS NULL)
+               AND f.new IS DISTINCT FROM f.written
+            """,
+            """
+            UPDATE cm_enrollments ce SET
+                status = CASE WHEN u.upd ? 'status' THEN u.upd ->> 'status' ELSE ce.status END,
+                pod_assignment = CASE WHEN u.upd ? 'pod_assignment' THEN u.upd ->> 'pod_assignment'
+                                      ELSE ce.pod_assignment END,
+                notes = CASE WHEN u.upd ? 'notes' THEN u.upd ->> 'notes' ELSE ce.notes END,
+                medicaid_verification = CASE WHEN u.upd ? 'medicaid_verification'
+                                             THEN nullif(u.upd -> 'medicaid_verification', 'null'::jsonb)
+                                             ELSE ce.medicaid_verification END,
+                updated_at = now()
+            FROM (SELECT enrollment_id, jsonb_object_agg(field, new) AS upd FROM s_enrollment_fields
+                  WHERE action = 'update' GROUP BY enrollment_id) u
+            WHERE ce.id = u.enrollment_id
+            """,
+            """
+            UPDATE s_enrollment e SET
+                updated_fields = f.updated, kept = f.kept,
+                written = e.written_before || f.written
+            FROM (SELECT line,
+                         string_agg(field, ', ' ORDER BY field) FILTER (WHERE action = 'update') AS updated,
+                         string_agg(field || ': kept ' || current::text || ', the export has ' || new::text
+                                    || CASE action WHEN 'capacity' THEN ' (the CPSS is at capacity)'
+                                       ELSE ' (changed in the CRM since the import)' END, '; ' ORDER BY field)
+                             FILTER (WHERE action IN ('kept', 'capacity')) AS kept,
+                         coalesce(jsonb_object_agg(field, new) FILTER (WHERE action IN ('update', 'same')),
+                                  '{}'::jsonb) AS written
+                  FROM s_enrollment_fields GROUP BY line) f
+            WHERE e.line = f.line
+            """,
+            f"""
+            UPDATE s_enrollment e SET written = jsonb_build_object({
+                ", ".join(f"'{column}', {_as_json('e.' + staged)}" for staged, column in REFRESHED.items())
+            })
+            WHERE e.created
+            """,
+            "UPDATE s_enrollment SET written = written_before WHERE written IS NULL AND written_before IS NOT NULL",
+        ]
+    )
+
+
 # Every staged transaction's enrollment, duplicate, existing entry and outcome in one pass over the staging
 # table (each UPDATE of a whole staging table rewrites every row: one pass instead of eight).
 _RESOLVE_LEDGER = """
 UPDATE s_ledger l SET
+    new_id = CASE WHEN l.problem IS NULL AND r.dup_of IS NULL AND r.enrollment_id IS NOT NULL THEN r.new_id END,
     dup_of = r.dup_of,
     enrollment_id = r.enrollment_id,
     canonical_id = r.canonical_id,
@@ -199,8 +293,8 @@ UPDATE s_ledger l SET
                   WHEN r.enrollment_id IS NULL AND r.e_line IS NOT NULL THEN 'cm_patients.csv line ' || r.e_line
                   WHEN r.enrollment_id IS NULL THEN l.enrollment_old_id END
 FROM (
-    SELECT d.line, d.dup_of, e.enrollment_id, e.canonical_id, e.line AS e_line, t.id IS NOT NULL AS existing
-      FROM (SELECT line, new_id, enrollment_old_id,
+    SELECT d.line, d.new_id, d.dup_of, e.enrollment_id, e.canonical_id, e.line AS e_line, t.id IS NOT NULL AS existing
+      FROM (SELECT line, coalesce(new_id, {ledger_entry_id}) AS new_id, enrollment_old_id, problem,
                    CASE WHEN problem IS NULL THEN nullif(min(line) FILTER (WHERE problem IS NULL)
                                                          OVER (PARTITION BY old_id), line) END AS dup_of
               FROM s_ledger) d
@@ -210,11 +304,11 @@ FROM (
                    FROM s_enrollment e LEFT JOIN cm_enrollments ce ON ce.id = e.enrollment_id
                   WHERE e.dup_of IS NULL
                   ORDER BY e.old_id, (e.problem IS NULL AND ce.id IS NOT NULL) DESC, e.line) e
-        ON e.old_id = d.enrollment_old_id AND d.dup_of IS NULL
+        ON e.old_id = d.enrollment_old_id AND d.problem IS NULL AND d.dup_of IS NULL
       LEFT JOIN cm_points_transactions t ON t.id = d.new_id AND e.enrollment_id IS NOT NULL
 ) r
 WHERE l.line = r.line
-"""
+""".replace("{ledger_entry_id}", LEDGER_ENTRY_ID.format("old_id"))
 
 
 def append_ledger(*, actor) -> None:
@@ -328,6 +422,8 @@ def settle_totals(*, actor) -> None:
                     WHEN problem IS NOT NULL OR dup_of IS NOT NULL THEN 'skipped'
                     WHEN warning IS NOT NULL THEN 'conflict'
                     WHEN (old_total, old_streak) <> (new_total, new_streak) AND NOT mapped THEN 'conflict'
+                    WHEN kept IS NOT NULL THEN 'conflict'
+                    WHEN updated_fields IS NOT NULL THEN 'updated'
                     WHEN mapped THEN 'unchanged'
                     WHEN created THEN 'created'
                     ELSE 'matched' END,
@@ -335,6 +431,8 @@ def settle_totals(*, actor) -> None:
                     WHEN problem IS NOT NULL THEN problem
                     WHEN dup_of IS NOT NULL THEN 'duplicate id: not migrated again'
                     WHEN warning IS NOT NULL THEN 'imported; see the detail'
+                    WHEN kept IS NOT NULL THEN 'edited in the CRM since the last import: the CRM''s value is kept'
+                    WHEN updated_fields IS NOT NULL THEN 'changed in the export: updated'
                     WHEN (old_total, old_streak) <> (new_total, new_streak) THEN 'totals differ from the ledger'
                     WHEN merged_into IS NOT NULL
                     THEN 'same patient and program as an earlier row: one enrollment, its points go there'
@@ -344,6 +442,7 @@ def settle_totals(*, actor) -> None:
                               WHEN dup_of IS NOT NULL THEN 'first on line ' || dup_of
                               ELSE concat_ws('; ', warning,
                     CASE WHEN merged_into IS NOT NULL THEN 'merged into the enrollment of line ' || merged_into END,
+                    kept, updated_fields,
                     CASE WHEN old_total <> new_total
                          THEN 'total_points: old ' || old_total || ', ledger ' || new_total END,
                     CASE WHEN old_streak <> new_streak
