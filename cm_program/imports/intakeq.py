@@ -67,7 +67,7 @@ class Client:
 
 def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progress, actor, run_id) -> None:
     """Upsert the clients of every file (in name order), then match the unlinked ones (``options["match"]``,
-    on unless false)."""
+    on unless false): those new or changed since the last grading, or all of them (``options["rematch_all"]``)."""
     done = 0
     for name in files.names:
         with import_file_context(source=SOURCE, file=name, run_id=run_id, actor=actor):
@@ -77,7 +77,7 @@ def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progr
                 progress(done, None)
     if options.get("match", True):
         with import_file_context(source=SOURCE, file="(matching)", run_id=run_id, actor=actor):
-            match_unlinked_clients(report=report)
+            match_unlinked_clients(report=report, full=bool(options.get("rematch_all")))
 
 
 # --- one client object -> a Client, or the reason it cannot be imported --------------------------------------
