@@ -23,6 +23,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.db import connection
 
@@ -309,13 +310,14 @@ def _rows(clients: list[Client], values: list[dict] | None = None) -> str:
     """The batch as one JSON document for ``jsonb_to_recordset``: psycopg quotes a text[] element by element
     in Python (~0.5 ms per client with its raw object), a single string in C."""
     values = values if values is not None else [c.values for c in clients]
-    return json.dumps(
-        [
-            {"client_id": c.client_id, **v, "archived": c.archived, "raw": c.raw}
-            for c, v in zip(clients, values, strict=True)
-        ],
-        ensure_ascii=False,
-    )
+    rows = [
+        {"client_id": c.client_id, **v, "archived": c.archived, "raw": c.raw}
+        for c, v in zip(clients, values, strict=True)
+    ]
+    try:
+        return orjson.dumps(rows).decode()  # ~10x the standard library's speed
+    except orjson.JSONEncodeError:  # what orjson refuses (an integer beyond 64 bits, ...): the slow way
+        return json.dumps(rows, ensure_ascii=False)
 
 
 _RECORD = (
