@@ -495,3 +495,33 @@ def test_a_status_that_becomes_active_at_a_full_caseload_is_kept(export):
     e1 = CMEnrollment.objects.get(canonical_patient__last_name="Lee")
     assert e1.status == "paused"
     assert "(the CPSS is at capacity)" in rows_of(report)[("cm_patients.csv", "e1")]["reason"]
+
+
+def test_a_later_export_updates_the_cm_profile_phone_the_import_wrote_and_keeps_an_edited_one(export):
+    migrate(export())
+    ann = CMPatient.objects.get(canonical_patient__last_name="Lee")
+    jose = CMPatient.objects.get(canonical_patient__last_name="García")
+    assert ann.phone == "+18015550101"
+    CMPatient.objects.filter(pk=jose.pk).update(phone="+18015559999")  # corrected by a CPSS in the CRM
+    patients = [dict(row) for row in PATIENTS]
+    patients[0]["phone"] = "(801) 555-0111"
+    patients[1]["phone"] = "801-555-0112"
+
+    report = migrate(export(patients=patients))
+
+    ann.refresh_from_db()
+    jose.refresh_from_db()
+    assert (ann.phone, jose.phone) == ("+18015550111", "+18015559999")
+    rows = rows_of(report)
+    assert (rows[("patients.csv", "p1")]["outcome"], rows[("patients.csv", "p1")]["reason"]) == (
+        "updated",
+        "changed in the export: updated: CM profile phone",
+    )
+    assert rows[("patients.csv", "p2")]["outcome"] == "conflict"
+    assert "CM profile phone: kept +18015559999, the export has +18015550112" in rows[("patients.csv", "p2")]["reason"]
+    # The Person's phone is identity: never changed by a later run.
+    assert Person.objects.get(last_name="Lee").phone == "+18015550101"
+
+    again = migrate(export(patients=patients))
+    assert rows_of(again)[("patients.csv", "p1")]["outcome"] == "unchanged"
+    assert rows_of(again)[("patients.csv", "p2")]["outcome"] == "conflict"

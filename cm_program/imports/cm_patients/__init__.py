@@ -40,7 +40,7 @@ _OUTPUTS = [
 ]
 
 
-_WRITTEN = {"s_enrollment"}
+_WRITTEN = {"s_enrollment", "s_patient"}
 
 
 def _program_for_all(name: str | None, *, run_id, actor) -> tuple[str, bool]:
@@ -76,7 +76,7 @@ def _save_mappings(run_id) -> None:
                 "ELSE 'cm_program.intakeqpatient' END"
             )
             # What the import wrote, for the tables whose rows a later run may update (enrollments.REFRESHED).
-            written = "coalesce(written, '{}'::jsonb)" if table in _WRITTEN else "'{}'::jsonb"
+            written = "coalesce(written, written_before, '{}'::jsonb)" if table in _WRITTEN else "'{}'::jsonb"
             params = [old_table] + ([target] if target else []) + [run_id]
             cursor.execute(
                 f"""

@@ -95,7 +95,8 @@ STAGING = {
         " client_id text, kf text, kl text, enrolled bool DEFAULT false, mapped_target text, mapped bool DEFAULT false,"
         " email_person uuid, canonical_id uuid, canonical_created bool DEFAULT false, person_id uuid,"
         " person_created bool DEFAULT false, profile_id uuid, profile_created bool DEFAULT false, mirror_id uuid,"
-        " mirror_created bool DEFAULT false, link_created bool DEFAULT false"
+        " mirror_created bool DEFAULT false, link_created bool DEFAULT false, written_before jsonb, written jsonb,"
+        " profile_updated bool DEFAULT false"
     ),
     "s_enrollment": (
         "line int, old_id text, patient_old_id text, program_old_id text, cpss_old_id text, old_total int,"
