@@ -214,11 +214,6 @@ def refresh_enrollments() -> None:
             SELECT e.line, e.enrollment_id, f.field, f.new, f.written, f.current,
                    CASE WHEN f.current = f.new THEN 'same'
                         WHEN f.written IS NULL OR f.current <> f.written THEN 'kept'
-                        WHEN f.field = 'status' AND f.new = '"active"' AND ce.cpss_provider_id IS NOT NULL
-                             AND (SELECT count(*) FROM cm_enrollments o
-                                  WHERE o.cpss_provider_id = ce.cpss_provider_id AND o.status = 'active')
-                                 >= (SELECT p.max_caseload FROM providers_cm p WHERE p.id = ce.cpss_provider_id)
-                        THEN 'capacity'
                         ELSE 'update' END AS action
               FROM s_enrollment e
               JOIN cm_enrollments ce ON ce.id = e.enrollment_id
@@ -227,6 +222,22 @@ def refresh_enrollments() -> None:
                AND NOT EXISTS (SELECT 1 FROM s_enrollment o WHERE o.enrollment_id = e.enrollment_id AND o.line < e.line
                                AND o.mapped AND o.problem IS NULL AND o.dup_of IS NULL)
                AND f.new IS DISTINCT FROM f.written
+            """,
+            # The caseload rule: enrollments that become active take their CPSS's free places in file order;
+            # the others keep their status.
+            """
+            UPDATE s_enrollment_fields f SET action = 'capacity'
+            FROM (
+                SELECT f.line, p.max_caseload,
+                       row_number() OVER (PARTITION BY ce.cpss_provider_id ORDER BY f.line) AS rank,
+                       (SELECT count(*) FROM cm_enrollments o
+                         WHERE o.cpss_provider_id = ce.cpss_provider_id AND o.status = 'active') AS holding
+                  FROM s_enrollment_fields f
+                  JOIN cm_enrollments ce ON ce.id = f.enrollment_id
+                  JOIN providers_cm p ON p.id = ce.cpss_provider_id
+                 WHERE f.field = 'status' AND f.action = 'update' AND f.new = '"active"'
+            ) r
+            WHERE f.line = r.line AND f.field = 'status' AND r.holding + r.rank > r.max_caseload
             """,
             """
             UPDATE cm_enrollments ce SET
