@@ -280,46 +280,48 @@ def refresh_enrollments() -> None:
 
 
 # Every staged transaction's enrollment, duplicate, existing entry and outcome in one pass over the staging
-# table (each UPDATE of a whole staging table rewrites every row: one pass instead of eight).
-_RESOLVE_LEDGER = """
-UPDATE s_ledger l SET
-    new_id = CASE WHEN l.problem IS NULL AND r.dup_of IS NULL AND r.enrollment_id IS NOT NULL THEN r.new_id END,
-    dup_of = r.dup_of,
-    enrollment_id = r.enrollment_id,
-    canonical_id = r.canonical_id,
-    mapped = r.existing,
-    problem = CASE WHEN l.problem IS NOT NULL OR r.dup_of IS NOT NULL OR r.enrollment_id IS NOT NULL THEN l.problem
-                   WHEN r.e_line IS NOT NULL THEN 'its enrollment was not migrated'
-                   ELSE 'cm_patient_id is not in cm_patients.csv' END,
-    outcome = CASE WHEN l.problem IS NOT NULL OR r.dup_of IS NOT NULL OR r.enrollment_id IS NULL THEN 'skipped'
-                   WHEN r.existing THEN 'unchanged' ELSE 'created' END,
-    reason = CASE WHEN l.problem IS NOT NULL THEN l.problem
-                  WHEN r.dup_of IS NOT NULL THEN 'duplicate id: not migrated again'
-                  WHEN r.enrollment_id IS NULL AND r.e_line IS NOT NULL THEN 'its enrollment was not migrated'
-                  WHEN r.enrollment_id IS NULL THEN 'cm_patient_id is not in cm_patients.csv'
-                  WHEN l.entry_reason LIKE '%%(old type: %%' AND NOT r.existing
-                  THEN 'an unknown or adjustment type: a manual adjustment carrying the old description' END,
-    detail = CASE WHEN l.problem IS NOT NULL THEN l.detail
-                  WHEN r.dup_of IS NOT NULL THEN 'first on line ' || r.dup_of
-                  WHEN r.enrollment_id IS NULL AND r.e_line IS NOT NULL THEN 'cm_patients.csv line ' || r.e_line
-                  WHEN r.enrollment_id IS NULL THEN l.enrollment_old_id END
-FROM (
-    SELECT d.line, d.new_id, d.dup_of, e.enrollment_id, e.canonical_id, e.line AS e_line, t.id IS NOT NULL AS existing
-      FROM (SELECT line, coalesce(new_id, {ledger_entry_id}) AS new_id, enrollment_old_id, problem,
-                   CASE WHEN problem IS NULL THEN nullif(min(line) FILTER (WHERE problem IS NULL)
-                                                         OVER (PARTITION BY old_id), line) END AS dup_of
-              FROM s_ledger) d
-      LEFT JOIN (SELECT DISTINCT ON (e.old_id) e.old_id, e.line,
-                        CASE WHEN e.problem IS NULL THEN e.enrollment_id END AS enrollment_id,
-                        CASE WHEN e.problem IS NULL THEN ce.canonical_patient_id END AS canonical_id
-                   FROM s_enrollment e LEFT JOIN cm_enrollments ce ON ce.id = e.enrollment_id
-                  WHERE e.dup_of IS NULL
-                  ORDER BY e.old_id, (e.problem IS NULL AND ce.id IS NOT NULL) DESC, e.line) e
-        ON e.old_id = d.enrollment_old_id AND d.problem IS NULL AND d.dup_of IS NULL
-      LEFT JOIN cm_points_transactions t ON t.id = d.new_id AND e.enrollment_id IS NOT NULL
-) r
-WHERE l.line = r.line
-""".replace("{ledger_entry_id}", LEDGER_ENTRY_ID.format("old_id"))
+# table, written as a new table that replaces it (an UPDATE of every row of a staging table writes each
+# row again and leaves the old version behind: one CREATE TABLE AS instead of eight UPDATEs).
+_RESOLVE_LEDGER = [
+    "DROP TABLE IF EXISTS s_ledger_resolved",
+    """
+CREATE TEMP TABLE s_ledger_resolved ON COMMIT DROP AS
+SELECT d.line, d.old_id, d.enrollment_old_id, d.points, d.event_type, d.entry_reason, d.occurred_at,
+       e.enrollment_id, e.canonical_id, t.id IS NOT NULL AS mapped,
+       CASE WHEN d.problem IS NOT NULL OR d.dup_of IS NOT NULL OR e.enrollment_id IS NOT NULL THEN d.problem
+            WHEN e.line IS NOT NULL THEN 'its enrollment was not migrated'
+            ELSE 'cm_patient_id is not in cm_patients.csv' END AS problem,
+       d.warning, d.dup_of,
+       CASE WHEN d.problem IS NOT NULL OR d.dup_of IS NOT NULL OR e.enrollment_id IS NULL THEN 'skipped'
+            WHEN t.id IS NOT NULL THEN 'unchanged' ELSE 'created' END AS outcome,
+       CASE WHEN d.problem IS NOT NULL THEN d.problem
+            WHEN d.dup_of IS NOT NULL THEN 'duplicate id: not migrated again'
+            WHEN e.enrollment_id IS NULL AND e.line IS NOT NULL THEN 'its enrollment was not migrated'
+            WHEN e.enrollment_id IS NULL THEN 'cm_patient_id is not in cm_patients.csv'
+            WHEN d.entry_reason LIKE '%%(old type: %%' AND t.id IS NULL
+            THEN 'an unknown or adjustment type: a manual adjustment carrying the old description' END AS reason,
+       CASE WHEN d.problem IS NOT NULL THEN d.detail
+            WHEN d.dup_of IS NOT NULL THEN 'first on line ' || d.dup_of
+            WHEN e.enrollment_id IS NULL AND e.line IS NOT NULL THEN 'cm_patients.csv line ' || e.line
+            WHEN e.enrollment_id IS NULL THEN d.enrollment_old_id END AS detail,
+       CASE WHEN d.problem IS NULL AND d.dup_of IS NULL AND e.enrollment_id IS NOT NULL THEN d.new_id END AS new_id
+  FROM (SELECT line, old_id, enrollment_old_id, points, event_type, entry_reason, occurred_at, problem, warning,
+               detail, coalesce(new_id, {ledger_entry_id}) AS new_id,
+               CASE WHEN problem IS NULL THEN nullif(min(line) FILTER (WHERE problem IS NULL)
+                                                     OVER (PARTITION BY old_id), line) END AS dup_of
+          FROM s_ledger) d
+  LEFT JOIN (SELECT DISTINCT ON (e.old_id) e.old_id, e.line,
+                    CASE WHEN e.problem IS NULL THEN e.enrollment_id END AS enrollment_id,
+                    CASE WHEN e.problem IS NULL THEN ce.canonical_patient_id END AS canonical_id
+               FROM s_enrollment e LEFT JOIN cm_enrollments ce ON ce.id = e.enrollment_id
+              WHERE e.dup_of IS NULL
+              ORDER BY e.old_id, (e.problem IS NULL AND ce.id IS NOT NULL) DESC, e.line) e
+    ON e.old_id = d.enrollment_old_id AND d.problem IS NULL AND d.dup_of IS NULL
+  LEFT JOIN cm_points_transactions t ON t.id = d.new_id AND e.enrollment_id IS NOT NULL
+""".replace("{ledger_entry_id}", LEDGER_ENTRY_ID.format("old_id")),
+    "DROP TABLE s_ledger",
+    "ALTER TABLE s_ledger_resolved RENAME TO s_ledger",
+]
 
 
 def append_ledger(*, actor) -> None:
@@ -346,7 +348,7 @@ def append_ledger(*, actor) -> None:
                 if legacy_mappings
                 else []
             ),
-            _RESOLVE_LEDGER,
+            *_RESOLVE_LEDGER,
             # The enrollments' row locks, as cm_event_record takes them, before numbering their entries.
             """
             SELECT 1 FROM cm_enrollments WHERE id IN (SELECT enrollment_id FROM s_ledger WHERE outcome = 'created')
