@@ -199,6 +199,10 @@ def refresh_enrollments() -> None:
         f"('{column}', {_as_json('e.' + staged)}, e.written_before -> '{column}', {_as_json('ce.' + column)})"
         for staged, column in REFRESHED.items()
     )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM s_enrollment WHERE mapped OR created)")
+        if not cursor.fetchone()[0]:
+            return
     _run(
         [
             f"""
@@ -215,12 +219,11 @@ def refresh_enrollments() -> None:
                    CASE WHEN f.current = f.new THEN 'same'
                         WHEN f.written IS NULL OR f.current <> f.written THEN 'kept'
                         ELSE 'update' END AS action
-              FROM s_enrollment e
+              FROM (SELECT e.*, min(e.line) OVER (PARTITION BY e.enrollment_id) AS first_line
+                      FROM s_enrollment e WHERE e.mapped AND {ENROLLABLE}) e
               JOIN cm_enrollments ce ON ce.id = e.enrollment_id
               CROSS JOIN LATERAL (VALUES {values}) AS f(field, new, written, current)
-             WHERE e.mapped AND {ENROLLABLE} AND e.merged_into IS NULL
-               AND NOT EXISTS (SELECT 1 FROM s_enrollment o WHERE o.enrollment_id = e.enrollment_id AND o.line < e.line
-                               AND o.mapped AND o.problem IS NULL AND o.dup_of IS NULL)
+             WHERE e.line = e.first_line AND e.merged_into IS NULL
                AND f.new IS DISTINCT FROM f.written
             """,
             # The caseload rule: enrollments that become active take their CPSS's free places in file order;
