@@ -2,8 +2,9 @@
 
 Input: the JSON of IntakeQ's Client API ``GET /clients?includeProfile=true`` — a list of client
 objects, one page per file or pages concatenated. Each client is upserted by ``ClientId`` with its raw
-object kept (``IntakeQPatient.raw``); archived clients are marked, never deleted. Then every IntakeQ
-client that is not linked yet is graded against the canonical patients (``cm_program.imports.matching``).
+object kept (``IntakeQPatient.raw``); archived clients are marked, never deleted. Then the IntakeQ clients
+that are not linked yet are graded against the canonical patients (``cm_program.imports.matching``): those
+new or changed since the last grading, and all of them against the canonical patients new or changed since.
 
 Rules (issue 11, docs/MIGRATION.md section 3):
 

@@ -1,7 +1,9 @@
 """Matching IntakeQ clients to canonical patients: graded in SQL, banded, proposed, linked when certain.
 
-Every IntakeQ client without a link is compared with the canonical patients (the formula is in
-docs/MIGRATION.md, section 3, and below). Each pair that scores at least 0.40 becomes (or updates) an
+An IntakeQ client without a link is compared with the canonical patients when either side is new or
+changed since the last grading (``IntakeQMatchingWatermark``; everyone on the first run or with
+``full=True``, the command's ``--rematch-all``). The formula is in
+docs/MIGRATION.md, section 3, and below. Each pair that scores at least 0.40 becomes (or updates) an
 ``IntakeQMatchCandidate``; a pair that a person rejected keeps its row and is never proposed again, a
 linked pair is left as it is. Then the *certain* pairs (>= 0.90) whose two sides are both unlinked, and
 that are the only certain pair of each side, are linked automatically (``linked_by`` empty: nobody

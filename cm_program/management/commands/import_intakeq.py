@@ -10,8 +10,9 @@ from common.imports.models import ImportKind
 class Command(ImportCommand):
     help = (
         "Upsert IntakeQ clients (the JSON of GET /clients?includeProfile=true: one page per file, or pages "
-        "concatenated) into the IntakeQ mirror by ClientId, then grade every unlinked client against the "
-        "canonical patients: certain pairs are linked, probable ones wait in the review queue."
+        "concatenated) into the IntakeQ mirror by ClientId, then grade the unlinked clients and canonical "
+        "patients new or changed since the last grading: certain pairs are linked, probable ones wait in the review "
+        "queue."
     )
     kind = ImportKind.INTAKEQ
 
