@@ -384,6 +384,26 @@ class IntakeQMatchCandidate(CMModel):
         return f"{self.canonical_patient} ~ {self.intakeq_patient} ({self.score}, {self.band})"
 
 
+class IntakeQMatchingWatermark(models.Model):
+    """Up to when the matching of ``import_intakeq`` has graded (one row).
+
+    A run grades only the IntakeQ clients and canonical patients changed since (``updated_at`` of the
+    mirror row, the canonical patient, its Person or its CM profile), not every unlinked client again.
+    The time is the start of the oldest transaction open when the grading ran, so that a change committed
+    by a transaction that was still running then is graded by the next run.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    graded_until = models.DateTimeField()
+
+    class Meta:
+        db_table = "intakeq_matching_watermark"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="intakeq_matching_watermark_single_row")]
+
+    def __str__(self) -> str:
+        return f"matching graded until {self.graded_until:%Y-%m-%d %H:%M:%S}"
+
+
 # ---------------------------------------------------------------------------------------------------
 # Staff and program
 

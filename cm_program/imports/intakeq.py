@@ -2,8 +2,9 @@
 
 Input: the JSON of IntakeQ's Client API ``GET /clients?includeProfile=true`` — a list of client
 objects, one page per file or pages concatenated. Each client is upserted by ``ClientId`` with its raw
-object kept (``IntakeQPatient.raw``); archived clients are marked, never deleted. Then every IntakeQ
-client that is not linked yet is graded against the canonical patients (``cm_program.imports.matching``).
+object kept (``IntakeQPatient.raw``); archived clients are marked, never deleted. Then the IntakeQ clients
+that are not linked yet are graded against the canonical patients (``cm_program.imports.matching``): those
+new or changed since the last grading, and all of them against the canonical patients new or changed since.
 
 Rules (issue 11, docs/MIGRATION.md section 3):
 
@@ -23,6 +24,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.db import connection
 
@@ -67,7 +69,7 @@ class Client:
 
 def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progress, actor, run_id) -> None:
     """Upsert the clients of every file (in name order), then match the unlinked ones (``options["match"]``,
-    on unless false)."""
+    on unless false): those new or changed since the last grading, or all of them (``options["rematch_all"]``)."""
     done = 0
     for name in files.names:
         with import_file_context(source=SOURCE, file=name, run_id=run_id, actor=actor):
@@ -77,7 +79,7 @@ def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progr
                 progress(done, None)
     if options.get("match", True):
         with import_file_context(source=SOURCE, file="(matching)", run_id=run_id, actor=actor):
-            match_unlinked_clients(report=report)
+            match_unlinked_clients(report=report, full=bool(options.get("rematch_all")))
 
 
 # --- one client object -> a Client, or the reason it cannot be imported --------------------------------------
@@ -309,13 +311,14 @@ def _rows(clients: list[Client], values: list[dict] | None = None) -> str:
     """The batch as one JSON document for ``jsonb_to_recordset``: psycopg quotes a text[] element by element
     in Python (~0.5 ms per client with its raw object), a single string in C."""
     values = values if values is not None else [c.values for c in clients]
-    return json.dumps(
-        [
-            {"client_id": c.client_id, **v, "archived": c.archived, "raw": c.raw}
-            for c, v in zip(clients, values, strict=True)
-        ],
-        ensure_ascii=False,
-    )
+    rows = [
+        {"client_id": c.client_id, **v, "archived": c.archived, "raw": c.raw}
+        for c, v in zip(clients, values, strict=True)
+    ]
+    try:
+        return orjson.dumps(rows).decode()  # ~10x the standard library's speed
+    except orjson.JSONEncodeError:  # what orjson refuses (an integer beyond 64 bits, ...): the slow way
+        return json.dumps(rows, ensure_ascii=False)
 
 
 _RECORD = (

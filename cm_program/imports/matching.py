@@ -1,7 +1,9 @@
 """Matching IntakeQ clients to canonical patients: graded in SQL, banded, proposed, linked when certain.
 
-Every IntakeQ client without a link is compared with the canonical patients (the formula is in
-docs/MIGRATION.md, section 3, and below). Each pair that scores at least 0.40 becomes (or updates) an
+An IntakeQ client without a link is compared with the canonical patients when either side is new or
+changed since the last grading (``IntakeQMatchingWatermark``; everyone on the first run or with
+``full=True``, the command's ``--rematch-all``). The formula is in
+docs/MIGRATION.md, section 3, and below. Each pair that scores at least 0.40 becomes (or updates) an
 ``IntakeQMatchCandidate``; a pair that a person rejected keeps its row and is never proposed again, a
 linked pair is left as it is. Then the *certain* pairs (>= 0.90) whose two sides are both unlinked, and
 that are the only certain pair of each side, are linked automatically (``linked_by`` empty: nobody
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 from django.db import connection
 
+from cm_program.models import IntakeQMatchingWatermark
 from common.imports.report import ImportReport
 
 CERTAIN = 0.90
@@ -37,9 +40,11 @@ POSSIBLE = 0.40
 LAST_NAME_THRESHOLD = 0.45
 FIRST_NAME_THRESHOLD = 0.45
 
-# The normalised names and contact keys of both sides, in temporary tables (dropped at commit).
+# The normalised names and contact keys of both sides, in temporary tables (dropped at commit). ``changed``:
+# the row changed since the last grading (``%(since)s``; every row on the first run or a full one).
 _PREPARE = [
-    "DROP TABLE IF EXISTS match_q, match_c, match_last_names, match_pairs",
+    "DROP TABLE IF EXISTS match_q, match_c, match_last_names, match_pairs, match_q_new, match_c_new, "
+    "match_last_names_new",
     # IntakeQ clients without a link.
     r"""
     CREATE TEMP TABLE match_q ON COMMIT DROP AS
@@ -50,7 +55,8 @@ _PREPARE = [
            p.date_of_birth AS dob,
            nullif(lower(btrim(p.email)), '') AS email,
            CASE WHEN length(regexp_replace(coalesce(p.phone, ''), '\D', '', 'g')) >= 7
-                THEN right(regexp_replace(p.phone, '\D', '', 'g'), 10) END AS phone
+                THEN right(regexp_replace(p.phone, '\D', '', 'g'), 10) END AS phone,
+           (%(since)s IS NULL OR p.updated_at >= %(since)s) AS changed
       FROM patients p
      WHERE NOT EXISTS (SELECT 1 FROM patients_intakeq_link k WHERE k.intakeq_patient_id = p.id)
     """,
@@ -65,47 +71,68 @@ _PREPARE = [
            nullif(lower(btrim(per.email)), '') AS email1,
            nullif(lower(btrim(cm.email)), '') AS email2,
            nullif(right(regexp_replace(coalesce(per.phone, ''), '\D', '', 'g'), 10), '') AS phone1,
-           nullif(right(regexp_replace(coalesce(cm.phone, ''), '\D', '', 'g'), 10), '') AS phone2
+           nullif(right(regexp_replace(coalesce(cm.phone, ''), '\D', '', 'g'), 10), '') AS phone2,
+           (%(since)s IS NOT NULL AND greatest(c.updated_at, per.updated_at, cm.updated_at) >= %(since)s) AS changed
       FROM patients_canonical c
       LEFT JOIN person per ON per.id = c.person_id
       LEFT JOIN patients_cm cm ON cm.canonical_patient_id = c.id
     """,
     "CREATE INDEX ON match_c (dob)",
     "CREATE INDEX ON match_c (l)",
+    "CREATE TEMP TABLE match_q_new ON COMMIT DROP AS SELECT * FROM match_q WHERE changed",
+    "CREATE TEMP TABLE match_c_new ON COMMIT DROP AS SELECT * FROM match_c WHERE changed",
     "CREATE TEMP TABLE match_last_names ON COMMIT DROP AS SELECT DISTINCT l FROM match_c",
     "CREATE INDEX ON match_last_names USING gin (l gin_trgm_ops)",
+    "CREATE TEMP TABLE match_last_names_new ON COMMIT DROP AS SELECT DISTINCT l FROM match_c_new",
+    "CREATE INDEX ON match_last_names_new USING gin (l gin_trgm_ops)",
     "ANALYZE match_q",
     "ANALYZE match_c",
+    "ANALYZE match_q_new",
+    "ANALYZE match_c_new",
     "ANALYZE match_last_names",
+    "ANALYZE match_last_names_new",
     f"SET LOCAL pg_trgm.similarity_threshold = {LAST_NAME_THRESHOLD}",
-    # The pairs worth grading (see the module's docstring). One equality per branch: an OR (``IN (a, b)``)
-    # cannot be a hash join and compared every client with every canonical patient.
-    f"""
-    CREATE TEMP TABLE match_pairs ON COMMIT DROP AS
-    SELECT q.id AS q_id, c.id AS c_id FROM match_q q JOIN match_c c ON c.dob = q.dob
+]
+
+
+def _pairs(q: str, c: str, last_names: str) -> str:
+    """The pairs worth grading between clients ``q`` and canonical patients ``c`` (see the module's
+    docstring). One equality per branch: an OR (``IN (a, b)``) cannot be a hash join and compared every
+    client with every canonical patient."""
+    return f"""
+    SELECT q.id AS q_id, c.id AS c_id FROM {q} q JOIN {c} c ON c.dob = q.dob
     UNION
-    SELECT q.id, c.id FROM match_q q JOIN match_c c
+    SELECT q.id, c.id FROM {q} q JOIN {c} c
         ON extract(day FROM q.dob) <= 12 AND extract(day FROM q.dob) <> extract(month FROM q.dob)
        AND c.dob = make_date(extract(year FROM q.dob)::int, extract(day FROM q.dob)::int,
                              extract(month FROM q.dob)::int)
     UNION
-    SELECT q.id, c.id FROM match_q q JOIN match_c c ON c.email1 = q.email
+    SELECT q.id, c.id FROM {q} q JOIN {c} c ON c.email1 = q.email
     UNION
-    SELECT q.id, c.id FROM match_q q JOIN match_c c ON c.email2 = q.email
+    SELECT q.id, c.id FROM {q} q JOIN {c} c ON c.email2 = q.email
     UNION
-    SELECT q.id, c.id FROM match_q q JOIN match_c c ON c.phone1 = q.phone
+    SELECT q.id, c.id FROM {q} q JOIN {c} c ON c.phone1 = q.phone
     UNION
-    SELECT q.id, c.id FROM match_q q JOIN match_c c ON c.phone2 = q.phone
+    SELECT q.id, c.id FROM {q} q JOIN {c} c ON c.phone2 = q.phone
     UNION
     SELECT q.id, c.id
-      FROM (SELECT DISTINCT l FROM match_q) ql
-      JOIN match_last_names cl ON cl.l % ql.l
-      JOIN match_q q ON q.l = ql.l
-      JOIN match_c c ON c.l = cl.l
+      FROM (SELECT DISTINCT l FROM {q}) ql
+      JOIN {last_names} cl ON cl.l % ql.l
+      JOIN {q} q ON q.l = ql.l
+      JOIN {c} c ON c.l = cl.l
      WHERE greatest(similarity(q.f, c.f), word_similarity(q.f, c.f), word_similarity(c.f, q.f))
            >= {FIRST_NAME_THRESHOLD}
-    """,
-]
+    """
+
+
+# The changed clients against every canonical patient, and every unlinked client against the changed
+# canonical patients.
+_PAIRS = f"""
+CREATE TEMP TABLE match_pairs ON COMMIT DROP AS
+{_pairs("match_q_new", "match_c", "match_last_names")}
+UNION
+{_pairs("match_q", "match_c_new", "match_last_names_new")}
+"""
 
 # Grade every pair, keep those >= 0.40 (rejected and linked pairs are not touched).
 _GRADE = f"""
@@ -169,7 +196,12 @@ SELECT band, count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT insert
 
 # Link the certain pairs whose sides are both unlinked and that are each side's only certain pair.
 _AUTO_LINK = """
-WITH certain AS (
+WITH touched AS (
+    SELECT m.canonical_patient_id, m.intakeq_patient_id FROM intakeq_match_candidate m
+     WHERE m.status = 'proposed' AND m.band = 'certain'
+       AND (m.canonical_patient_id IN (SELECT c_id FROM match_pairs)
+            OR m.intakeq_patient_id IN (SELECT q_id FROM match_pairs))
+), certain AS (
     SELECT m.id, m.canonical_patient_id, m.intakeq_patient_id, m.score,
            count(*) OVER (PARTITION BY m.canonical_patient_id) AS per_canonical,
            count(*) OVER (PARTITION BY m.intakeq_patient_id) AS per_client
@@ -177,8 +209,14 @@ WITH certain AS (
      WHERE m.status = 'proposed' AND m.band = 'certain'
        AND NOT EXISTS (SELECT 1 FROM patients_intakeq_link k WHERE k.canonical_patient_id = m.canonical_patient_id)
        AND NOT EXISTS (SELECT 1 FROM patients_intakeq_link k WHERE k.intakeq_patient_id = m.intakeq_patient_id)
+       -- The sides graded in this run, and every certain pair of theirs (for the counts).
+       AND (m.canonical_patient_id IN (SELECT canonical_patient_id FROM touched)
+            OR m.intakeq_patient_id IN (SELECT intakeq_patient_id FROM touched))
 ), sole AS (
-    SELECT * FROM certain WHERE per_canonical = 1 AND per_client = 1
+    SELECT * FROM certain
+     WHERE per_canonical = 1 AND per_client = 1
+       AND (canonical_patient_id IN (SELECT c_id FROM match_pairs)
+            OR intakeq_patient_id IN (SELECT q_id FROM match_pairs))
 ), linked AS (
     INSERT INTO patients_intakeq_link
            (id, canonical_patient_id, intakeq_patient_id, linked_date, linked_by, confidence_score, notes,
@@ -195,7 +233,27 @@ UPDATE intakeq_match_candidate m
 """
 
 
-def match_unlinked_clients(*, report: ImportReport | None = None) -> dict[str, int]:
+def _since(full: bool):
+    """The watermark of the last grading (None: never graded, or a full grading is asked for)."""
+    if full:
+        return None
+    return IntakeQMatchingWatermark.objects.filter(pk=1).values_list("graded_until", flat=True).first()
+
+
+def _save_watermark(cursor) -> None:
+    # The start of the oldest transaction open now (ours included): a change that such a transaction
+    # commits later carries an updated_at before our now(), and the next run must still see it.
+    cursor.execute(
+        """
+        INSERT INTO intakeq_matching_watermark (id, graded_until)
+        SELECT 1, least(now(), (SELECT min(xact_start) FROM pg_stat_activity
+                                WHERE datname = current_database() AND xact_start IS NOT NULL))
+        ON CONFLICT (id) DO UPDATE SET graded_until = EXCLUDED.graded_until
+        """
+    )
+
+
+def match_unlinked_clients(*, report: ImportReport | None = None, full: bool = False) -> dict[str, int]:
     """Grade every unlinked IntakeQ client against the canonical patients, write the candidates and
     link the certain ones (see the module's docstring). Runs inside the caller's transaction (the
     import's); returns the counts it also notes in the report.
@@ -206,11 +264,16 @@ def match_unlinked_clients(*, report: ImportReport | None = None) -> dict[str, i
     score). ``linked_by`` stays empty: nobody confirmed it.
     """
     counts = {"clients": 0, "pairs": 0, "linked": 0, "rejected_kept": 0}
+    since = _since(full)
     with connection.cursor() as cursor:
         for statement in _PREPARE:
-            cursor.execute(statement)
-        cursor.execute("SELECT (SELECT count(*) FROM match_q), (SELECT count(*) FROM match_pairs)")
-        counts["clients"], counts["pairs"] = cursor.fetchone()
+            cursor.execute(statement, {"since": since})
+        cursor.execute(_PAIRS)
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM match_q), (SELECT count(*) FROM match_pairs), "
+            "(SELECT count(*) FROM match_q_new), (SELECT count(*) FROM match_c_new)"
+        )
+        counts["unlinked"], counts["pairs"], counts["clients"], counts["canonical_changed"] = cursor.fetchone()
         cursor.execute(_GRADE)
         for band, inserted, updated in cursor.fetchall():
             counts[f"{band}_new"] = inserted
@@ -218,15 +281,18 @@ def match_unlinked_clients(*, report: ImportReport | None = None) -> dict[str, i
         cursor.execute(_AUTO_LINK)
         counts["linked"] = cursor.rowcount
         cursor.execute(
-            "SELECT count(*) FROM intakeq_match_candidate m JOIN match_q q ON q.id = m.intakeq_patient_id "
-            "WHERE m.status = 'rejected'"
+            "SELECT count(*) FROM intakeq_match_candidate m JOIN match_pairs p "
+            "ON (p.q_id, p.c_id) = (m.intakeq_patient_id, m.canonical_patient_id) WHERE m.status = 'rejected'"
         )
         counts["rejected_kept"] = cursor.fetchone()[0]
-        cursor.execute("DROP TABLE IF EXISTS match_q, match_c, match_last_names, match_pairs")
+        _save_watermark(cursor)
+        cursor.execute(_PREPARE[0])
     if report is not None:
         new = ", ".join(f"{counts.get(f'{band}_new', 0):,} {band}" for band in ("certain", "probable", "possible"))
         report.note(
-            f"Matching: {counts['clients']:,} unlinked IntakeQ clients, {counts['pairs']:,} pairs graded; "
+            f"Matching: {counts['unlinked']:,} unlinked IntakeQ clients, {counts['clients']:,} of them new or changed "
+            f"since the last grading, and {counts['canonical_changed']:,} canonical patients new or changed since; "
+            f"{counts['pairs']:,} pairs graded; "
             f"new candidates: {new}; {counts['linked']:,} certain pairs linked automatically (note 'auto'); "
             f"{counts['rejected_kept']:,} pairs rejected earlier stay rejected."
         )

@@ -131,12 +131,17 @@ def read_csv(files: ImportFiles, name: str, *, required: list[str]) -> Iterator[
         if missing:
             raise ImportFileError(f"{name}: missing column(s) {', '.join(missing)}")
         line = 1
+        width = len(columns)
+        strip = str.strip
         try:
             for values in reader:
                 line += 1
-                if not any(value.strip() for value in values):
+                values = list(map(strip, values))
+                if not any(values):
                     continue
-                yield line, {column: (values[i].strip() if i < len(values) else "") for i, column in enumerate(columns)}
+                if len(values) < width:
+                    values += [""] * (width - len(values))
+                yield line, dict(zip(columns, values, strict=False))  # extra cells are ignored
         except UnicodeDecodeError as exc:
             raise ImportFileError(f"{name}: not UTF-8 text after line {line} ({exc.reason})") from None
         except csv.Error as exc:

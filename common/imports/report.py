@@ -82,6 +82,46 @@ class ImportReport:
                 }
             )
 
+    def add_counts(self, file: str, outcome: str, rows: int, *, reason: str = "") -> None:
+        """``rows`` rows of one outcome and reason at once (counted by the database), for an importer that
+        streams the rows themselves only when a CSV report is asked for (``csv_stream``): the counts are
+        those ``record`` would make; the notable rows are added with ``add_notable``."""
+        if outcome not in Outcome.ALL:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        self.counts[(file, outcome)] += rows
+        if reason:
+            self.reasons[(file, outcome, reason)] += rows
+
+    @property
+    def notable_room(self) -> int:
+        """How many more notable rows the report keeps."""
+        return max(0, self.keep - len(self.notable))
+
+    def add_notable(
+        self,
+        file: str,
+        outcome: str,
+        *,
+        row: int | None,
+        old_id: str = "",
+        reason: str = "",
+        new_id: str = "",
+        detail: str = "",
+    ) -> None:
+        """A notable row whose count was added with ``add_counts``."""
+        if len(self.notable) < self.keep:
+            full_reason = f"{reason}: {detail}" if reason and detail else (reason or detail)
+            self.notable.append(
+                {
+                    "file": file,
+                    "row": row,
+                    "old_id": old_id,
+                    "outcome": outcome,
+                    "reason": full_reason,
+                    "new_id": new_id,
+                }
+            )
+
     def note(self, text: str) -> None:
         """A line about the run as a whole (e.g. "totals recomputed from the ledger")."""
         self.notes.append(text)

@@ -433,3 +433,95 @@ def test_generated_exports_are_read_to_the_last_row_and_agree_with_cm_check_ledg
     assert ledger_discrepancies() == []
     again = execute(kind=ImportKind.CM_PATIENTS, files=ImportFiles.from_folder(tmp_path))
     assert again.count(outcome="created") == 0
+
+
+def test_a_later_export_updates_what_the_import_wrote_and_keeps_what_the_crm_edited(export):
+    migrate(export())
+    e1 = CMEnrollment.objects.get(canonical_patient__last_name="Lee")
+    e2 = CMEnrollment.objects.get(canonical_patient__last_name="García")
+    CMEnrollment.objects.filter(pk=e2.pk).update(notes="Edited by the CPSS")  # someone's edit in the CRM
+    counts = [M.objects.count() for M in (Person, CanonicalPatient, CMPatient, CMEnrollment, CMPointsTransaction)]
+    changed = [
+        enrollment("e1", "p1", total=110, status="paused", medicaid_verification='{"verified": false}',
+                   pod_assignment="B"),
+        enrollment("e2", "p2", total=60, streak=1, notes="from the old system"),
+        enrollment("e3", "p3"),
+    ]  # fmt: skip
+
+    report = migrate(export(enrollments=changed))
+
+    assert [M.objects.count() for M in (Person, CanonicalPatient, CMPatient, CMEnrollment, CMPointsTransaction)] == (
+        counts
+    )
+    e1.refresh_from_db()
+    e2.refresh_from_db()
+    assert (e1.status, e1.pod_assignment, e1.medicaid_verification) == ("paused", "B", {"verified": False})
+    assert e2.notes == "Edited by the CPSS"
+    assert outcomes(report, "cm_patients.csv") == {"updated": 1, "conflict": 1, "skipped": 1}
+    rows = rows_of(report)
+    assert rows[("cm_patients.csv", "e1")]["reason"] == (
+        "changed in the export: updated: medicaid_verification, pod_assignment, status"
+    )
+    assert rows[("cm_patients.csv", "e2")]["reason"].startswith(
+        'edited in the CRM since the last import: the CRM\'s value is kept: notes: kept "Edited by the CPSS", '
+        'the export has "from the old system" (changed in the CRM since the import); total_points: old 60, ledger 20'
+    )
+    assert report.count(outcome="created") == 0
+
+    # The same export again: e1 now holds what the import wrote; e2's edit is still the CRM's.
+    again = migrate(export(enrollments=changed))
+    assert outcomes(again, "cm_patients.csv") == {"unchanged": 1, "conflict": 1, "skipped": 1}
+    e2.refresh_from_db()
+    assert e2.notes == "Edited by the CPSS"
+
+    # The CRM puts e1's pod back by hand: the export's unchanged "B" does not overwrite it later.
+    CMEnrollment.objects.filter(pk=e1.pk).update(pod_assignment="C")
+    third = migrate(export(enrollments=changed))
+    e1.refresh_from_db()
+    assert e1.pod_assignment == "C"
+    assert outcomes(third, "cm_patients.csv")["unchanged"] == 1
+
+
+def test_a_status_that_becomes_active_at_a_full_caseload_is_kept(export):
+    paused = [enrollment("e1", "p1", status="paused"), enrollment("e2", "p2", total=60, streak=1)]
+    migrate(export(enrollments=paused, ledger=[tx("t4", "e2", 60, "attendance", "2024-02-06T10:00:00Z")]))
+    CMProvider.objects.update(max_caseload=1)  # e2 is active with the CPSS: the caseload is full
+    report = migrate(
+        export(
+            enrollments=[enrollment("e1", "p1"), enrollment("e2", "p2", total=60, streak=1)],
+            ledger=[tx("t4", "e2", 60, "attendance", "2024-02-06T10:00:00Z")],
+        )
+    )
+    e1 = CMEnrollment.objects.get(canonical_patient__last_name="Lee")
+    assert e1.status == "paused"
+    assert "(the CPSS is at capacity)" in rows_of(report)[("cm_patients.csv", "e1")]["reason"]
+
+
+def test_a_later_export_updates_the_cm_profile_phone_the_import_wrote_and_keeps_an_edited_one(export):
+    migrate(export())
+    ann = CMPatient.objects.get(canonical_patient__last_name="Lee")
+    jose = CMPatient.objects.get(canonical_patient__last_name="García")
+    assert ann.phone == "+18015550101"
+    CMPatient.objects.filter(pk=jose.pk).update(phone="+18015559999")  # corrected by a CPSS in the CRM
+    patients = [dict(row) for row in PATIENTS]
+    patients[0]["phone"] = "(801) 555-0111"
+    patients[1]["phone"] = "801-555-0112"
+
+    report = migrate(export(patients=patients))
+
+    ann.refresh_from_db()
+    jose.refresh_from_db()
+    assert (ann.phone, jose.phone) == ("+18015550111", "+18015559999")
+    rows = rows_of(report)
+    assert (rows[("patients.csv", "p1")]["outcome"], rows[("patients.csv", "p1")]["reason"]) == (
+        "updated",
+        "changed in the export: updated: CM profile phone",
+    )
+    assert rows[("patients.csv", "p2")]["outcome"] == "conflict"
+    assert "CM profile phone: kept +18015559999, the export has +18015550112" in rows[("patients.csv", "p2")]["reason"]
+    # The Person's phone is identity: never changed by a later run.
+    assert Person.objects.get(last_name="Lee").phone == "+18015550101"
+
+    again = migrate(export(patients=patients))
+    assert rows_of(again)[("patients.csv", "p1")]["outcome"] == "unchanged"
+    assert rows_of(again)[("patients.csv", "p2")]["outcome"] == "conflict"

@@ -9,8 +9,9 @@ runner's transaction. The order:
    CPSS providers, canonical identities with their Persons and CM profiles, IntakeQ mirror rows and
    links (``identities.py``), enrollments under the caseload rule, ledger entries, totals from the
    ledger (``enrollments.py``);
-4. the old-id -> new-row mapping (``import_mapping``) for every migrated row, which makes a second run
-   create nothing;
+4. the old-id -> new-row mapping (``import_mapping``) for every migrated program, provider, patient and
+   enrollment, which makes a second run create nothing (a ledger entry's id is derived from its old id,
+   ``staging.ledger_entry_id``: a second run finds it by its primary key);
 5. every input row's outcome, streamed from the staging tables into the report in file order.
 
 The number of queries is the same for 10 rows or 1,000,000, and Python holds one row at a time.
@@ -39,6 +40,9 @@ _OUTPUTS = [
 ]
 
 
+_WRITTEN = {"s_enrollment", "s_patient"}
+
+
 def _program_for_all(name: str | None, *, run_id, actor) -> tuple[str, bool]:
     """The program of every enrollment when there is no contingency_management.csv: ``--program NAME``
     (created when missing), else the only active program."""
@@ -63,34 +67,62 @@ def _program_for_all(name: str | None, *, run_id, actor) -> tuple[str, bool]:
 def _save_mappings(run_id) -> None:
     with connection.cursor() as cursor:
         for table, _, old_table, target in _OUTPUTS:
+            if table == "s_ledger":
+                continue  # a ledger entry's id is derived from its old id (staging.ledger_entry_id)
             target_sql = (
                 "%s"
                 if target
                 else "CASE WHEN canonical_id IS NOT NULL THEN 'cm_program.canonicalpatient' "
                 "ELSE 'cm_program.intakeqpatient' END"
             )
+            # What the import wrote, for the tables whose rows a later run may update (enrollments.REFRESHED).
+            written = "coalesce(written, written_before, '{}'::jsonb)" if table in _WRITTEN else "'{}'::jsonb"
             params = [old_table] + ([target] if target else []) + [run_id]
             cursor.execute(
                 f"""
                 INSERT INTO import_mapping (source, old_table, old_id, target, new_id, written, run_id,
                                             created_at, updated_at)
-                SELECT '{SOURCE}', %s, old_id, {target_sql}, new_id::text, '{{}}'::jsonb, %s, now(), now()
+                SELECT '{SOURCE}', %s, old_id, {target_sql}, new_id::text, {written}, %s, now(), now()
                 FROM {table}
                 WHERE new_id IS NOT NULL AND outcome <> 'skipped' AND dup_of IS NULL
                 ON CONFLICT (source, old_table, old_id) DO UPDATE
-                   SET target = EXCLUDED.target, new_id = EXCLUDED.new_id, run_id = EXCLUDED.run_id,
-                       updated_at = now()
-                   WHERE import_mapping.new_id <> EXCLUDED.new_id
+                   SET target = EXCLUDED.target, new_id = EXCLUDED.new_id, written = EXCLUDED.written,
+                       run_id = EXCLUDED.run_id, updated_at = now()
+                   WHERE import_mapping.new_id <> EXCLUDED.new_id OR import_mapping.written <> EXCLUDED.written
                 """,
                 params,
             )
 
 
 def _report_rows(report: ImportReport, present: list[str]) -> None:
-    """Every staged row's outcome, in file order, read through a server-side cursor (flat memory)."""
+    """Every staged row's outcome, in file order, read through a server-side cursor (flat memory). Without
+    a CSV report the database counts the rows per outcome and reason, and only the notable rows the report
+    keeps are read."""
     raw = connection.connection
     for table, name, _, _ in _OUTPUTS:
         if name not in present:
+            continue
+        if report.csv_stream is None:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT outcome, coalesce(reason, ''), count(*) FROM {table} GROUP BY 1, 2")
+                for outcome, reason, rows in cursor.fetchall():
+                    report.add_counts(name, outcome, rows, reason=reason)
+                if report.notable_room:
+                    cursor.execute(
+                        f"SELECT line, old_id, outcome, reason, detail, new_id FROM {table} "
+                        "WHERE outcome <> 'created' ORDER BY line LIMIT %s",
+                        [report.notable_room],
+                    )
+                    for line, old_id, outcome, reason, detail, new_id in cursor.fetchall():
+                        report.add_notable(
+                            name,
+                            outcome,
+                            row=line,
+                            old_id=old_id or "",
+                            reason=reason or "",
+                            detail=detail or "",
+                            new_id=str(new_id) if new_id else "",
+                        )
             continue
         with raw.cursor(name=f"report_{table}") as cursor:
             cursor.itersize = 5000
@@ -123,6 +155,12 @@ def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progr
         # Every statement below joins whole staging tables, whose row estimates go stale as the steps fill
         # them in: a nested loop chosen on a stale estimate of 1 row took minutes; hash joins take seconds.
         cursor.execute("SET LOCAL enable_nestloop = off")
+        # The import's transaction: its commit need not wait for the WAL flush (a crash loses the whole
+        # run, never part of it, and the run is repeatable), and sorts, hashes and index builds of whole
+        # staging tables stay in memory.
+        cursor.execute("SET LOCAL synchronous_commit = off")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
     try:
         _migrate(
             files=files,
@@ -168,6 +206,7 @@ def _migrate(*, files, options, report, progress, actor, run_id, present, progra
     with context(staging.ENROLLMENTS):
         for note in enrollments.create_enrollments():
             report.note(note)
+        enrollments.refresh_enrollments()
     with context(staging.LEDGER):
         enrollments.append_ledger(actor=actor)
         enrollments.settle_totals(actor=actor)

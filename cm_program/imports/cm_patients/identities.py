@@ -431,6 +431,7 @@ def _profiles_and_intakeq(actor) -> None:
               AND NOT EXISTS (SELECT 1 FROM patients_intakeq_link l
                               WHERE (l.canonical_patient_id, l.intakeq_patient_id) = (s.canonical_id, s.mirror_id))
             """,
+            *_refresh_profile_phones(),
             """
             UPDATE s_patient s SET
                 outcome = CASE
@@ -438,6 +439,7 @@ def _profiles_and_intakeq(actor) -> None:
                     WHEN NOT enrolled AND client_id IS NULL THEN 'skipped'
                     WHEN enrolled AND canonical_id IS NULL THEN 'skipped'
                     WHEN warning IS NOT NULL THEN 'conflict'
+                    WHEN profile_updated THEN 'updated'
                     WHEN mapped THEN 'unchanged'
                     WHEN canonical_created OR (NOT enrolled AND mirror_created) THEN 'created'
                     ELSE 'matched' END,
@@ -449,13 +451,60 @@ def _profiles_and_intakeq(actor) -> None:
                          || 'ready to leave the shared table'
                     WHEN enrolled AND canonical_id IS NULL THEN 'no canonical identity could be made'
                     WHEN warning IS NOT NULL THEN 'imported; see the detail'
+                    WHEN profile_updated THEN 'changed in the export: updated'
                     WHEN NOT enrolled THEN 'IntakeQ client without a CM enrollment: mirror row only'
                     WHEN client_id IS NULL THEN 'CM-written row: migrated; ready to leave the shared table'
                     ELSE 'IntakeQ client in CM: migrated and linked; stays in the IntakeQ mirror' END,
                 detail = CASE WHEN problem IS NOT NULL THEN detail
                               WHEN dup_of IS NOT NULL THEN 'first on line ' || dup_of
+                              WHEN warning IS NULL AND profile_updated THEN 'CM profile phone'
                               ELSE warning END,
                 new_id = coalesce(canonical_id, mirror_id)
             """,
         ]
     )
+
+
+def _refresh_profile_phones() -> list[str]:
+    """A second run's change to a CM profile's phone: the mapping keeps the phone the import wrote. When
+    the export's phone differs from it, the profile takes it if it still holds what the import wrote, and
+    keeps the CRM's phone otherwise (reported: conflict). Names, dates of birth and emails are identity
+    and are never changed by a later run."""
+    phone = "coalesce(s.phone, s.phone_raw)"
+    first_row = (
+        f"{ELIGIBLE} AND s.mapped AND s.canonical_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM s_patient o"
+        " WHERE o.canonical_id = s.canonical_id AND o.line < s.line AND o.mapped AND o.problem IS NULL"
+        " AND o.dup_of IS NULL AND o.enrolled)"
+    )
+    return [
+        f"""
+        UPDATE s_patient s SET written_before = m.written FROM import_mapping m
+        WHERE {ELIGIBLE} AND s.mapped AND m.source = 'cm_patients' AND m.old_table = 'patients'
+          AND m.old_id = s.old_id
+        """,
+        f"UPDATE s_patient s SET written = jsonb_build_object('profile_phone', {phone}) WHERE s.profile_created",
+        f"""
+        UPDATE s_patient s SET written = coalesce(s.written_before, '{{}}'::jsonb)
+                                         || jsonb_build_object('profile_phone', {phone}),
+               profile_updated = cm.phone IS DISTINCT FROM {phone}
+        FROM patients_cm cm
+        WHERE cm.id = s.profile_id AND {first_row}
+          AND {phone} IS DISTINCT FROM s.written_before ->> 'profile_phone'
+          AND (cm.phone IS NOT DISTINCT FROM {phone}
+               OR (s.written_before ? 'profile_phone'
+                   AND cm.phone IS NOT DISTINCT FROM s.written_before ->> 'profile_phone'))
+        """,
+        f"""
+        UPDATE s_patient s SET warning = concat_ws('; ', s.warning, 'CM profile phone: kept '
+               || coalesce(cm.phone, '(none)') || ', the export has ' || coalesce({phone}, '(none)')
+               || ' (changed in the CRM since the import)')
+        FROM patients_cm cm
+        WHERE cm.id = s.profile_id AND {first_row} AND s.written IS NULL
+          AND {phone} IS DISTINCT FROM s.written_before ->> 'profile_phone'
+          AND cm.phone IS DISTINCT FROM {phone}
+        """,
+        f"""
+        UPDATE patients_cm cm SET phone = {phone}, updated_at = now()
+        FROM s_patient s WHERE s.profile_updated AND cm.id = s.profile_id
+        """,
+    ]

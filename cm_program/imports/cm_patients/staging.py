@@ -10,7 +10,9 @@ whatever the size of the files, and the number of queries does not grow with the
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import re
 import uuid
 
 from django.core.exceptions import ValidationError
@@ -93,14 +95,15 @@ STAGING = {
         " client_id text, kf text, kl text, enrolled bool DEFAULT false, mapped_target text, mapped bool DEFAULT false,"
         " email_person uuid, canonical_id uuid, canonical_created bool DEFAULT false, person_id uuid,"
         " person_created bool DEFAULT false, profile_id uuid, profile_created bool DEFAULT false, mirror_id uuid,"
-        " mirror_created bool DEFAULT false, link_created bool DEFAULT false"
+        " mirror_created bool DEFAULT false, link_created bool DEFAULT false, written_before jsonb, written jsonb,"
+        " profile_updated bool DEFAULT false"
     ),
     "s_enrollment": (
         "line int, old_id text, patient_old_id text, program_old_id text, cpss_old_id text, old_total int,"
         " old_streak int, enrollment_date timestamptz, status text, medicaid jsonb, pod text, notes text,"
         " program_id uuid, provider_id uuid, canonical_id uuid, profile_id uuid, mapped bool DEFAULT false,"
         " enrollment_id uuid, created bool DEFAULT false, merged_into int, matched_existing bool DEFAULT false,"
-        " new_total int, new_streak int"
+        " new_total int, new_streak int, written_before jsonb, written jsonb, updated_fields text, kept text"
     ),
     "s_ledger": (
         "line int, old_id text, enrollment_old_id text, points int, event_type text, entry_reason text,"
@@ -178,7 +181,16 @@ def _first_message(exc: ValidationError) -> str:
     return "; ".join(exc.messages)
 
 
+# A fast first look for the characters ``check_text`` refuses (tab and line breaks included): most values
+# have none, and the full check (which names the character) runs only for those that do.
+_SUSPECT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _text(value: str, *, field: str, multiline: bool = False) -> str | None:
+    if not value:
+        return None
+    if _SUSPECT.search(value) is None:
+        return value
     try:
         check_text(value, field=field, multiline=multiline)
     except ValidationError as exc:
@@ -206,15 +218,18 @@ def _date_of_birth(value: str) -> dt.date:
     return parsed
 
 
+_latest: dt.datetime | None = None  # "now", plus a minute of clock skew: set once per staged file
+
+
 def _moment(value: str, *, field: str) -> dt.datetime:
     """An ISO date or date-time (Supabase exports ``2024-03-05 14:22:01.123+00``); naive ones are local."""
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
         raise RowProblem(f"{field} is not a date and time (ISO 8601)", value) from None
-    if timezone.is_naive(parsed):
+    if parsed.tzinfo is None:
         parsed = timezone.make_aware(parsed)
-    if parsed > timezone.now() + dt.timedelta(minutes=1):
+    if parsed > (_latest or timezone.now() + dt.timedelta(minutes=1)):
         raise RowProblem(f"{field} is in the future", value)
     return parsed
 
@@ -334,6 +349,18 @@ def _enrollment_row(line: int, row: dict) -> tuple:
     )
 
 
+# A ledger entry's id is a function of its old id (``ledger_entry_id``, computed in SQL as ``LEDGER_ENTRY_ID``):
+# a second run finds the entry by its primary key, so the 100,000s of entries need no rows in the mapping
+# table (the other files' rows have them).
+LEDGER_ID_PREFIX = "cm_patients:cm_points_transactions:"
+LEDGER_ENTRY_ID = f"md5('{LEDGER_ID_PREFIX}' || {{0}})::uuid"
+
+
+def ledger_entry_id(old_id: str) -> str:
+    """The ``cm_points_transactions.id`` of the old transaction ``old_id`` (the same in every run)."""
+    return str(uuid.UUID(hashlib.md5((LEDGER_ID_PREFIX + old_id).encode()).hexdigest()))
+
+
 def _ledger_row(line: int, row: dict) -> tuple:
     if not row["id"]:
         raise RowProblem("no id")
@@ -347,7 +374,7 @@ def _ledger_row(line: int, row: dict) -> tuple:
     occurred_at = _moment(row["created_at"], field="created_at")
     description = _text(row["description"], field="description", multiline=True) or ""
     old_type = _text(row["transaction_type"], field="transaction_type") or ""
-    event_type = EVENT_TYPES.get(old_type.lower().replace(" ", "_").replace("-", "_"))
+    event_type = EVENT_TYPES.get(old_type) or EVENT_TYPES.get(old_type.lower().replace(" ", "_").replace("-", "_"))
     if event_type is None or event_type == PointsEvent.MANUAL_ADJUSTMENT:
         if points == 0:
             raise RowProblem("a zero-point entry of an unknown or adjustment type changes nothing", old_type)
@@ -373,6 +400,8 @@ def stage_file(files: ImportFiles, name: str, on_row=None) -> int:
     columns = STAGED_COLUMNS[table]
     problem_at = columns.index("problem")
     count = 0
+    global _latest
+    _latest = timezone.now() + dt.timedelta(minutes=1)
     with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for line, row in read_csv(files, name, required=COLUMNS[name]):
             try:
