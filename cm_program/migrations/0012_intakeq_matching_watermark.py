@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cm_program', '0009_intakeq_import_raw_archived_and_match_candidates'),
+        ('cm_program', '0011_points_occurred_at_index_covers_caseload_figures'),
     ]
 
     operations = [
