@@ -118,6 +118,18 @@ def candidates(src: DuplicateSource, record_id, *, limit: int | None = None) -> 
         return [Candidate(id=row[0], score=row[1], reasons=_reasons(row[2])) for row in cursor.fetchall()]
 
 
+def grade_pair(src: DuplicateSource, one_id, other_id) -> tuple[Decimal, list[str]]:
+    """The score and reasons of one pair, whatever they are (a pair decided by hand is stored with them)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.score, s.reasons FROM ({src.source}) a, ({src.source}) b {_GRADE} "
+            "WHERE a.id = %(a)s AND b.id = %(b)s",
+            {"a": one_id, "b": other_id},
+        )
+        row = cursor.fetchone()
+    return (row[0], _reasons(row[1])) if row else (Decimal("0.00"), [])
+
+
 def _reasons(value) -> list[str]:
     if isinstance(value, str):
         import json
@@ -272,3 +284,38 @@ def _scan_batch(cursor, src: DuplicateSource, start: int, stop: int) -> tuple[in
     )
     new, updated = cursor.fetchone()
     return new, updated, graded
+
+
+def pair_mark_not_duplicate(src: DuplicateSource, model, *, one, other, actor):
+    """Store the decision "not the same person" on the pair (``one``, ``other``) of ``model`` (the pair table of
+    ``src``), creating the row when the finder had not proposed it. The row is kept for good: the finder never
+    reopens it. A merged pair cannot be undecided here; deciding a decided pair again changes nothing.
+    The caller holds the transaction and the audit context."""
+    from django.core.exceptions import ValidationError
+
+    from common.errors import ConflictError
+
+    if one.pk == other.pk:
+        raise ValidationError({"other": "A record cannot be a duplicate of itself."})
+    low, high = sorted((one, other), key=lambda record: record.pk)
+    low_field, high_field = src.low.removesuffix("_id"), src.high.removesuffix("_id")
+    score, reasons = grade_pair(src, low.pk, high.pk)
+    pair, created = model.objects.select_for_update().get_or_create(
+        **{low_field: low, high_field: high},
+        defaults={
+            "score": score,
+            "reasons": reasons,
+            "status": "not_duplicate",
+            "decided_by": actor,
+            "decided_at": timezone.now(),
+        },
+    )
+    if created or pair.status == "not_duplicate":
+        return pair
+    if pair.status == "merged":
+        raise ConflictError(
+            "These two records were merged; undo the merge instead.", existing_id=pair.pk, field="other"
+        )
+    pair.status, pair.decided_by, pair.decided_at = "not_duplicate", actor, timezone.now()
+    pair.save(update_fields=["status", "decided_by", "decided_at", "updated_at"])
+    return pair
