@@ -7,7 +7,7 @@ part and domain), ``changed_at`` (the latest ``updated_at`` of the rows it reads
 The scoring (docs/DUPLICATES.md):
 
     name  = (similarity(first names) + similarity(last names)) / 2      (pg_trgm, accents and case ignored)
-    score = 0.50 name + 0.30 [same DOB] (0.18 when day and month are swapped) + 0.15 [same phone]
+    score = 0.50 name + 0.30 [same DOB] (0.25 when day and month are swapped) + 0.15 [same phone]
             + 0.10 [same email local part at another domain], at most 1, rounded to 2 decimals
     a pair is proposed at PROPOSE (0.60) or more
 
@@ -28,7 +28,7 @@ from django.utils import timezone
 from common.progress import Progress
 
 PROPOSE = Decimal("0.60")
-NAME_WEIGHT, DOB_WEIGHT, DOB_SWAPPED_WEIGHT, PHONE_WEIGHT, EMAIL_WEIGHT = 0.50, 0.30, 0.18, 0.15, 0.10
+NAME_WEIGHT, DOB_WEIGHT, DOB_SWAPPED_WEIGHT, PHONE_WEIGHT, EMAIL_WEIGHT = 0.50, 0.30, 0.25, 0.15, 0.10
 BATCH = 20_000  # changed records graded per statement by find_duplicates (memory stays flat)
 # Statuses a person decided (never touched by the finder) and the finder's own.
 DECIDED = ("not_duplicate", "merged")
