@@ -481,11 +481,11 @@ def canonical_patient_duplicate_candidates(
     return [DuplicateCandidate(rows[c.id], c.score, c.reasons) for c in found if c.id in rows]
 
 
-def canonical_patient_duplicate_pairs(*, user, status: str = DuplicateStatus.OPEN) -> QuerySet:
-    """The CM queue: pairs of ``status``, best first, with both canonical patients joined (one query per page)."""
-    pairs = CanonicalPatientDuplicatePair.objects.filter(status=status).select_related(
-        "canonical_low", "canonical_high"
-    )
+def canonical_patient_duplicate_pairs(*, user, status: str | None = DuplicateStatus.OPEN) -> QuerySet:
+    """The CM queue: pairs of ``status`` (any with None), best first, with both canonical patients joined (one
+    query per page)."""
+    pairs = CanonicalPatientDuplicatePair.objects.select_related("canonical_low", "canonical_high")
+    pairs = pairs.filter(status=status) if status is not None else pairs
     if not may_review_canonical_duplicates(user):
         return pairs.none()
     return pairs.order_by("-score", "id")

@@ -172,10 +172,11 @@ def person_duplicate_candidates(person: Person, *, user, limit: int | None = Non
     return result[:limit] if limit is not None else result
 
 
-def person_duplicate_pairs(*, user, status: str = DuplicateStatus.OPEN) -> QuerySet[PersonDuplicatePair]:
-    """The queue: pairs of ``status`` whose two Persons are in ``user``'s scope, best first, with both
-    Persons joined (one query per page)."""
-    pairs = PersonDuplicatePair.objects.filter(status=status).select_related("person_low", "person_high")
+def person_duplicate_pairs(*, user, status: str | None = DuplicateStatus.OPEN) -> QuerySet[PersonDuplicatePair]:
+    """The queue: pairs of ``status`` (any with None) whose two Persons are in ``user``'s scope, best first,
+    with both Persons joined (one query per page)."""
+    pairs = PersonDuplicatePair.objects.select_related("person_low", "person_high")
+    pairs = pairs.filter(status=status) if status is not None else pairs
     if not may_review_person_duplicates(user):
         return pairs.none()
     if user is not None and not user.is_superuser:
