@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from common.duplicates import DuplicateSource
+from common.duplicates import DuplicateSource, swapped
 
 # Canonical patients are never soft-deleted: every identity takes part (until the merge marks merged ones).
 LIVE_CANONICAL = Q()
@@ -37,4 +37,16 @@ CANONICAL_PATIENTS = DuplicateSource(
     pair_table="canonical_duplicate_pair",
     low="canonical_low_id",
     high="canonical_high_id",
+    # The contact keys live on the CM profile and the Person: probed there, through their own indexes.
+    probes=(
+        "SELECT c.id FROM me a JOIN patients_canonical c ON c.date_of_birth = a.dob",
+        f"SELECT c.id FROM me a JOIN patients_canonical c ON c.date_of_birth = {swapped('a.dob')}",
+        "SELECT cm.canonical_patient_id FROM me a JOIN patients_cm cm ON cm.phone = a.phone WHERE a.phone <> ''",
+        "SELECT c.id FROM me a JOIN person per ON per.phone = a.phone AND per.phone <> '' "
+        "JOIN patients_canonical c ON c.person_id = per.id WHERE a.phone <> ''",
+        "SELECT cm.canonical_patient_id FROM me a JOIN patients_cm cm ON split_part(cm.email, '@', 1) = a.el "
+        "WHERE a.el <> ''",
+        "SELECT c.id FROM me a JOIN person per ON split_part(per.email, '@', 1) = a.el "
+        "JOIN patients_canonical c ON c.person_id = per.id WHERE a.el <> ''",
+    ),
 )

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.contrib.postgres.functions import RandomUUID
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import F, Func, Q
+from django.db.models import F, Func, Q, Value
 from django.db.models.functions import Length, Lower, Now, Trim
 from django.utils import timezone
 
@@ -238,6 +238,12 @@ class CMPatient(CMModel):
             # its digits (the services store it in E.164), as Person.phone.
             *search_indexes("cm_patient", "email", "medicaid_id"),
             GinIndex(OpClass("phone", name="gin_trgm_ops"), name="cm_patient_phone_trgm"),
+            # The duplicate finder's blocking keys (cm_program.duplicates): the phone, the email local part.
+            models.Index(fields=["phone"], name="cm_patient_phone_idx"),
+            models.Index(
+                Func(F("email"), Value("@"), Value(1), function="split_part", output_field=models.TextField()),
+                name="cm_patient_email_local_idx",
+            ),
         ]
 
     def __str__(self) -> str:

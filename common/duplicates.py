@@ -34,7 +34,7 @@ BATCH = 20_000  # changed records graded per statement by find_duplicates (memor
 DECIDED = ("not_duplicate", "merged")
 
 
-def _swapped(dob: str) -> str:
+def swapped(dob: str) -> str:
     """The date with day and month swapped (NULL when that is no other valid date)."""
     return (
         f"CASE WHEN extract(day FROM {dob}) <= 12 AND extract(day FROM {dob}) <> extract(month FROM {dob}) "
@@ -46,8 +46,8 @@ def _swapped(dob: str) -> str:
 # The blocking keys: one equality per branch (an OR of them cannot use an index or a hash join).
 _BLOCKS = (
     "b.dob = a.dob",
-    f"b.dob = {_swapped('a.dob')}",
-    "b.phone = a.phone AND a.phone <> ''",
+    f"b.dob = {swapped('a.dob')}",
+    "b.phone = a.phone AND a.phone <> '' AND b.phone <> ''",  # (the phone indexes leave blank phones out)
     "b.el = a.el AND a.el <> ''",
 )
 
@@ -55,7 +55,7 @@ _BLOCKS = (
 _GRADE = f"""
 CROSS JOIN LATERAL (
     SELECT ((similarity(a.f, b.f) + similarity(a.l, b.l)) / 2)::numeric AS name,
-           CASE WHEN a.dob = b.dob THEN 1 WHEN a.dob = {_swapped("b.dob")} THEN 2 ELSE 0 END AS dob,
+           CASE WHEN a.dob = b.dob THEN 1 WHEN a.dob = {swapped("b.dob")} THEN 2 ELSE 0 END AS dob,
            coalesce(a.phone <> '' AND a.phone = b.phone, false) AS phone,
            coalesce(a.el <> '' AND a.el = b.el AND a.ed <> b.ed, false) AS email
 ) g
@@ -83,6 +83,9 @@ class DuplicateSource:
     pair_table: str
     low: str  # the pair table's columns of the two records
     high: str
+    # One record's candidates: SELECTs of the ids sharing a blocking key with ``me a`` (the record, as the
+    # source reads it), each able to use an index of the base tables. Default: the blocks over ``source``.
+    probes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,8 @@ class Candidate:
 def candidates(src: DuplicateSource, record_id, *, limit: int | None = None) -> list[Candidate]:
     """The records that may be the same human as ``record_id``, best first (one statement; each blocking key is
     an index probe). Pairs decided "not the same person" or merged are left out."""
-    branches = " UNION ".join(f"SELECT b.id FROM me a JOIN ({src.source}) b ON {block}" for block in _BLOCKS)
+    probes = src.probes or tuple(f"SELECT b.id FROM me a JOIN ({src.source}) b ON {block}" for block in _BLOCKS)
+    branches = " UNION ".join(probes)
     sql = f"""
     WITH me AS MATERIALIZED (SELECT * FROM ({src.source}) v WHERE v.id = %(id)s),
          keys AS ({branches})
