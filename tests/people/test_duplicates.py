@@ -204,3 +204,14 @@ def test_one_records_candidates_take_the_same_queries_for_1_or_12(navigator_user
     many = count(one)
     # the candidates, the login's groups and permissions (twice: user and group), the scoped Persons
     assert (few, many) == ((1, 5), (12, 5))
+
+
+def test_the_decision_is_in_the_audit_trail_with_its_actor(crm_supervisor_user):
+    from people.models import PersonDuplicatePairEvent
+
+    one, other = person("Siv", "Holm", dt.date(1948, 4, 4)), person("Siv", "Holme", dt.date(1948, 4, 4))
+    run()
+    person_mark_not_duplicate(person=one, other=other, actor=crm_supervisor_user)
+    events = list(PersonDuplicatePairEvent.objects.order_by("pgh_id").select_related("pgh_context"))
+    assert [(e.pgh_label, e.status) for e in events] == [("insert", "open"), ("update", "not_duplicate")]
+    assert events[-1].pgh_context.metadata["user"] == str(crm_supervisor_user.pk)
