@@ -178,6 +178,7 @@ class ScanReport:
         return [
             f"{self.program}: {scope}: {self.changed:,} records, {self.graded:,} pairs at or above {PROPOSE}",
             f"  new open pairs {self.new:,}, open pairs rescored {self.updated:,}, "
+            f"unchanged {self.graded - self.new - self.updated:,}, "
             f"open pairs closed {self.closed:,} (a record deleted or no longer alike), "
             f"'not the same person' pairs kept as decided {self.not_duplicate_kept:,}",
             f"  {self.seconds:.1f} s",
@@ -235,6 +236,7 @@ def scan(src: DuplicateSource, *, full: bool = False, progress: bool = True, str
             report.graded += graded
             clock.advance(min(BATCH, report.changed - start))
         clock.done()
+        cursor.execute("ANALYZE dup_found")
         with transaction.atomic():
             cursor.execute(
                 f"""
@@ -242,7 +244,10 @@ def scan(src: DuplicateSource, *, full: bool = False, progress: bool = True, str
                  WHERE d.status = 'open' AND (
                        NOT EXISTS (SELECT 1 FROM dup_src v WHERE v.id = d.{src.low})
                     OR NOT EXISTS (SELECT 1 FROM dup_src v WHERE v.id = d.{src.high})
-                    OR ((d.{src.low} IN (SELECT id FROM dup_changed) OR d.{src.high} IN (SELECT id FROM dup_changed))
+                    -- EXISTS, one index probe each: "IN (SELECT id FROM dup_changed)" was planned as a linear
+                    -- search of the changed ids per pair (4.5 minutes for 4,272 pairs after a full run at 1M).
+                    OR ((EXISTS (SELECT 1 FROM dup_changed c WHERE c.id = d.{src.low})
+                         OR EXISTS (SELECT 1 FROM dup_changed c WHERE c.id = d.{src.high}))
                         AND NOT EXISTS (SELECT 1 FROM dup_found f WHERE f.low = d.{src.low} AND f.high = d.{src.high})))
                 """
             )
