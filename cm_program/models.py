@@ -21,12 +21,13 @@ from django.conf import settings
 from django.contrib.postgres.functions import RandomUUID
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import F, Func, Q
+from django.db.models import F, Func, Q, Value
 from django.db.models.functions import Length, Lower, Now, Trim
 from django.utils import timezone
 
 from common.db import append_only_triggers, name_key
 from common.search import search_indexes
+from people.models import DuplicatePairBase, duplicate_pair_constraints
 from people.normalize import normalize_email
 
 
@@ -117,6 +118,8 @@ class CanonicalPatient(CMModel):
             models.Index(fields=["last_name", "first_name", "date_of_birth", "id"], name="patients_canonical_list_idx"),
             # The search box (common.search): names anywhere, ignoring case and accents.
             *search_indexes("canonical", "first_name", "last_name"),
+            # The duplicate finder's blocking key (cm_program.duplicates).
+            models.Index(fields=["date_of_birth"], name="canonical_dob_idx"),
         ]
 
     def __str__(self) -> str:
@@ -235,6 +238,12 @@ class CMPatient(CMModel):
             # its digits (the services store it in E.164), as Person.phone.
             *search_indexes("cm_patient", "email", "medicaid_id"),
             GinIndex(OpClass("phone", name="gin_trgm_ops"), name="cm_patient_phone_trgm"),
+            # The duplicate finder's blocking keys (cm_program.duplicates): the phone, the email local part.
+            models.Index(fields=["phone"], name="cm_patient_phone_idx"),
+            models.Index(
+                Func(F("email"), Value("@"), Value(1), function="split_part", output_field=models.TextField()),
+                name="cm_patient_email_local_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -754,3 +763,29 @@ class CMPointsTransaction(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.get_event_type_display()} {self.points:+d}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Possible duplicates of canonical patients (cm_program.duplicates finds them; docs/DUPLICATES.md)
+
+
+@pghistory.track(exclude=["updated_at"])
+class CanonicalPatientDuplicatePair(DuplicatePairBase):
+    """Two canonical patients that may be one human (a misspelt name, a wrong date of birth)."""
+
+    canonical_low = models.ForeignKey(CanonicalPatient, on_delete=models.CASCADE, related_name="+")
+    canonical_high = models.ForeignKey(CanonicalPatient, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        db_table = "canonical_duplicate_pair"
+        ordering = ["-score", "id"]
+        verbose_name = "possible duplicate (canonical patients)"
+        verbose_name_plural = "possible duplicates (canonical patients)"
+        constraints = duplicate_pair_constraints("canonical_duplicate_pair", "canonical_low", "canonical_high")
+        indexes = [
+            models.Index(fields=["status", "-score", "id"], name="canonical_dup_pair_queue_idx"),
+            models.Index(fields=["canonical_high"], name="canonical_dup_pair_high_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.canonical_low_id} ~ {self.canonical_high_id} ({self.score})"

@@ -18,6 +18,9 @@ CM_MODELS = (
 LEDGER = "cm_program.cmpointstransaction"
 # The matching's review queue: CM supervisors decide (change = link or reject); rows are made by imports.
 MATCH_CANDIDATES = "cm_program.intakeqmatchcandidate"
+# The queue of possible duplicate canonical patients: CM supervisors decide ("not the same person"); rows are
+# made by find_duplicates.
+DUPLICATE_PAIRS = "cm_program.canonicalpatientduplicatepair"
 # The ledger is append-only: nobody changes or deletes an entry (the database refuses it as well).
 RECORD = ("view", "add")
 
@@ -35,5 +38,6 @@ PERMISSIONS = {
         **dict.fromkeys(CM_MODELS, roles.FULL),
         LEDGER: RECORD,
         MATCH_CANDIDATES: ("view", "change"),
+        DUPLICATE_PAIRS: ("view", "change"),
     },
 }

@@ -14,9 +14,11 @@ from django.db import connection
 from django.db.models import Q, QuerySet, Value
 from django.utils import timezone
 
+from cm_program.duplicates import CANONICAL_PATIENTS, LIVE_CANONICAL
 from cm_program.models import (
     BEHAVIOUR_EVENTS,
     CanonicalPatient,
+    CanonicalPatientDuplicatePair,
     CMEnrollment,
     CMPatient,
     CMPointsTransaction,
@@ -29,7 +31,9 @@ from cm_program.models import (
     PointsEvent,
     normalised_name,
 )
-from common import roles
+from common import duplicates, roles
+from people.models import DuplicateStatus
+from people.selectors import DuplicateCandidate
 
 # ---------------------------------------------------------------------------------------------------
 # The ledger, replayed
@@ -488,3 +492,36 @@ def cm_program_sole_active() -> CMProgram | None:
     program): the only active program, or ``None`` when there are several or none."""
     programs = list(CMProgram.objects.filter(is_active=True).order_by("pk")[:2])
     return programs[0] if len(programs) == 1 else None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Possible duplicates of canonical patients (docs/DUPLICATES.md)
+
+
+def may_review_canonical_duplicates(user) -> bool:
+    """CM supervisors and superusers (and commands); a CPSS works a caseload, not the identity register."""
+    return user is None or cm_scope(user) == "all"
+
+
+def canonical_patient_duplicate_candidates(
+    canonical_patient: CanonicalPatient, *, user, limit: int | None = None
+) -> list[DuplicateCandidate]:
+    """The canonical patients that may be the same human as ``canonical_patient``, best first (two queries):
+    pairs decided "not the same person" never appear; nothing for users other than CM supervisors."""
+    if not may_review_canonical_duplicates(user):
+        return []
+    found = duplicates.candidates(CANONICAL_PATIENTS, canonical_patient.pk, limit=limit)
+    if not found:
+        return []
+    rows = {c.pk: c for c in CanonicalPatient.objects.filter(LIVE_CANONICAL, pk__in=[c.id for c in found])}
+    return [DuplicateCandidate(rows[c.id], c.score, c.reasons) for c in found if c.id in rows]
+
+
+def canonical_patient_duplicate_pairs(*, user, status: str | None = DuplicateStatus.OPEN) -> QuerySet:
+    """The CM queue: pairs of ``status`` (any with None), best first, with both canonical patients joined (one
+    query per page)."""
+    pairs = CanonicalPatientDuplicatePair.objects.select_related("canonical_low", "canonical_high")
+    pairs = pairs.filter(status=status) if status is not None else pairs
+    if not may_review_canonical_duplicates(user):
+        return pairs.none()
+    return pairs.order_by("-score", "id")

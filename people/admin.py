@@ -17,12 +17,19 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from common.admin import CrmModelAdmin, ServiceAdminMixin, SoftDeleteAdminMixin
+from common.admin import CrmModelAdmin, ServiceAdminMixin, SoftDeleteAdminMixin, register_dashboard_link
+from common.admin_duplicates import PANEL_SIZE, DuplicatePairAdmin, duplicates_panel
 from common.validation import FieldErrors
 from people import services
-from people.models import ContactType, Person, PersonContactType, User
+from people.models import ContactType, Person, PersonContactType, PersonDuplicatePair, User
 from people.normalize import clean_email, normalize_phone
-from people.selectors import navigators, persons_visible_to
+from people.selectors import (
+    may_review_person_duplicates,
+    navigators,
+    person_duplicate_candidates,
+    person_duplicate_pairs,
+    persons_visible_to,
+)
 
 
 def admin_link(obj, label: str | None = None) -> str:
@@ -251,6 +258,14 @@ class PersonAdmin(PersonScopeAdminMixin, ServiceAdminMixin, SoftDeleteAdminMixin
             return "No patient, lead or physician record."
         return format_html_join(" · ", "{}", ((link,) for link in links))
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "duplicates_panel": None}
+        person = self.get_object(request, object_id) if may_review_person_duplicates(request.user) else None
+        if person is not None:
+            found = person_duplicate_candidates(person, user=request.user, limit=PANEL_SIZE)
+            extra_context["duplicates_panel"] = duplicates_panel(person, found, queue_model=PersonDuplicatePair)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if request.GET.get("field_name") == "navigator":
@@ -362,3 +377,26 @@ class PersonContactTypeAdmin(PersonScopeAdminMixin, ServiceAdminMixin, CrmModelA
             actor=request.user,
         )
         self.adopt(obj, created)
+
+
+register_dashboard_link(
+    title="Possible duplicate persons",
+    url_name="admin:people_personduplicatepair_changelist",
+    description="Persons that may be one human, best score first: compare and merge, or mark them as not the "
+    "same person (never proposed again).",
+    allowed=may_review_person_duplicates,
+)
+
+
+@admin.register(PersonDuplicatePair)
+class PersonDuplicatePairAdmin(DuplicatePairAdmin):
+    """The queue of possible duplicate Persons (within the user's Person scope)."""
+
+    record_model = Person
+    low, high = "person_low", "person_high"
+    pairs_for = staticmethod(person_duplicate_pairs)
+    search_fields = ("person_low__last_name", "person_low__first_name", "person_high__last_name")
+
+    @staticmethod
+    def mark_not_duplicate_service(one, other, actor):
+        return services.person_mark_not_duplicate(person=one, other=other, actor=actor)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 
 import pghistory
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeBoundary, RangeOperators
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Lower, Trim
+from django.db.models import F, Func, Q, Value
+from django.db.models.functions import Lower, Now, Trim
 from django.utils import timezone
 
 from common.db import TsTzRange
@@ -99,6 +100,13 @@ class Person(SoftDeleteModel, BaseModel):
             models.Index(fields=["last_name", "first_name", "id"], name="person_name_order_idx"),
             # ?email= compares the stored (already normalised) value; the unique index is on lower(trim()).
             models.Index(fields=["email"], name="person_email_idx"),
+            # The duplicate finder's blocking keys (people.duplicates): date of birth, phone, email local part.
+            models.Index(fields=["date_of_birth"], name="person_dob_idx"),
+            models.Index(fields=["phone"], name="person_phone_idx", condition=~Q(phone="")),
+            models.Index(
+                Func(F("email"), Value("@"), Value(1), function="split_part", output_field=models.TextField()),
+                name="person_email_local_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -206,3 +214,104 @@ class PersonContactType(BaseModel):
     def is_current(self) -> bool:
         now = timezone.now()
         return self.valid_from <= now and (self.valid_to is None or self.valid_to > now)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Possible duplicates (people.duplicates finds them; docs/DUPLICATES.md)
+
+
+class DuplicateStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    NOT_DUPLICATE = "not_duplicate", "Not the same person"
+    MERGED = "merged", "Merged"
+    # Set by the finder (never by a person): a record was deleted, or an edit made the two unalike. A closed
+    # pair that matches again is reopened; a "not the same person" pair never is.
+    CLOSED = "closed", "Closed (no longer alike)"
+
+
+def duplicate_pair_constraints(table: str, low: str, high: str) -> list:
+    """The rules of a candidate pair table: each pair once, in one order (the lower id first), a score
+    within 0-1, a known status. Shared by ``PersonDuplicatePair`` and the CM ``CanonicalPatientDuplicatePair``."""
+    return [
+        models.UniqueConstraint(
+            fields=[low, high], name=f"{table}_uniq", violation_error_message="This pair is already recorded."
+        ),
+        models.CheckConstraint(
+            condition=Q(**{f"{low}__lt": models.F(high)}),
+            name=f"{table}_low_first",
+            violation_error_message="A pair names the record with the lower id first (and never one record twice).",
+        ),
+        models.CheckConstraint(
+            condition=Q(score__gte=0, score__lte=1),
+            name=f"{table}_score_range",
+            violation_error_message="The score is between 0.00 and 1.00.",
+        ),
+        models.CheckConstraint(
+            condition=Q(status__in=DuplicateStatus.values),
+            name=f"{table}_status_check",
+            violation_error_message="Status is open, not_duplicate, merged or closed.",
+        ),
+    ]
+
+
+class DuplicatePairBase(models.Model):
+    """What both candidate tables hold besides the two records: the score and its reasons, and the decision.
+
+    A pair decided "not the same person" keeps its row for good: the finder skips it whatever later edits
+    do (the customers' most common complaint about duplicate queues is rejected pairs coming back)."""
+
+    id = models.BigAutoField(primary_key=True)
+    score = models.DecimalField(max_digits=3, decimal_places=2)
+    reasons = models.JSONField(default=list, blank=True, help_text='Why the pair was proposed: ["same DOB", ...].')
+    status = models.TextField(
+        choices=DuplicateStatus.choices, default=DuplicateStatus.OPEN, db_default=DuplicateStatus.OPEN
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    found_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    class Meta:
+        abstract = True
+
+
+# ``updated_at`` left out of the trail: the finder rewrites score and reasons only when they change.
+@pghistory.track(exclude=["updated_at"])
+class PersonDuplicatePair(DuplicatePairBase):
+    """Two Persons that may be one human, as ``find_duplicates`` or a screen found them."""
+
+    person_low = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+    person_high = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        db_table = "person_duplicate_pair"
+        ordering = ["-score", "id"]
+        verbose_name = "possible duplicate (persons)"
+        verbose_name_plural = "possible duplicates (persons)"
+        constraints = duplicate_pair_constraints("person_duplicate_pair", "person_low", "person_high")
+        indexes = [
+            # The queue: open pairs, best first, the key last.
+            models.Index(fields=["status", "-score", "id"], name="person_dup_pair_queue_idx"),
+            models.Index(fields=["person_high"], name="person_dup_pair_high_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_low_id} ~ {self.person_high_id} ({self.score})"
+
+
+class DuplicateScan(models.Model):
+    """The watermark of ``find_duplicates``, one row per program ("crm", "cm"): a run grades the records
+    changed since ``scanned_up_to`` (the start of the previous run), so a nightly run reads a few rows."""
+
+    program = models.TextField(primary_key=True)
+    scanned_up_to = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    report = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "duplicate_scan"
+
+    def __str__(self) -> str:
+        return f"{self.program} up to {self.scanned_up_to:%Y-%m-%d %H:%M}"

@@ -11,11 +11,15 @@ PERMISSIONS = {
         "people.person": roles.WORK,
         "people.contacttype": roles.VIEW,
         "people.personcontacttype": roles.WORK,
+        # The queue of possible duplicates (made by find_duplicates): a navigator decides "not the same
+        # person" within their scope; the merge is the supervisors'.
+        "people.personduplicatepair": ("view", "change"),
     },
     roles.CRM_SUPERVISORS: {
         "people.person": roles.FULL,
         "people.contacttype": roles.FULL,
         "people.personcontacttype": roles.WORK,
+        "people.personduplicatepair": ("view", "change"),
     },
     # CPSS and CM supervisors reach people only through CM records (canonical patient -> Person).
     roles.CPSS: {},

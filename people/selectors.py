@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+from dataclasses import dataclass
+from decimal import Decimal
 from functools import reduce
+from typing import Any
 
 from django.apps import apps
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.db.models.lookups import IsNull
 
-from common import roles
+from common import duplicates, roles
 from common.audit import AuditTrail, record_history
 from common.db import pk_in_array
-from people.models import ContactType, Person, PersonContactType
+from people.duplicates import LIVE_PERSON, PERSONS
+from people.models import ContactType, DuplicateStatus, Person, PersonContactType, PersonDuplicatePair
 
 
 def person_has_role(*, person: Person, code: str, at: dt.datetime | None = None) -> bool:
@@ -129,3 +133,53 @@ def navigator_for_user(user) -> Person | None:
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     return navigators().filter(user_id=user.pk).first()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Possible duplicates (docs/DUPLICATES.md)
+
+
+@dataclass(frozen=True)
+class DuplicateCandidate:
+    """One record that may be the same human as the one asked about, with the score and its reasons."""
+
+    record: Any
+    score: Decimal
+    reasons: list[str]
+
+
+def may_review_person_duplicates(user) -> bool:
+    """Patient-navigation staff (navigators within their scope, CRM supervisors) and superusers; nobody else,
+    CPSS and CM supervisors included (the CM side has its own queue of canonical patients)."""
+    if user is None:
+        return True
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return user.is_superuser or bool(_group_names(user) & {roles.PATIENT_NAVIGATORS, roles.CRM_SUPERVISORS})
+
+
+def person_duplicate_candidates(person: Person, *, user, limit: int | None = None) -> list[DuplicateCandidate]:
+    """The live Persons that may be the same human as ``person``, best first, limited to ``user``'s scope
+    (two queries, whatever the number of candidates): pairs decided "not the same person" never appear."""
+    if not may_review_person_duplicates(user):
+        return []
+    found = duplicates.candidates(PERSONS, person.pk)
+    if not found:
+        return []
+    visible = persons_visible_to(user, Person.all_objects.filter(LIVE_PERSON, pk__in=[c.id for c in found]))
+    persons = {p.pk: p for p in visible}
+    result = [DuplicateCandidate(persons[c.id], c.score, c.reasons) for c in found if c.id in persons]
+    return result[:limit] if limit is not None else result
+
+
+def person_duplicate_pairs(*, user, status: str | None = DuplicateStatus.OPEN) -> QuerySet[PersonDuplicatePair]:
+    """The queue: pairs of ``status`` (any with None) whose two Persons are in ``user``'s scope, best first,
+    with both Persons joined (one query per page)."""
+    pairs = PersonDuplicatePair.objects.select_related("person_low", "person_high")
+    pairs = pairs.filter(status=status) if status is not None else pairs
+    if not may_review_person_duplicates(user):
+        return pairs.none()
+    if user is not None and not user.is_superuser:
+        visible = persons_visible_to(user, Person.all_objects.filter(LIVE_PERSON)).values("pk")
+        pairs = pairs.filter(person_low__in=visible, person_high__in=visible)
+    return pairs.order_by("-score", "id")

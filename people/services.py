@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower, Trim
@@ -19,12 +19,14 @@ from django.utils import timezone
 
 from common.audit import audit_context
 from common.db import constraint_name
+from common.duplicates import pair_mark_not_duplicate
 from common.errors import ConflictError, UnavailableError
 from common.soft_delete import restore_row, soft_delete_row
 from common.validation import FieldErrors, check_text
-from people.models import ContactType, Person, PersonContactType, User
+from people.duplicates import LIVE_PERSON, PERSONS
+from people.models import ContactType, Person, PersonContactType, PersonDuplicatePair, User
 from people.normalize import clean_email, normalize_phone
-from people.selectors import persons_visible_to
+from people.selectors import may_review_person_duplicates, persons_visible_to
 
 NAME_MAX_LENGTH = 150
 EARLIEST_BIRTH_DATE = dt.date(1900, 1, 1)
@@ -436,3 +438,21 @@ def person_role_end(
 # The services that create and change these models, whose names are not ``<model>_create`` /
 # ``_update`` / ``_register``: the admin saves through them (tests/common/test_admin_services.py).
 WRITE_SERVICES = {PersonContactType: (person_role_start, person_role_end)}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Possible duplicates
+
+
+@transaction.atomic
+def person_mark_not_duplicate(*, person: Person, other: Person, actor: User | None = None) -> PersonDuplicatePair:
+    """ "Not the same person": the pair is stored as decided and never proposed again, whatever later edits
+    do. Rules: only patient-navigation staff (``may_review_person_duplicates``) decide, and only about two
+    live Persons in their scope (another one is refused like an unknown id); a merged pair stays merged."""
+    if not may_review_person_duplicates(actor):
+        raise PermissionDenied("Only patient-navigation staff decide about duplicate persons.")
+    visible = persons_visible_to(actor, Person.all_objects.filter(LIVE_PERSON))
+    if actor is not None and not visible.filter(pk=other.pk).exists():
+        raise ValidationError({"other": "No such person."})
+    with audit_context(actor=actor):
+        return pair_mark_not_duplicate(PERSONS, PersonDuplicatePair, one=person, other=other, actor=actor)

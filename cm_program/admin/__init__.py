@@ -26,6 +26,9 @@ from cm_program.admin._common import (
     ServiceAdmin,
     ServiceForm,
 )
+from cm_program.admin.duplicates import (
+    CanonicalPatientDuplicatePairAdmin,
+)
 from cm_program.admin.enrollment import (
     CMEnrollmentAdmin,
     EnrollmentForm,
@@ -59,6 +62,7 @@ from cm_program.admin.providers import (
 
 __all__ = [
     "CanonicalPatientAdmin",
+    "CanonicalPatientDuplicatePairAdmin",
     "CMEnrollmentAdmin",
     "CMPatientAdmin",
     "CMPointsTransactionAdmin",

@@ -14,11 +14,13 @@ from cm_program.admin.filters import PresenceFilter
 from cm_program.admin_views import admin_url
 from cm_program.models import (
     CanonicalPatient,
+    CanonicalPatientDuplicatePair,
     CMEnrollment,
     CMPatient,
     IntakeQLink,
     IntakeQPatient,
 )
+from common.admin_duplicates import PANEL_SIZE, duplicates_panel
 from common.errors import ConflictError
 
 
@@ -63,6 +65,18 @@ class CanonicalPatientAdmin(ServiceAdmin):
 
     def dual_enrollments_view(self, request):
         return admin_views.dual_enrollments_page(self, request)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "duplicates_panel": None}
+        patient = (
+            self.get_object(request, object_id) if selectors.may_review_canonical_duplicates(request.user) else None
+        )
+        if patient is not None:
+            found = selectors.canonical_patient_duplicate_candidates(patient, user=request.user, limit=PANEL_SIZE)
+            extra_context["duplicates_panel"] = duplicates_panel(
+                patient, found, queue_model=CanonicalPatientDuplicatePair
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(request, {"may_see_dual": _sees_all(request.user), **(extra_context or {})})

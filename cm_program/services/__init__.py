@@ -23,6 +23,7 @@ from cm_program.services._common import (
     PROFILE_FIELDS,
     UNSET,
 )
+from cm_program.services.duplicates import canonical_patient_mark_not_duplicate
 from cm_program.services.enrollment import (
     ENROLLMENT_TRANSITIONS,
     CMEnrollmentResult,
@@ -88,6 +89,7 @@ WRITE_SERVICES = {
 
 __all__ = [
     "ConflictError",
+    "canonical_patient_mark_not_duplicate",
     "canonical_patient_create",
     "canonical_patient_find_or_create",
     "canonical_patient_update",

@@ -88,3 +88,48 @@ class AuditEntrySerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.JSONField()),
         help_text="field -> [old, new]; on insert every field -> [null, value].",
     )
+
+
+class DuplicateCandidateSerializer(serializers.Serializer):
+    """One possible duplicate of the record asked about (``people.selectors.DuplicateCandidate``)."""
+
+    id = serializers.UUIDField(source="record.pk")
+    first_name = serializers.CharField(source="record.first_name")
+    last_name = serializers.CharField(source="record.last_name")
+    date_of_birth = serializers.DateField(source="record.date_of_birth", allow_null=True)
+    score = serializers.DecimalField(max_digits=3, decimal_places=2)
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class NotDuplicateSerializer(StrictInputSerializer):
+    other = serializers.UUIDField(help_text="The id of the other record: not the same person as this one.")
+
+
+class DuplicatePairSerializer(serializers.Serializer):
+    """A decided (or proposed) pair: both records, the score and reasons, the decision."""
+
+    id = serializers.IntegerField()
+    low = serializers.UUIDField(help_text="The record with the lower id.")
+    high = serializers.UUIDField(help_text="The record with the higher id.")
+    score = serializers.DecimalField(max_digits=3, decimal_places=2)
+    reasons = serializers.ListField(child=serializers.CharField())
+    status = serializers.CharField()
+    decided_by = serializers.UUIDField(source="decided_by_id", allow_null=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, instance):
+        data = super().to_representation(_PairView(instance))
+        return data
+
+
+class _PairView:
+    """Either pair model seen with the same attribute names (``low`` / ``high`` ids)."""
+
+    def __init__(self, pair) -> None:
+        self._pair = pair
+        names = [f.attname for f in pair._meta.concrete_fields if f.attname.endswith(("_low_id", "_high_id"))]
+        self.low = getattr(pair, next(n for n in names if n.endswith("_low_id")))
+        self.high = getattr(pair, next(n for n in names if n.endswith("_high_id")))
+
+    def __getattr__(self, name):
+        return getattr(self._pair, name)

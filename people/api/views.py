@@ -6,6 +6,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -14,23 +15,36 @@ from people.api.base import NavigationViewSetMixin, ServiceUpdateMixin, SoftDele
 from people.api.serializers import (
     AuditEntrySerializer,
     ContactTypeSerializer,
+    DuplicateCandidateSerializer,
+    DuplicatePairSerializer,
+    NotDuplicateSerializer,
     PersonSerializer,
     PersonWriteSerializer,
     RoleEndSerializer,
     RolePeriodSerializer,
     RoleStartSerializer,
 )
+from people.duplicates import LIVE_PERSON
 from people.filters import PersonFilterSet
 from people.models import ContactType, Person
-from people.selectors import person_history, person_role_periods, persons_visible_to
+from people.selectors import (
+    person_duplicate_candidates,
+    person_history,
+    person_role_periods,
+    persons_visible_to,
+)
 from people.services import (
     person_create,
+    person_mark_not_duplicate,
     person_restore,
     person_role_end,
     person_role_start,
     person_soft_delete,
     person_update,
 )
+
+# The candidates a GET .../duplicates/ answers (best first); the queue holds the rest.
+DUPLICATES_SHOWN = 50
 
 _ROLE_PERMISSIONS = {
     "GET": "people.view_personcontacttype",
@@ -76,6 +90,10 @@ class PersonViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpdat
             return [IsAuthenticated(), action_permission("people.change_personcontacttype")()]
         if self.action == "history":
             return [IsAuthenticated(), action_permission("people.view_person")()]
+        if self.action == "duplicates":
+            return [IsAuthenticated(), action_permission("people.view_personduplicatepair")()]
+        if self.action == "not_duplicate":
+            return [IsAuthenticated(), action_permission("people.change_personduplicatepair")()]
         return super().get_permissions()
 
     @extend_schema(
@@ -146,6 +164,38 @@ class PersonViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpdat
         person = self.get_object()
         page = self.paginate_queryset(person_history(person=person))
         return self.get_paginated_response(AuditEntrySerializer(page, many=True).data)
+
+    @extend_schema(
+        request=None,
+        responses=DuplicateCandidateSerializer(many=True),
+        summary="Possible duplicates of a person, best first",
+        description="Live Persons within your scope that may be the same human (docs/DUPLICATES.md): `score` "
+        '(0-1) and its `reasons` ("same DOB", "name 0.82", "same phone"). Pairs marked \'not the same '
+        "person' never appear. Patient-navigation staff only (403 for other roles).",
+    )
+    @action(detail=True, methods=["get"])
+    def duplicates(self, request, *args, **kwargs):
+        person = self.get_object()
+        found = person_duplicate_candidates(person, user=request.user, limit=DUPLICATES_SHOWN)
+        return Response(DuplicateCandidateSerializer(found, many=True).data)
+
+    @extend_schema(
+        request=NotDuplicateSerializer,
+        responses=DuplicatePairSerializer,
+        summary="Not the same person",
+        description="Stores the decision on the pair (this person, `other`): it is never proposed again, whatever "
+        "later edits do. 400 naming `other` when it is missing, not a UUID, this person, or no live person in "
+        "your scope; 409 when the pair was merged.",
+    )
+    @action(detail=True, methods=["post"], url_path="not-duplicate")
+    def not_duplicate(self, request, *args, **kwargs):
+        person = self.get_object()
+        data = validated(NotDuplicateSerializer, request.data)
+        other = persons_visible_to(request.user, Person.all_objects.filter(LIVE_PERSON, pk=data["other"])).first()
+        if other is None and data["other"] != person.pk:
+            raise ValidationError({"other": ["No such person."]})
+        pair = person_mark_not_duplicate(person=person, other=other or person, actor=request.user)
+        return Response(DuplicatePairSerializer(pair).data)
 
 
 @extend_schema(tags=["persons"])

@@ -17,6 +17,8 @@ CM_PATHS = {
     "/api/v1/cm/canonical-patients/": {"get", "post"},
     "/api/v1/cm/canonical-patients/{id}/": {"get", "patch"},
     "/api/v1/cm/canonical-patients/{id}/complete/": {"get"},
+    "/api/v1/cm/canonical-patients/{id}/duplicates/": {"get"},
+    "/api/v1/cm/canonical-patients/{id}/not-duplicate/": {"post"},
     "/api/v1/cm/patients/": {"get", "post"},
     "/api/v1/cm/patients/{id}/": {"get", "patch"},
     "/api/v1/cm/providers/": {"get", "post"},

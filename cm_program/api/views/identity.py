@@ -5,11 +5,14 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from cm_program import selectors, services
 from cm_program.api import serializers as s
-from cm_program.api.views._common import CMViewSet, cm_schema
+from cm_program.api.views._common import CMViewSet, SeesAllCM, cm_schema
+from cm_program.duplicates import LIVE_CANONICAL
 from cm_program.filters import (
     CanonicalPatientFilter,
     CMPatientFilter,
@@ -23,7 +26,13 @@ from cm_program.models import (
     IntakeQLink,
     IntakeQPatient,
 )
+from common.api.permissions import action_permission
 from common.errors import ConflictError
+from people.api.serializers import DuplicateCandidateSerializer, DuplicatePairSerializer, NotDuplicateSerializer
+from people.api.views import DUPLICATES_SHOWN
+
+VIEW_PAIRS = "cm_program.view_canonicalpatientduplicatepair"
+DECIDE_PAIRS = "cm_program.change_canonicalpatientduplicatepair"
 
 
 @cm_schema(
@@ -88,6 +97,49 @@ class CanonicalPatientViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveM
             "enrollments": enrollments,
         }
         return Response(s.CMCompletePatientViewSerializer(body, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        summary="Possible duplicates of a canonical patient, best first",
+        description="Canonical patients that may be the same human (docs/DUPLICATES.md): `score` (0-1) and its "
+        '`reasons` ("same DOB", "name 0.82", "same phone"). Pairs marked \'not the same person\' never '
+        "appear. CM supervisors only.",
+        request=None,
+        responses=DuplicateCandidateSerializer(many=True),
+    )
+    @action(
+        detail=True, methods=["get"], permission_classes=[IsAuthenticated, SeesAllCM, action_permission(VIEW_PAIRS)]
+    )
+    def duplicates(self, request, pk=None):
+        patient = self.get_object()
+        found = selectors.canonical_patient_duplicate_candidates(patient, user=request.user, limit=DUPLICATES_SHOWN)
+        return Response(DuplicateCandidateSerializer(found, many=True).data)
+
+    @extend_schema(
+        summary="Not the same person",
+        description="Stores the decision on the pair (this canonical patient, `other`): it is never proposed again, "
+        "whatever later edits do. 400 naming `other` when it is missing, not a UUID, this patient or unknown; "
+        "409 when the pair was merged. CM supervisors only.",
+        request=NotDuplicateSerializer,
+        responses=DuplicatePairSerializer,
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="not-duplicate",
+        permission_classes=[IsAuthenticated, SeesAllCM, action_permission(DECIDE_PAIRS)],
+    )
+    def not_duplicate(self, request, pk=None):
+        patient = self.get_object()
+        data = self.input(NotDuplicateSerializer)
+        other = selectors.canonical_patients_visible_to(
+            request.user, CanonicalPatient.objects.filter(LIVE_CANONICAL, pk=data["other"])
+        ).first()
+        if other is None and data["other"] != patient.pk:
+            raise ValidationError({"other": ["No such canonical patient."]})
+        pair = services.canonical_patient_mark_not_duplicate(
+            canonical_patient=patient, other=other or patient, actor=request.user
+        )
+        return Response(DuplicatePairSerializer(pair).data)
 
 
 @cm_schema(
