@@ -12,8 +12,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cm_program', '0009_intakeq_import_raw_archived_and_match_candidates'),
-        ('people', '0011_duplicate_pairs_and_blocking_indexes'),
+        ('cm_program', '0012_intakeq_matching_watermark'),
+        ('people', '0012_duplicate_pairs_and_blocking_indexes'),
         ('pghistory', '0007_auto_20250421_0444'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

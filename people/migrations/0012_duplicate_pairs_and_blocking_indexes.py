@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('people', '0010_api_list_indexes'),
+        ('people', '0011_audit_event_label_indexes'),
         ('pghistory', '0007_auto_20250421_0444'),
     ]
 
