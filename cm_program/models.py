@@ -26,6 +26,7 @@ from django.db.models.functions import Length, Lower, Now, Trim
 from django.utils import timezone
 
 from common.db import append_only_triggers, name_key
+from common.models import SoftDeleteModel
 from common.search import search_indexes
 from people.normalize import normalize_email
 
@@ -73,7 +74,7 @@ def _not_blank(field: str) -> Q:
 
 
 @pghistory.track()
-class CanonicalPatient(CMModel):
+class CanonicalPatient(SoftDeleteModel, CMModel):
     """One row per human across psychiatry (IntakeQ) and CM: identity only.
 
     The document's ``UNIQUE(first_name, last_name, date_of_birth)`` is kept in a stricter form: the
@@ -93,6 +94,17 @@ class CanonicalPatient(CMModel):
         related_name="canonical_patient",
         help_text="The CRM-wide identity of this human (name, email, phone live there).",
     )
+    # Set by ``canonical_patient_merge`` on the duplicate (also soft-deleted, its identity released from
+    # the unique rule): the points history and redirects follow it. Only the unmerge clears it.
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_records",
+        editable=False,
+        help_text="The canonical patient this duplicate was merged into.",
+    )
 
     class Meta:
         db_table = "patients_canonical"
@@ -103,6 +115,8 @@ class CanonicalPatient(CMModel):
                 normalised_name("first_name"),
                 normalised_name("last_name"),
                 F("date_of_birth"),
+                # A merged duplicate releases its identity, so the survivor may take its spelling.
+                condition=Q(merged_into__isnull=True),
                 name="patients_canonical_identity_uniq",
                 violation_error_message="A canonical patient with this name and date of birth already exists.",
             ),
@@ -110,6 +124,16 @@ class CanonicalPatient(CMModel):
                 condition=_not_blank("first_name") & _not_blank("last_name"),
                 name="patients_canonical_names_not_blank",
                 violation_error_message="First and last name are required.",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_active=True) | ~Q(deletion_reason=""),
+                name="patients_canonical_deletion_has_reason",
+                violation_error_message="A deleted canonical patient needs a deletion reason.",
+            ),
+            models.CheckConstraint(
+                condition=Q(merged_into__isnull=True) | Q(is_active=False),
+                name="patients_canonical_merged_is_inactive",
+                violation_error_message="A merged canonical patient stays deleted; undo the merge instead.",
             ),
         ]
         indexes = [

@@ -59,6 +59,17 @@ class Person(SoftDeleteModel, BaseModel):
         related_name="person",
         help_text="The staff login of a navigator or CPSS who is also a Person in the CRM.",
     )
+    # Set by ``person_merge`` on the duplicate (which is also soft-deleted): links, redirects and the
+    # points history follow it to the survivor. Only ``person_unmerge`` clears it.
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_records",
+        editable=False,
+        help_text="The Person this duplicate was merged into.",
+    )
 
     class Meta:
         db_table = "person"
@@ -86,6 +97,12 @@ class Person(SoftDeleteModel, BaseModel):
                 condition=DELETION_HAS_REASON,
                 name="person_deletion_has_reason",
                 violation_error_message="A deleted person needs a deletion reason.",
+            ),
+            # A merged duplicate is never an active record (restoring it is refused: undo the merge).
+            models.CheckConstraint(
+                condition=Q(merged_into__isnull=True) | Q(is_active=False),
+                name="person_merged_is_inactive",
+                violation_error_message="A merged person stays deleted; undo the merge instead.",
             ),
         ]
         indexes = [

@@ -436,3 +436,7 @@ def person_role_end(
 # The services that create and change these models, whose names are not ``<model>_create`` /
 # ``_update`` / ``_register``: the admin saves through them (tests/common/test_admin_services.py).
 WRITE_SERVICES = {PersonContactType: (person_role_start, person_role_end)}
+
+
+# Merging duplicates lives in its own module (people/merge.py); its services are people's services.
+from people.merge import PERSON_MERGE_FIELDS, person_merge, person_unmerge  # noqa: E402, F401
