@@ -159,11 +159,12 @@ class Merger:
         return ids
 
     def set(self, model: type[models.Model], pk: Any, **values: Any) -> None:
-        """Write ``values`` on one row, keeping each old value (unchanged values are not written)."""
+        """Write ``values`` on one row in one UPDATE, keeping each old value (unchanged ones are skipped).
+        The undo writes them back together too, so a rule spanning the columns holds both ways."""
         names = list(values)
         attnames = [model._meta.get_field(n).attname for n in names]
         current = model._base_manager.filter(pk=pk).values(*attnames).get()
-        update = {}
+        update, fields = {}, {}
         for name, attname in zip(names, attnames, strict=True):
             old, new = current[attname], values[name]
             if isinstance(new, models.Model):
@@ -171,19 +172,17 @@ class Merger:
             if jsonable(old) == jsonable(new):
                 continue
             update[attname] = new
+            fields[name] = {"column": model._meta.get_field(name).column, "old": jsonable(old), "new": jsonable(new)}
+        if update:
             self.steps.append(
                 {
                     "kind": "set",
                     "model": model._meta.label,
                     "table": model._meta.db_table,
                     "id": jsonable(pk),
-                    "field": name,
-                    "column": model._meta.get_field(name).column,
-                    "old": jsonable(old),
-                    "new": jsonable(new),
+                    "fields": fields,
                 }
             )
-        if update:
             model._base_manager.filter(pk=pk).update(**update)
 
     def leave(self, relation: Relation, ids: Iterable, *, why: str) -> None:
@@ -261,33 +260,33 @@ def _integrity_message(model: type[models.Model], exc: IntegrityError) -> str:
 # --- Undo ------------------------------------------------------------------------------------------------
 
 
-def _describe_model(label: str) -> str:
-    return str(apps.get_model(label)._meta.verbose_name)
-
-
 def undo_problems(steps: list[dict[str, Any]]) -> list[str]:
     """What changed since the merge, one sentence per step that no longer holds (empty: undo is safe)."""
     problems = []
     for step in steps:
         model = apps.get_model(step["model"])
-        attname = model._meta.get_field(step["field"]).attname
         if step["kind"] == "move":
+            attname = model._meta.get_field(step["field"]).attname
             ids = step["ids"]
             still = 0
             for start in range(0, len(ids), UNDO_BATCH):
                 batch = ids[start : start + UNDO_BATCH]
                 still += model._base_manager.filter(pk__in=batch, **{attname: step["to"]}).count()
             if still != len(ids):
+                label = Relation(model, model._meta.get_field(step["field"])).label
                 problems.append(
-                    f"{len(ids) - still} of the {len(ids)} {model._meta.verbose_name_plural} moved by the merge "
-                    f"({step['field']}) no longer point at the survivor."
+                    f"{len(ids) - still} of the {len(ids)} {label} moved by the merge no longer point at the survivor."
                 )
-        else:
-            current = model._base_manager.filter(pk=step["id"]).values_list(attname, flat=True).first()
-            if jsonable(current) != step["new"]:
+            continue
+        names = list(step["fields"])
+        attnames = [model._meta.get_field(n).attname for n in names]
+        current = model._base_manager.filter(pk=step["id"]).values(*attnames).first() or {}
+        for name, attname in zip(names, attnames, strict=True):
+            now, merged = jsonable(current.get(attname)), step["fields"][name]["new"]
+            if now != merged:
                 problems.append(
-                    f"The {step['field']} of {model._meta.verbose_name} {step['id']} changed since the merge "
-                    f"(the merge set {step['new']!r}, it is now {jsonable(current)!r})."
+                    f"The {name} of {model._meta.verbose_name} {step['id']} changed since the merge "
+                    f"(the merge set {merged!r}, it is now {now!r})."
                 )
     return problems
 
@@ -296,14 +295,18 @@ def undo_steps(steps: list[dict[str, Any]]) -> None:
     """Put every step back, newest first (the caller checked ``undo_problems`` and holds a transaction)."""
     for step in reversed(steps):
         model = apps.get_model(step["model"])
-        attname = model._meta.get_field(step["field"]).attname
         if step["kind"] == "move":
+            attname = model._meta.get_field(step["field"]).attname
             ids = step["ids"]
             for start in range(0, len(ids), UNDO_BATCH):
                 batch = ids[start : start + UNDO_BATCH]
                 model._base_manager.filter(pk__in=batch, **{attname: step["to"]}).update(**{attname: step["from"]})
         else:
-            model._base_manager.filter(pk=step["id"]).update(**{attname: _python(model, step["field"], step["old"])})
+            old = {
+                model._meta.get_field(name).attname: _python(model, name, change["old"])
+                for name, change in step["fields"].items()
+            }
+            model._base_manager.filter(pk=step["id"]).update(**old)
 
 
 def preview(model: type[models.Model], duplicate_pk: Any) -> dict[str, int]:

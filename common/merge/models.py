@@ -15,10 +15,10 @@ class MergeLog(models.Model):
 
     ``steps`` lists every write in the order it was made: ``{"kind": "move", "model", "table", "field",
     "column", "ids", "from", "to"}`` for the rows one set-based UPDATE re-pointed, and ``{"kind": "set",
-    "model", "table", "id", "field", "column", "old", "new"}`` for a single value (the survivor's chosen
-    fields, the duplicate's released keys and its merged mark, a clash rule's edit); ``left`` lists rows
-    that a clash rule left on the duplicate, and why. The undo replays ``steps`` backwards, refusing when
-    any of them changed since. The ids are text, not foreign keys:
+    "model", "table", "id", "fields": {field: {"column", "old", "new"}}}`` for values of one row (the
+    survivor's chosen fields, the duplicate's released keys and its merged mark, a clash rule's edit);
+    ``left`` lists rows that a clash rule left on the duplicate, and why. The undo replays ``steps``
+    backwards, refusing when any of them changed since. The ids are text, not foreign keys:
     the log outlives and never blocks the records it names (it is on the merge's keep-list).
     """
 
