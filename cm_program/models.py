@@ -94,6 +94,8 @@ class CanonicalPatient(SoftDeleteModel, CMModel):
         related_name="canonical_patient",
         help_text="The CRM-wide identity of this human (name, email, phone live there).",
     )
+    # The document's SQL inserts rows without the soft-delete columns: PostgreSQL fills them in.
+    deletion_reason = models.TextField(blank=True, default="", db_default="", editable=False)
     # Set by ``canonical_patient_merge`` on the duplicate (also soft-deleted, its identity released from
     # the unique rule): the points history and redirects follow it. Only the unmerge clears it.
     merged_into = models.ForeignKey(
@@ -110,6 +112,7 @@ class CanonicalPatient(SoftDeleteModel, CMModel):
         db_table = "patients_canonical"
         ordering = ["last_name", "first_name", "date_of_birth"]
         verbose_name = "canonical patient"
+        permissions = [("merge_canonicalpatient", "Can merge duplicate canonical patients and undo merges")]
         constraints = [
             models.UniqueConstraint(
                 normalised_name("first_name"),

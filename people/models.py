@@ -74,6 +74,8 @@ class Person(SoftDeleteModel, BaseModel):
     class Meta:
         db_table = "person"
         ordering = ["last_name", "first_name"]
+        # Merging two Persons re-points every record of one at the other: a supervisor's decision.
+        permissions = [("merge_person", "Can merge duplicate persons and undo merges")]
         constraints = [
             # The index is on the normalised expression, so even a row written around the services
             # (raw SQL, a bulk import) cannot create a second Person for "Ann@X.org " vs "ann@x.org".

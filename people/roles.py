@@ -13,7 +13,8 @@ PERMISSIONS = {
         "people.personcontacttype": roles.WORK,
     },
     roles.CRM_SUPERVISORS: {
-        "people.person": roles.FULL,
+        # ... and merge duplicates (and undo merges): people/merge.py.
+        "people.person": (*roles.FULL, "merge"),
         "people.contacttype": roles.FULL,
         "people.personcontacttype": roles.WORK,
     },

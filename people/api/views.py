@@ -10,6 +10,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from common.api.permissions import action_permission
+from common.merge.api import (
+    MergeInputSerializer,
+    MergeLogSerializer,
+    MergeLogViewSetBase,
+    merge_view,
+    redirect_if_merged,
+)
 from people.api.base import NavigationViewSetMixin, ServiceUpdateMixin, SoftDeleteViewSetMixin, validated
 from people.api.serializers import (
     AuditEntrySerializer,
@@ -25,10 +32,12 @@ from people.models import ContactType, Person
 from people.selectors import person_history, person_role_periods, persons_visible_to
 from people.services import (
     person_create,
+    person_merge,
     person_restore,
     person_role_end,
     person_role_start,
     person_soft_delete,
+    person_unmerge,
     person_update,
 )
 
@@ -41,7 +50,6 @@ _ROLE_PERMISSIONS = {
 @extend_schema(tags=["persons"])
 @extend_schema_view(
     list=extend_schema(summary="List persons"),
-    retrieve=extend_schema(summary="Get a person (deleted ones too, for users who may restore them)"),
     update=extend_schema(
         request=PersonWriteSerializer(partial=True), responses=PersonSerializer, summary="Change a person's details"
     ),
@@ -76,7 +84,34 @@ class PersonViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpdat
             return [IsAuthenticated(), action_permission("people.change_personcontacttype")()]
         if self.action == "history":
             return [IsAuthenticated(), action_permission("people.view_person")()]
+        if self.action == "merge":
+            return [IsAuthenticated(), action_permission("people.merge_person")()]
         return super().get_permissions()
+
+    @extend_schema(
+        summary="Get a person (deleted ones too, for users who may restore them)",
+        description="A merged person's id keeps working: it answers `308 Permanent Redirect` to the "
+        "survivor's URL (following merges of merges), when you may see the survivor.",
+    )
+    def retrieve(self, request, *args, **kwargs):
+        moved = redirect_if_merged(
+            request, model=Person, pk=kwargs.get("pk"), url_name="person-detail", scope=persons_visible_to
+        )
+        return moved or super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        request=MergeInputSerializer,
+        responses={201: MergeLogSerializer},
+        summary="Merge a duplicate person into a survivor (CRM supervisors)",
+        description="Every record of the duplicate (lead, patient, calls, journeys, role periods, ...) is "
+        "re-pointed at the survivor; the survivor takes the values chosen in `fields` (the survivor's by "
+        "default); the duplicate is marked merged and soft-deleted. Answers the merge log entry (undo it "
+        "with `POST /api/v1/merges/{id}/undo/`). A merge that cannot be done safely (both persons have a CM "
+        "identity, two staff logins, ...) is a 409 `merge_refused` saying what to do first.",
+    )
+    @action(detail=False, methods=["post"])
+    def merge(self, request, *args, **kwargs):
+        return merge_view(self, request, model=Person, scope=persons_visible_to, service=person_merge, label="person")
 
     @extend_schema(
         request=PersonWriteSerializer,
@@ -146,6 +181,15 @@ class PersonViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpdat
         person = self.get_object()
         page = self.paginate_queryset(person_history(person=person))
         return self.get_paginated_response(AuditEntrySerializer(page, many=True).data)
+
+
+@extend_schema(tags=["merges"])
+class PersonMergeLogViewSet(MergeLogViewSetBase):
+    """The merges of persons, newest first (CRM supervisors); ``POST {id}/undo/`` puts one back."""
+
+    model_label = "people.person"
+    permission = "people.merge_person"
+    unmerge_service = staticmethod(person_unmerge)
 
 
 @extend_schema(tags=["persons"])
