@@ -13,7 +13,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -250,6 +250,22 @@ class PersonAdmin(PersonScopeAdminMixin, ServiceAdminMixin, SoftDeleteAdminMixin
         if not links:
             return "No patient, lead or physician record."
         return format_html_join(" · ", "{}", ((link,) for link in links))
+
+    def get_urls(self):
+        merge = path("merge/", self.admin_site.admin_view(self.merge_view), name="people_person_merge")
+        return [merge, *super().get_urls()]
+
+    def merge_view(self, request):
+        """The compare-and-merge page: ``merge/?survivor=<id>&duplicate=<id>`` (CRM supervisors)."""
+        from common.merge.admin import compare_and_merge_view
+
+        return compare_and_merge_view(
+            self,
+            request,
+            fields=services.PERSON_MERGE_FIELDS,
+            service=services.person_merge,
+            permission="people.merge_person",
+        )
 
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
