@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import phonenumbers
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
@@ -18,9 +18,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from common.admin import CrmModelAdmin, ServiceAdminMixin, SoftDeleteAdminMixin
+from common.errors import ConflictError
 from common.validation import FieldErrors
 from people import services
-from people.models import ContactType, Person, PersonContactType, User
+from people.models import ContactType, MergeRequestStatus, Person, PersonContactType, PersonMergeRequest, User
 from people.normalize import clean_email, normalize_phone
 from people.selectors import navigators, persons_visible_to
 
@@ -378,3 +379,68 @@ class PersonContactTypeAdmin(PersonScopeAdminMixin, ServiceAdminMixin, CrmModelA
             actor=request.user,
         )
         self.adopt(obj, created)
+
+
+@admin.register(PersonMergeRequest)
+class PersonMergeRequestAdmin(ServiceAdminMixin, CrmModelAdmin):
+    """The queue of merge requests: navigators file them, CRM supervisors compare, then approve (merges) or
+    reject. Filing goes through ``person_merge_request_file``; deciding through the approve/reject services."""
+
+    list_display = ("created_at", "status", "duplicate", "survivor", "requested_by", "reason", "compare")
+    list_filter = ("status",)
+    list_select_related = ("survivor", "duplicate", "requested_by")
+    search_fields = ("survivor__last_name", "duplicate__last_name", "reason")
+    ordering = ("-created_at", "id")
+    autocomplete_fields = ("survivor", "duplicate")
+    fields = ("survivor", "duplicate", "reason")
+    actions = ("approve_selected", "reject_selected")
+
+    def get_queryset(self, request):
+        requests = super().get_queryset(request)
+        if not request.user.has_perm("people.merge_person"):
+            requests = requests.filter(requested_by=request.user)
+        return requests
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields if obj is not None else ()
+
+    def has_decide_permission(self, request) -> bool:
+        return request.user.has_perm("people.merge_person")
+
+    @admin.display(description="compare")
+    def compare(self, obj: PersonMergeRequest) -> str:
+        url = reverse("admin:people_person_merge")
+        return format_html(
+            '<a href="{}?survivor={}&duplicate={}">Compare and merge</a>', url, obj.survivor_id, obj.duplicate_id
+        )
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            self.adopt(
+                obj,
+                services.person_merge_request_file(
+                    survivor=form.cleaned_data["survivor"],
+                    duplicate=form.cleaned_data["duplicate"],
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user,
+                ),
+            )
+
+    def _decide(self, request, queryset, decide, verb: str) -> None:
+        done = 0
+        for merge_request in queryset.filter(status=MergeRequestStatus.PENDING):
+            try:
+                decide(request=merge_request, actor=request.user)
+                done += 1
+            except (ValidationError, ConflictError) as exc:
+                message = "; ".join(getattr(exc, "messages", None) or [str(getattr(exc, "message", exc))])
+                self.message_user(request, f"{merge_request}: {message}", messages.ERROR)
+        self.message_user(request, f"{verb} {done} merge request(s).", messages.SUCCESS if done else messages.INFO)
+
+    @admin.action(description="Approve (merge) the selected requests", permissions=["decide"])
+    def approve_selected(self, request, queryset):
+        self._decide(request, queryset, services.person_merge_request_approve, "Approved")
+
+    @admin.action(description="Reject the selected requests", permissions=["decide"])
+    def reject_selected(self, request, queryset):
+        self._decide(request, queryset, services.person_merge_request_reject, "Rejected")

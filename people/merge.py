@@ -25,12 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from common.errors import ConflictError
 from common.merge.engine import Merger, MergeRefused, Relation
 from common.merge.models import MergeLog
 from common.merge.services import check_mergeable, clean_merge_input, lock_pair, merge_records, unmerge_records
-from people.models import Person, PersonContactType, User
+from people.models import MergeRequestStatus, Person, PersonContactType, PersonMergeRequest, User
 
 PERSON_MERGE_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth")
 
@@ -243,3 +246,91 @@ def person_unmerge(*, merge: MergeLog, actor: User | None = None, reason: str = 
         _refresh_follow_ups(_patients_of(log.survivor_id, log.duplicate_id))
 
     return unmerge_records(log=merge, model=Person, actor=actor, reason=reason, after=after)
+
+
+# --- Merge requests (navigators ask, CRM supervisors decide) -----------------------------------------------
+
+
+@transaction.atomic
+def person_merge_request_file(
+    *,
+    survivor: Person,
+    duplicate: Person,
+    reason: str,
+    field_choices: Mapping[str, str] | None = None,
+    actor: User | None = None,
+) -> PersonMergeRequest:
+    """A navigator asks for a merge: checked as the merge itself would check its input (a 400 naming the
+    field), then queued for a CRM supervisor. The same pending request twice is a 409 naming the first."""
+    choices, reason = clean_merge_input(
+        survivor=survivor, duplicate=duplicate, field_choices=field_choices, reason=reason, fields=PERSON_MERGE_FIELDS
+    )
+    survivor, duplicate = lock_pair(Person, survivor.pk, duplicate.pk)
+    check_mergeable(survivor, duplicate)
+    existing = PersonMergeRequest.objects.filter(
+        survivor=survivor, duplicate=duplicate, status=MergeRequestStatus.PENDING
+    ).first()
+    if existing is not None:
+        raise ConflictError("This merge has already been requested.", existing_id=existing.pk)
+    from common.audit import audit_context
+
+    with audit_context(actor=actor):
+        try:
+            with transaction.atomic():
+                return PersonMergeRequest.objects.create(
+                    survivor=survivor,
+                    duplicate=duplicate,
+                    reason=reason,
+                    field_choices={k: v for k, v in choices.items() if v != "survivor"},
+                    requested_by=actor if getattr(actor, "pk", None) else None,
+                )
+        except IntegrityError as exc:
+            raise ConflictError("This merge has already been requested.") from exc
+
+
+def _pending(request: PersonMergeRequest) -> PersonMergeRequest:
+    locked = PersonMergeRequest.objects.select_for_update().get(pk=request.pk)
+    if locked.status != MergeRequestStatus.PENDING:
+        raise ConflictError(f"This request was already decided ({locked.get_status_display().lower()}).")
+    return locked
+
+
+@transaction.atomic
+def person_merge_request_approve(*, request: PersonMergeRequest, actor: User | None = None) -> PersonMergeRequest:
+    """A CRM supervisor approves: the merge is done (``person_merge``, with the request's choices and reason)
+    and the request names its merge log entry. A merge that is refused leaves the request pending."""
+    request = _pending(request)
+    log = person_merge(
+        survivor=request.survivor,
+        duplicate=request.duplicate,
+        field_choices=request.field_choices,
+        actor=actor,
+        reason=request.reason,
+    )
+    from common.audit import audit_context
+
+    with audit_context(actor=actor):
+        request.status, request.merge = MergeRequestStatus.APPROVED, log
+        request.decided_by = actor if getattr(actor, "pk", None) else None
+        request.decided_at = timezone.now()
+        request.save(update_fields=["status", "merge", "decided_by", "decided_at", "updated_at"])
+    return request
+
+
+@transaction.atomic
+def person_merge_request_reject(
+    *, request: PersonMergeRequest, note: str = "", actor: User | None = None
+) -> PersonMergeRequest:
+    """A CRM supervisor rejects a request (nothing is merged), optionally saying why."""
+    request = _pending(request)
+    note = (note or "").strip()
+    if len(note) > 1000:
+        raise ValidationError({"note": ["At most 1000 characters."]})
+    from common.audit import audit_context
+
+    with audit_context(actor=actor):
+        request.status, request.decision_note = MergeRequestStatus.REJECTED, note
+        request.decided_by = actor if getattr(actor, "pk", None) else None
+        request.decided_at = timezone.now()
+        request.save(update_fields=["status", "decision_note", "decided_by", "decided_at", "updated_at"])
+    return request

@@ -225,3 +225,49 @@ class PersonContactType(BaseModel):
     def is_current(self) -> bool:
         now = timezone.now()
         return self.valid_from <= now and (self.valid_to is None or self.valid_to > now)
+
+
+class MergeRequestStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved (merged)"
+    REJECTED = "rejected", "Rejected"
+
+
+@pghistory.track()
+class PersonMergeRequest(BaseModel):
+    """A navigator's request that two Persons be merged, for a CRM supervisor to approve (which merges them,
+    ``people.merge.person_merge_request_approve``) or reject. Navigators may not merge themselves: a merge
+    re-points every record of a human, a supervisor's decision."""
+
+    survivor = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="+")
+    duplicate = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    field_choices = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey("people.User", null=True, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=MergeRequestStatus.choices, default=MergeRequestStatus.PENDING)
+    decided_by = models.ForeignKey("people.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True, default="")
+    merge = models.ForeignKey("common.MergeLog", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "person_merge_request"
+        ordering = ["-created_at"]
+        verbose_name = "merge request"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=MergeRequestStatus.values), name="person_merge_request_status_valid"
+            ),
+            models.CheckConstraint(condition=~Q(survivor=models.F("duplicate")), name="person_merge_request_two"),
+            # One pending request per pair and direction: filing it twice is one request.
+            models.UniqueConstraint(
+                fields=["survivor", "duplicate"],
+                condition=Q(status=MergeRequestStatus.PENDING),
+                name="person_merge_request_one_pending",
+                violation_error_message="This merge has already been requested.",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-created_at", "id"], name="person_merge_request_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"Merge request: {self.duplicate_id} into {self.survivor_id} ({self.status})"

@@ -11,12 +11,15 @@ PERMISSIONS = {
         "people.person": roles.WORK,
         "people.contacttype": roles.VIEW,
         "people.personcontacttype": roles.WORK,
+        # Navigators ask for merges; a CRM supervisor decides (people/merge.py).
+        "people.personmergerequest": ("view", "add"),
     },
     roles.CRM_SUPERVISORS: {
         # ... and merge duplicates (and undo merges): people/merge.py.
         "people.person": (*roles.FULL, "merge"),
         "people.contacttype": roles.FULL,
         "people.personcontacttype": roles.WORK,
+        "people.personmergerequest": ("view", "change"),
     },
     # CPSS and CM supervisors reach people only through CM records (canonical patient -> Person).
     roles.CPSS: {},

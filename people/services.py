@@ -439,4 +439,11 @@ WRITE_SERVICES = {PersonContactType: (person_role_start, person_role_end)}
 
 
 # Merging duplicates lives in its own module (people/merge.py); its services are people's services.
-from people.merge import PERSON_MERGE_FIELDS, person_merge, person_unmerge  # noqa: E402, F401
+from people.merge import (  # noqa: E402, F401
+    PERSON_MERGE_FIELDS,
+    person_merge,
+    person_merge_request_approve,
+    person_merge_request_file,
+    person_merge_request_reject,
+    person_unmerge,
+)

@@ -33,6 +33,12 @@ class MergeInputSerializer(StrictInputSerializer):
     )
 
 
+class MergeRequestDecisionSerializer(StrictInputSerializer):
+    note = StrictCharField(
+        max_length=1000, multiline=True, required=False, allow_blank=True, help_text="Why (on a rejection)."
+    )
+
+
 class UndoInputSerializer(StrictInputSerializer):
     reason = StrictCharField(
         max_length=1000, multiline=True, required=False, allow_blank=True, help_text="Why the merge is undone."

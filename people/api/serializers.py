@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from common.api.serializers import StrictCharField, StrictInputSerializer, StrictModelSerializer, StrictSlugRelatedField
 from people.api.base import PersonDetailsInput
-from people.models import ContactType, Person, PersonContactType
+from people.models import ContactType, Person, PersonContactType, PersonMergeRequest
 
 
 class PersonSerializer(StrictModelSerializer):
@@ -88,3 +88,26 @@ class AuditEntrySerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.JSONField()),
         help_text="field -> [old, new]; on insert every field -> [null, value].",
     )
+
+
+class PersonMergeRequestSerializer(serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = PersonMergeRequest
+        fields = (
+            "id",
+            "survivor",
+            "duplicate",
+            "reason",
+            "field_choices",
+            "status",
+            "requested_by",
+            "created_at",
+            "decided_by",
+            "decided_at",
+            "decision_note",
+            "merge",
+        )
+        read_only_fields = fields

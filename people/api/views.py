@@ -4,16 +4,19 @@ their audit trail. Views check shape and call ``people.services``."""
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from common.api.permissions import action_permission
+from common.api.views import UUIDLookupMixin
 from common.merge.api import (
     MergeInputSerializer,
     MergeLogSerializer,
     MergeLogViewSetBase,
+    MergeRequestDecisionSerializer,
     merge_view,
     redirect_if_merged,
 )
@@ -21,6 +24,7 @@ from people.api.base import NavigationViewSetMixin, ServiceUpdateMixin, SoftDele
 from people.api.serializers import (
     AuditEntrySerializer,
     ContactTypeSerializer,
+    PersonMergeRequestSerializer,
     PersonSerializer,
     PersonWriteSerializer,
     RoleEndSerializer,
@@ -28,11 +32,14 @@ from people.api.serializers import (
     RoleStartSerializer,
 )
 from people.filters import PersonFilterSet
-from people.models import ContactType, Person
+from people.models import ContactType, Person, PersonMergeRequest
 from people.selectors import person_history, person_role_periods, persons_visible_to
 from people.services import (
     person_create,
     person_merge,
+    person_merge_request_approve,
+    person_merge_request_file,
+    person_merge_request_reject,
     person_restore,
     person_role_end,
     person_role_start,
@@ -190,6 +197,63 @@ class PersonMergeLogViewSet(MergeLogViewSetBase):
     model_label = "people.person"
     permission = "people.merge_person"
     unmerge_service = staticmethod(person_unmerge)
+
+
+@extend_schema(tags=["merges"])
+class PersonMergeRequestViewSet(
+    UUIDLookupMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """Merge requests: navigators file them (``POST``, the body of ``/persons/merge/``), CRM supervisors
+    ``approve`` (which merges) or ``reject`` them. Navigators see the requests they filed."""
+
+    serializer_class = PersonMergeRequestSerializer
+    queryset = PersonMergeRequest.objects.all()
+
+    def get_queryset(self):
+        requests = PersonMergeRequest.objects.select_related("requested_by", "decided_by").order_by("-created_at", "id")
+        if not self.request.user.has_perm("people.merge_person"):
+            requests = requests.filter(requested_by=self.request.user)
+        return requests
+
+    def get_permissions(self):
+        if self.action in ("approve", "reject"):
+            return [IsAuthenticated(), action_permission("people.merge_person", "people.change_personmergerequest")()]
+        return super().get_permissions()
+
+    @extend_schema(
+        request=MergeInputSerializer, responses={201: PersonMergeRequestSerializer}, summary="Ask for a merge"
+    )
+    def create(self, request, *args, **kwargs):
+        data = validated(MergeInputSerializer, request.data)
+        visible = {
+            p.pk: p for p in persons_visible_to(request.user).filter(pk__in=[data["survivor"], data["duplicate"]])
+        }
+        errors = {name: ["No such person."] for name in ("survivor", "duplicate") if data[name] not in visible}
+        if errors:
+            raise DRFValidationError(errors)
+        filed = person_merge_request_file(
+            survivor=visible[data["survivor"]],
+            duplicate=visible[data["duplicate"]],
+            reason=data["reason"],
+            field_choices=data["fields"],
+            actor=request.user,
+        )
+        return Response(self.get_serializer(filed).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=PersonMergeRequestSerializer, summary="Approve a merge request (merges)")
+    @action(detail=True, methods=["post"])
+    def approve(self, request, *args, **kwargs):
+        decided = person_merge_request_approve(request=self.get_object(), actor=request.user)
+        return Response(self.get_serializer(decided).data)
+
+    @extend_schema(
+        request=MergeRequestDecisionSerializer, responses=PersonMergeRequestSerializer, summary="Reject a merge request"
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request, *args, **kwargs):
+        data = validated(MergeRequestDecisionSerializer, request.data)
+        decided = person_merge_request_reject(request=self.get_object(), note=data.get("note", ""), actor=request.user)
+        return Response(self.get_serializer(decided).data)
 
 
 @extend_schema(tags=["persons"])

@@ -91,3 +91,39 @@ def test_canonical_patient_compare_and_merge(client, cm_supervisor_user):
     assert done.status_code == 302
     assert CanonicalPatient.all_objects.get(pk=duplicate.pk).merged_into_id == survivor.pk
     assert client.get(reverse("admin:common_mergelog_changelist")).status_code == 200
+
+
+def test_history_page_shows_the_merge_group(client, superuser):
+    client.force_login(superuser)
+    survivor, duplicate = PersonFactory(), PersonFactory()
+    PatientFactory(person=duplicate)
+    from people.services import person_merge
+
+    log = person_merge(survivor=survivor, duplicate=duplicate, actor=superuser, reason="r")
+    page = client.get(reverse("admin:people_person_history", args=[duplicate.pk]))
+    assert page.status_code == 200
+    assert f"merge #{log.pk}</a>" in page.content.decode()
+
+
+def test_merge_request_queue_admin(client, navigator_user, crm_supervisor_user):
+    from people.models import PersonMergeRequest
+
+    survivor, duplicate = PersonFactory(), PersonFactory()
+    client.force_login(navigator_user)
+    added = client.post(
+        reverse("admin:people_personmergerequest_add"),
+        {"survivor": survivor.pk, "duplicate": duplicate.pk, "reason": "same phone"},
+    )
+    assert added.status_code == 302, added.content.decode()[:2000]
+    merge_request = PersonMergeRequest.objects.get()
+    assert merge_request.requested_by == navigator_user and merge_request.status == "pending"
+    queue = reverse("admin:people_personmergerequest_changelist")
+    assert "approve_selected" not in client.get(queue).content.decode()  # navigators do not decide
+
+    client.force_login(crm_supervisor_user)
+    page = client.get(queue)
+    assert page.status_code == 200 and "Compare and merge" in page.content.decode()
+    client.post(queue, {"action": "approve_selected", "_selected_action": [merge_request.pk]})
+    merge_request.refresh_from_db()
+    assert merge_request.status == "approved" and merge_request.merge_id == MergeLog.objects.get().pk
+    assert Person.all_objects.get(pk=duplicate.pk).merged_into_id == survivor.pk

@@ -127,3 +127,85 @@ def test_canonical_patient_merge_api(cm_supervisor_user, crm_supervisor_user):
     assert cm.get(f"{API}/merges/").status_code == 403  # person merges are the CRM supervisors'
     assert cm.post(f"{API}/cm/merges/{log_id}/undo/", {}, format="json").status_code == 200
     assert CanonicalPatient.objects.filter(pk=duplicate.pk).exists()
+
+
+def test_merge_log_list_and_changelist_query_counts_do_not_grow(client, crm_supervisor_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def add(n: int) -> None:
+        MergeLog.objects.bulk_create(
+            MergeLog(
+                model="people.person",
+                survivor_id=str(PersonFactory.build().pk),
+                duplicate_id=str(PersonFactory.build().pk),
+                actor=crm_supervisor_user,
+                reason="bulk",
+                summary={"calls": 3},
+            )
+            for _ in range(n)
+        )
+
+    api = client_for(crm_supervisor_user)
+    client.force_login(crm_supervisor_user)
+
+    def measure(rows: int) -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as listed:
+            response = api.get(f"{API}/merges/?page_size=50")
+        assert response.status_code == 200 and len(response.json()["results"]) == rows
+        with CaptureQueriesContext(connection) as page:
+            assert client.get("/admin/common/mergelog/").status_code == 200
+        return len(listed), len(page)
+
+    api.get(f"{API}/merges/")  # the first request of a token also records its use
+    add(1)
+    at_one = measure(1)
+    add(49)
+    assert measure(50) == at_one
+
+
+def test_navigator_files_a_merge_request_that_a_supervisor_approves(navigator_user, crm_supervisor_user, cpss_user):
+    nav, sup = client_for(navigator_user), client_for(crm_supervisor_user)
+    survivor, duplicate = PersonFactory(), PersonFactory()
+    body = {
+        "survivor": str(survivor.pk),
+        "duplicate": str(duplicate.pk),
+        "reason": "same",
+        "fields": {"phone": "duplicate"},
+    }
+
+    assert nav.post(f"{API}/persons/merge/", body, format="json").status_code == 403  # navigators do not merge
+    filed = nav.post(f"{API}/merge-requests/", body, format="json")
+    assert filed.status_code == 201, filed.content
+    request_id = filed.json()["id"]
+    assert filed.json()["status"] == "pending" and filed.json()["requested_by"] == navigator_user.username
+    again = nav.post(f"{API}/merge-requests/", body, format="json")
+    assert again.status_code == 409 and again.json()["error"]["existing_id"] == request_id
+    assert_error(
+        nav.post(f"{API}/merge-requests/", {**body, "reason": ""}, format="json"), 400, "invalid", fields=("reason",)
+    )
+    assert nav.post(f"{API}/merge-requests/{request_id}/approve/", {}, format="json").status_code == 403
+    assert client_for(cpss_user).get(f"{API}/merge-requests/").status_code == 403
+    assert MergeLog.objects.count() == 0
+
+    queue = sup.get(f"{API}/merge-requests/")
+    assert [row["id"] for row in queue.json()["results"]] == [request_id]
+    approved = sup.post(f"{API}/merge-requests/{request_id}/approve/", {}, format="json")
+    assert approved.status_code == 200, approved.content
+    assert approved.json()["status"] == "approved" and approved.json()["merge"] == MergeLog.objects.get().pk
+    survivor.refresh_from_db()
+    assert survivor.phone == duplicate.phone
+    assert sup.post(f"{API}/merge-requests/{request_id}/reject/", {}, format="json").status_code == 409
+
+
+def test_a_rejected_request_merges_nothing(navigator_user, crm_supervisor_user):
+    a, b = PersonFactory(), PersonFactory()
+    filed = client_for(navigator_user).post(
+        f"{API}/merge-requests/", {"survivor": str(a.pk), "duplicate": str(b.pk), "reason": "maybe"}, format="json"
+    )
+    rejected = client_for(crm_supervisor_user).post(
+        f"{API}/merge-requests/{filed.json()['id']}/reject/", {"note": "different birthdays"}, format="json"
+    )
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    assert rejected.json()["decision_note"] == "different birthdays"
+    assert MergeLog.objects.count() == 0 and Person.objects.filter(pk=b.pk).exists()
