@@ -288,6 +288,13 @@ def person_merge_request_file(
             raise ConflictError("This merge has already been requested.") from exc
 
 
+def _clean_note(note: str) -> str:
+    note = (note or "").strip()
+    if len(note) > 1000:
+        raise ValidationError({"note": ["At most 1000 characters."]})
+    return note
+
+
 def _pending(request: PersonMergeRequest) -> PersonMergeRequest:
     locked = PersonMergeRequest.objects.select_for_update().get(pk=request.pk)
     if locked.status != MergeRequestStatus.PENDING:
@@ -296,7 +303,9 @@ def _pending(request: PersonMergeRequest) -> PersonMergeRequest:
 
 
 @transaction.atomic
-def person_merge_request_approve(*, request: PersonMergeRequest, actor: User | None = None) -> PersonMergeRequest:
+def person_merge_request_approve(
+    *, request: PersonMergeRequest, note: str = "", actor: User | None = None
+) -> PersonMergeRequest:
     """A CRM supervisor approves: the merge is done (``person_merge``, with the request's choices and reason)
     and the request names its merge log entry. A merge that is refused leaves the request pending."""
     request = _pending(request)
@@ -311,9 +320,10 @@ def person_merge_request_approve(*, request: PersonMergeRequest, actor: User | N
 
     with audit_context(actor=actor):
         request.status, request.merge = MergeRequestStatus.APPROVED, log
+        request.decision_note = _clean_note(note)
         request.decided_by = actor if getattr(actor, "pk", None) else None
         request.decided_at = timezone.now()
-        request.save(update_fields=["status", "merge", "decided_by", "decided_at", "updated_at"])
+        request.save(update_fields=["status", "merge", "decision_note", "decided_by", "decided_at", "updated_at"])
     return request
 
 
@@ -323,9 +333,7 @@ def person_merge_request_reject(
 ) -> PersonMergeRequest:
     """A CRM supervisor rejects a request (nothing is merged), optionally saying why."""
     request = _pending(request)
-    note = (note or "").strip()
-    if len(note) > 1000:
-        raise ValidationError({"note": ["At most 1000 characters."]})
+    note = _clean_note(note)
     from common.audit import audit_context
 
     with audit_context(actor=actor):

@@ -240,10 +240,15 @@ class PersonMergeRequestViewSet(
         )
         return Response(self.get_serializer(filed).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=PersonMergeRequestSerializer, summary="Approve a merge request (merges)")
+    @extend_schema(
+        request=MergeRequestDecisionSerializer,
+        responses=PersonMergeRequestSerializer,
+        summary="Approve a merge request (merges)",
+    )
     @action(detail=True, methods=["post"])
     def approve(self, request, *args, **kwargs):
-        decided = person_merge_request_approve(request=self.get_object(), actor=request.user)
+        data = validated(MergeRequestDecisionSerializer, request.data)
+        decided = person_merge_request_approve(request=self.get_object(), note=data.get("note", ""), actor=request.user)
         return Response(self.get_serializer(decided).data)
 
     @extend_schema(

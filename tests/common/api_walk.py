@@ -139,6 +139,11 @@ def build_context(world: World) -> Context:
     from people.services import person_merge
 
     ctx["person_merge"] = person_merge(survivor=PersonFactory(), duplicate=PersonFactory(), reason="api walk")
+    from people.services import person_merge_request_file
+
+    ctx["merge_request"] = person_merge_request_file(
+        survivor=PersonFactory(), duplicate=PersonFactory(), reason="api walk"
+    )
     ctx["cm_merge"] = canonical_patient_merge(
         survivor=CanonicalPatientFactory(), duplicate=CanonicalPatientFactory(), reason="api walk"
     )
@@ -166,6 +171,7 @@ RECORDS: dict[str, Callable[[Context], Any]] = {
     "/api/v1/cm/intakeq-links/": lambda c: c.world.own_iq.intakeq_link,
     "/api/v1/cm/intakeq-match-candidates/": lambda c: c["match_candidate"],
     "/api/v1/merges/": lambda c: c["person_merge"],
+    "/api/v1/merge-requests/": lambda c: c["merge_request"],
     "/api/v1/cm/merges/": lambda c: c["cm_merge"],
 }
 
@@ -240,6 +246,13 @@ GOOD_BODIES: dict[str, Callable[[Context], dict[str, Any]]] = {
         "reason": "Same human",
     },
     "POST /api/v1/merges/{id}/undo/": lambda c: {"reason": "Two humans"},
+    "POST /api/v1/merge-requests/": lambda c: {
+        "survivor": str(PersonFactory().pk),
+        "duplicate": str(PersonFactory().pk),
+        "reason": "Same human",
+    },
+    "POST /api/v1/merge-requests/{id}/approve/": lambda c: {},
+    "POST /api/v1/merge-requests/{id}/reject/": lambda c: {"note": "Two humans"},
     "POST /api/v1/cm/merges/{id}/undo/": lambda c: {},
 }
 
