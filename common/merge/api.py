@@ -113,6 +113,30 @@ def redirect_if_merged(request, *, model, pk: Any, url_name: str, scope) -> Http
     return HttpResponseRedirect(url, status=308)
 
 
+def redirect_if_merged_record(request, *, model, pk: Any, url_name: str, queryset) -> HttpResponseRedirect | None:
+    """308 for a record a merge soft-deleted at the second level (a merged person's Patient, deleted with
+    the reason "merged into #<id>") to the record it was merged into, when ``queryset`` holds that one."""
+    from common.merge.engine import MERGED_REASON_PREFIX
+
+    try:
+        pk = model._meta.pk.to_python(pk)
+    except Exception:  # noqa: BLE001 - a malformed id is the normal 404 path's business
+        return None
+    reason = model._base_manager.filter(pk=pk, is_active=False).values_list("deletion_reason", flat=True).first()
+    if not reason or not reason.startswith(MERGED_REASON_PREFIX):
+        return None
+    try:
+        target = model._meta.pk.to_python(reason.removeprefix(MERGED_REASON_PREFIX))
+    except Exception:  # noqa: BLE001
+        return None
+    if not queryset.filter(pk=target).exists():
+        return None
+    url = reverse(url_name, kwargs={"pk": target})
+    if request.META.get("QUERY_STRING"):
+        url = f"{url}?{request.META['QUERY_STRING']}"
+    return HttpResponseRedirect(url, status=308)
+
+
 class MergeLogViewSetBase(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The merge log of one model: newest first; ``POST {id}/undo/`` puts the merge back."""
 

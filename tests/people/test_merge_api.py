@@ -209,3 +209,15 @@ def test_a_rejected_request_merges_nothing(navigator_user, crm_supervisor_user):
     assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
     assert rejected.json()["decision_note"] == "different birthdays"
     assert MergeLog.objects.count() == 0 and Person.objects.filter(pk=b.pk).exists()
+
+
+def test_a_merged_persons_patient_redirects_to_the_survivors_patient(crm_supervisor_user):
+    from people.services import person_merge
+
+    survivor, duplicate = PersonFactory(), PersonFactory()
+    kept, merged = PatientFactory(person=survivor), PatientFactory(person=duplicate)
+    person_merge(survivor=survivor, duplicate=duplicate, reason="r")
+    sup = client_for(crm_supervisor_user)
+    moved = sup.get(f"{API}/patients/{merged.pk}/")
+    assert moved.status_code == 308 and moved["Location"] == f"{API}/patients/{kept.pk}"
+    assert sup.get(f"{API}/patients/{kept.pk}/").status_code == 200
