@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from common.api.permissions import action_permission
 from common.api.serializers import StrictCharField, StrictInputSerializer
+from common.idempotency import IdempotentViewMixin
 from common.merge.models import MergeLog
 from common.merge.services import DUPLICATE, SURVIVOR, merged_chain_end
 
@@ -137,7 +138,9 @@ def redirect_if_merged_record(request, *, model, pk: Any, url_name: str, queryse
     return HttpResponseRedirect(url, status=308)
 
 
-class MergeLogViewSetBase(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class MergeLogViewSetBase(
+    IdempotentViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """The merge log of one model: newest first; ``POST {id}/undo/`` puts the merge back."""
 
     serializer_class = MergeLogSerializer

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from common.api.permissions import action_permission
 from common.api.views import UUIDLookupMixin
+from common.idempotency import IdempotentViewMixin
 from common.merge.api import (
     MergeInputSerializer,
     MergeLogSerializer,
@@ -201,7 +202,12 @@ class PersonMergeLogViewSet(MergeLogViewSetBase):
 
 @extend_schema(tags=["merges"])
 class PersonMergeRequestViewSet(
-    UUIDLookupMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+    IdempotentViewMixin,
+    UUIDLookupMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Merge requests: navigators file them (``POST``, the body of ``/persons/merge/``), CRM supervisors
     ``approve`` (which merges) or ``reject`` them. Navigators see the requests they filed."""
