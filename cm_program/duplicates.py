@@ -2,8 +2,7 @@
 
 A canonical patient's names and date of birth are its own; its phone and email are its CM profile's, else its
 Person's (the CM profile keeps the contact details the program uses). ``live_canonical_sql`` /
-``LIVE_CANONICAL`` are the one definition of which identities take part: the merge adds
-``merged_into IS NULL`` to both.
+``LIVE_CANONICAL`` are the one definition of which identities take part: live, and not merged.
 """
 
 from __future__ import annotations
@@ -12,13 +11,13 @@ from django.db.models import Q
 
 from common.duplicates import DuplicateSource, swapped
 
-# Canonical patients are never soft-deleted: every identity takes part (until the merge marks merged ones).
-LIVE_CANONICAL = Q()
+# The identities that take part: not deleted, not merged into another one.
+LIVE_CANONICAL = Q(is_active=True, merged_into__isnull=True)
 
 
 def live_canonical_sql(alias: str) -> str:
     """``LIVE_CANONICAL`` in SQL, for the finder's statements."""
-    return "true"
+    return f"{alias}.is_active AND {alias}.merged_into_id IS NULL"
 
 
 CANONICAL_PATIENTS = DuplicateSource(

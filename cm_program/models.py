@@ -26,6 +26,7 @@ from django.db.models.functions import Length, Lower, Now, Trim
 from django.utils import timezone
 
 from common.db import append_only_triggers, name_key
+from common.models import SoftDeleteModel
 from common.search import search_indexes
 from people.models import DuplicatePairBase, duplicate_pair_constraints
 from people.normalize import normalize_email
@@ -74,7 +75,7 @@ def _not_blank(field: str) -> Q:
 
 
 @pghistory.track()
-class CanonicalPatient(CMModel):
+class CanonicalPatient(SoftDeleteModel, CMModel):
     """One row per human across psychiatry (IntakeQ) and CM: identity only.
 
     The document's ``UNIQUE(first_name, last_name, date_of_birth)`` is kept in a stricter form: the
@@ -94,16 +95,32 @@ class CanonicalPatient(CMModel):
         related_name="canonical_patient",
         help_text="The CRM-wide identity of this human (name, email, phone live there).",
     )
+    # The document's SQL inserts rows without the soft-delete columns: PostgreSQL fills them in.
+    deletion_reason = models.TextField(blank=True, default="", db_default="", editable=False)
+    # Set by ``canonical_patient_merge`` on the duplicate (also soft-deleted, its identity released from
+    # the unique rule): the points history and redirects follow it. Only the unmerge clears it.
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_records",
+        editable=False,
+        help_text="The canonical patient this duplicate was merged into.",
+    )
 
     class Meta:
         db_table = "patients_canonical"
         ordering = ["last_name", "first_name", "date_of_birth"]
         verbose_name = "canonical patient"
+        permissions = [("merge_canonicalpatient", "Can merge duplicate canonical patients and undo merges")]
         constraints = [
             models.UniqueConstraint(
                 normalised_name("first_name"),
                 normalised_name("last_name"),
                 F("date_of_birth"),
+                # A merged duplicate releases its identity, so the survivor may take its spelling.
+                condition=Q(merged_into__isnull=True),
                 name="patients_canonical_identity_uniq",
                 violation_error_message="A canonical patient with this name and date of birth already exists.",
             ),
@@ -111,6 +128,16 @@ class CanonicalPatient(CMModel):
                 condition=_not_blank("first_name") & _not_blank("last_name"),
                 name="patients_canonical_names_not_blank",
                 violation_error_message="First and last name are required.",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_active=True) | ~Q(deletion_reason=""),
+                name="patients_canonical_deletion_has_reason",
+                violation_error_message="A deleted canonical patient needs a deletion reason.",
+            ),
+            models.CheckConstraint(
+                condition=Q(merged_into__isnull=True) | Q(is_active=False),
+                name="patients_canonical_merged_is_inactive",
+                violation_error_message="A merged canonical patient stays deleted; undo the merge instead.",
             ),
         ]
         indexes = [

@@ -36,6 +36,8 @@ PERMISSIONS = {
     },
     roles.CM_SUPERVISORS: {
         **dict.fromkeys(CM_MODELS, roles.FULL),
+        # ... and merge duplicate canonical patients (and undo merges): cm_program/services/merge.py.
+        "cm_program.canonicalpatient": (*roles.FULL, "merge"),
         LEDGER: RECORD,
         MATCH_CANDIDATES: ("view", "change"),
         DUPLICATE_PAIRS: ("view", "change"),

@@ -446,3 +446,4 @@ def dashboard_links_for(user) -> list[dict]:
 
 # The PHI access log's own (superuser-only, read-only) admin, and the "Imports" screen (issue 11).
 from common import admin_imports, admin_phi_access  # noqa: E402, F401
+from common.merge import admin as merge_admin  # noqa: E402, F401  (the merge log; the compare-and-merge page)

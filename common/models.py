@@ -229,3 +229,4 @@ class PHIAccess(models.Model):
 # Imports (see common.imports)
 
 from common.imports.models import ImportFile, ImportKind, ImportMapping, ImportRun  # noqa: E402, F401
+from common.merge.models import MergeLog  # noqa: E402,F401  (the merge log belongs to this app)

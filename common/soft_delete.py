@@ -31,12 +31,23 @@ def soft_delete_row(obj: SoftDeleteModel, *, reason: str, actor=None) -> SoftDel
 def restore_row(obj: SoftDeleteModel, *, actor=None) -> SoftDeleteModel:
     """Reactivate ``obj``. The deletion's who/when/why stay in the audit trail."""
     row = type(obj).all_objects.select_for_update().get(pk=obj.pk)
+    if not row.is_active and _merged(row):
+        raise ValidationError(
+            {"is_active": [f"This record was merged ({row.deletion_reason}): undo the merge in the merge log instead."]}
+        )
     if not row.is_active:
         with audit_context(actor=actor):
             row.mark_restored()
             row.save(update_fields=["is_active", "deleted_at", "deleted_by", "deletion_reason", "updated_at"])
     _copy_state(row, obj)
     return row
+
+
+def _merged(row: SoftDeleteModel) -> bool:
+    """Deleted by a merge (the merged record itself, or a second-level record such as its Patient)."""
+    from common.merge.engine import MERGED_REASON_PREFIX
+
+    return getattr(row, "merged_into_id", None) is not None or row.deletion_reason.startswith(MERGED_REASON_PREFIX)
 
 
 def _copy_state(source: SoftDeleteModel, target: SoftDeleteModel) -> None:

@@ -8,20 +8,29 @@ from __future__ import annotations
 
 import phonenumbers
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from common.admin import CrmModelAdmin, ServiceAdminMixin, SoftDeleteAdminMixin, register_dashboard_link
 from common.admin_duplicates import PANEL_SIZE, DuplicatePairAdmin, duplicates_panel
+from common.errors import ConflictError
 from common.validation import FieldErrors
 from people import services
-from people.models import ContactType, Person, PersonContactType, PersonDuplicatePair, User
+from people.models import (
+    ContactType,
+    MergeRequestStatus,
+    Person,
+    PersonContactType,
+    PersonDuplicatePair,
+    PersonMergeRequest,
+    User,
+)
 from people.normalize import clean_email, normalize_phone
 from people.selectors import (
     may_review_person_duplicates,
@@ -266,6 +275,22 @@ class PersonAdmin(PersonScopeAdminMixin, ServiceAdminMixin, SoftDeleteAdminMixin
             extra_context["duplicates_panel"] = duplicates_panel(person, found, queue_model=PersonDuplicatePair)
         return super().change_view(request, object_id, form_url, extra_context)
 
+    def get_urls(self):
+        merge = path("merge/", self.admin_site.admin_view(self.merge_view), name="people_person_merge")
+        return [merge, *super().get_urls()]
+
+    def merge_view(self, request):
+        """The compare-and-merge page: ``merge/?survivor=<id>&duplicate=<id>`` (CRM supervisors)."""
+        from common.merge.admin import compare_and_merge_view
+
+        return compare_and_merge_view(
+            self,
+            request,
+            fields=services.PERSON_MERGE_FIELDS,
+            service=services.person_merge,
+            permission="people.merge_person",
+        )
+
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if request.GET.get("field_name") == "navigator":
@@ -400,3 +425,68 @@ class PersonDuplicatePairAdmin(DuplicatePairAdmin):
     @staticmethod
     def mark_not_duplicate_service(one, other, actor):
         return services.person_mark_not_duplicate(person=one, other=other, actor=actor)
+
+
+@admin.register(PersonMergeRequest)
+class PersonMergeRequestAdmin(ServiceAdminMixin, CrmModelAdmin):
+    """The queue of merge requests: navigators file them, CRM supervisors compare, then approve (merges) or
+    reject. Filing goes through ``person_merge_request_file``; deciding through the approve/reject services."""
+
+    list_display = ("created_at", "status", "duplicate", "survivor", "requested_by", "reason", "compare")
+    list_filter = ("status",)
+    list_select_related = ("survivor", "duplicate", "requested_by")
+    search_fields = ("survivor__last_name", "duplicate__last_name", "reason")
+    ordering = ("-created_at", "id")
+    autocomplete_fields = ("survivor", "duplicate")
+    fields = ("survivor", "duplicate", "reason")
+    actions = ("approve_selected", "reject_selected")
+
+    def get_queryset(self, request):
+        requests = super().get_queryset(request)
+        if not request.user.has_perm("people.merge_person"):
+            requests = requests.filter(requested_by=request.user)
+        return requests
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields if obj is not None else ()
+
+    def has_decide_permission(self, request) -> bool:
+        return request.user.has_perm("people.merge_person")
+
+    @admin.display(description="compare")
+    def compare(self, obj: PersonMergeRequest) -> str:
+        url = reverse("admin:people_person_merge")
+        return format_html(
+            '<a href="{}?survivor={}&duplicate={}">Compare and merge</a>', url, obj.survivor_id, obj.duplicate_id
+        )
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            self.adopt(
+                obj,
+                services.person_merge_request_file(
+                    survivor=form.cleaned_data["survivor"],
+                    duplicate=form.cleaned_data["duplicate"],
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user,
+                ),
+            )
+
+    def _decide(self, request, queryset, decide, verb: str) -> None:
+        done = 0
+        for merge_request in queryset.filter(status=MergeRequestStatus.PENDING):
+            try:
+                decide(request=merge_request, actor=request.user)
+                done += 1
+            except (ValidationError, ConflictError) as exc:
+                message = "; ".join(getattr(exc, "messages", None) or [str(getattr(exc, "message", exc))])
+                self.message_user(request, f"{merge_request}: {message}", messages.ERROR)
+        self.message_user(request, f"{verb} {done} merge request(s).", messages.SUCCESS if done else messages.INFO)
+
+    @admin.action(description="Approve (merge) the selected requests", permissions=["decide"])
+    def approve_selected(self, request, queryset):
+        self._decide(request, queryset, services.person_merge_request_approve, "Approved")
+
+    @admin.action(description="Reject the selected requests", permissions=["decide"])
+    def reject_selected(self, request, queryset):
+        self._decide(request, queryset, services.person_merge_request_reject, "Rejected")

@@ -1,7 +1,7 @@
 """Possible duplicate Persons: the source that ``common.duplicates`` grades (docs/DUPLICATES.md).
 
 ``live_person_sql`` / ``LIVE_PERSON`` are the one definition of which Persons take part (here and in the
-selectors): the merge adds ``merged_into IS NULL`` to both.
+selectors): live, and not merged into another Person.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from django.db.models import Q
 
 from common.duplicates import DuplicateSource
 
-# The Persons that can be proposed or shown as duplicates: not deleted (and, with the merge, not merged).
-LIVE_PERSON = Q(is_active=True)
+# The Persons that can be proposed or shown as duplicates: not deleted, not merged.
+LIVE_PERSON = Q(is_active=True, merged_into__isnull=True)
 
 
 def live_person_sql(alias: str) -> str:
     """``LIVE_PERSON`` in SQL, for the finder's statements."""
-    return f"{alias}.is_active"
+    return f"{alias}.is_active AND {alias}.merged_into_id IS NULL"
 
 
 PERSONS = DuplicateSource(

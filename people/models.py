@@ -60,10 +60,23 @@ class Person(SoftDeleteModel, BaseModel):
         related_name="person",
         help_text="The staff login of a navigator or CPSS who is also a Person in the CRM.",
     )
+    # Set by ``person_merge`` on the duplicate (which is also soft-deleted): links, redirects and the
+    # points history follow it to the survivor. Only ``person_unmerge`` clears it.
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_records",
+        editable=False,
+        help_text="The Person this duplicate was merged into.",
+    )
 
     class Meta:
         db_table = "person"
         ordering = ["last_name", "first_name"]
+        # Merging two Persons re-points every record of one at the other: a supervisor's decision.
+        permissions = [("merge_person", "Can merge duplicate persons and undo merges")]
         constraints = [
             # The index is on the normalised expression, so even a row written around the services
             # (raw SQL, a bulk import) cannot create a second Person for "Ann@X.org " vs "ann@x.org".
@@ -87,6 +100,12 @@ class Person(SoftDeleteModel, BaseModel):
                 condition=DELETION_HAS_REASON,
                 name="person_deletion_has_reason",
                 violation_error_message="A deleted person needs a deletion reason.",
+            ),
+            # A merged duplicate is never an active record (restoring it is refused: undo the merge).
+            models.CheckConstraint(
+                condition=Q(merged_into__isnull=True) | Q(is_active=False),
+                name="person_merged_is_inactive",
+                violation_error_message="A merged person stays deleted; undo the merge instead.",
             ),
         ]
         indexes = [
@@ -315,3 +334,49 @@ class DuplicateScan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.program} up to {self.scanned_up_to:%Y-%m-%d %H:%M}"
+
+
+class MergeRequestStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved (merged)"
+    REJECTED = "rejected", "Rejected"
+
+
+@pghistory.track()
+class PersonMergeRequest(BaseModel):
+    """A navigator's request that two Persons be merged, for a CRM supervisor to approve (which merges them,
+    ``people.merge.person_merge_request_approve``) or reject. Navigators may not merge themselves: a merge
+    re-points every record of a human, a supervisor's decision."""
+
+    survivor = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="+")
+    duplicate = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    field_choices = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey("people.User", null=True, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=MergeRequestStatus.choices, default=MergeRequestStatus.PENDING)
+    decided_by = models.ForeignKey("people.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True, default="")
+    merge = models.ForeignKey("common.MergeLog", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "person_merge_request"
+        ordering = ["-created_at"]
+        verbose_name = "merge request"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=MergeRequestStatus.values), name="person_merge_request_status_valid"
+            ),
+            models.CheckConstraint(condition=~Q(survivor=models.F("duplicate")), name="person_merge_request_two"),
+            # One pending request per pair and direction: filing it twice is one request.
+            models.UniqueConstraint(
+                fields=["survivor", "duplicate"],
+                condition=Q(status=MergeRequestStatus.PENDING),
+                name="person_merge_request_one_pending",
+                violation_error_message="This merge has already been requested.",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-created_at", "id"], name="person_merge_request_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"Merge request: {self.duplicate_id} into {self.survivor_id} ({self.status})"

@@ -14,12 +14,16 @@ PERMISSIONS = {
         # The queue of possible duplicates (made by find_duplicates): a navigator decides "not the same
         # person" within their scope; the merge is the supervisors'.
         "people.personduplicatepair": ("view", "change"),
+        # Navigators ask for merges; a CRM supervisor decides (people/merge.py).
+        "people.personmergerequest": ("view", "add"),
     },
     roles.CRM_SUPERVISORS: {
-        "people.person": roles.FULL,
+        # ... and merge duplicates (and undo merges): people/merge.py.
+        "people.person": (*roles.FULL, "merge"),
         "people.contacttype": roles.FULL,
         "people.personcontacttype": roles.WORK,
         "people.personduplicatepair": ("view", "change"),
+        "people.personmergerequest": ("view", "change"),
     },
     # CPSS and CM supervisors reach people only through CM records (canonical patient -> Person).
     roles.CPSS: {},

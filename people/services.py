@@ -456,3 +456,14 @@ def person_mark_not_duplicate(*, person: Person, other: Person, actor: User | No
         raise ValidationError({"other": "No such person."})
     with audit_context(actor=actor):
         return pair_mark_not_duplicate(PERSONS, PersonDuplicatePair, one=person, other=other, actor=actor)
+
+
+# Merging duplicates lives in its own module (people/merge.py); its services are people's services.
+from people.merge import (  # noqa: E402, F401
+    PERSON_MERGE_FIELDS,
+    person_merge,
+    person_merge_request_approve,
+    person_merge_request_file,
+    person_merge_request_reject,
+    person_unmerge,
+)

@@ -113,9 +113,14 @@ def canonical_patients(plan: Plan) -> Table:
     def rows():
         for c, i, a in plan.cm_identities():
             created = ts(_joined(plan, c))
-            yield (plan.canonical_id(c), created, created, a.first, a.last, day(a.dob), plan.person_id(i))
+            yield (
+                plan.canonical_id(c), created, created, a.first, a.last, day(a.dob), plan.person_id(i),
+                "t", NULL, NULL, "", NULL,
+            )  # fmt: skip
 
     columns = ("id", "created_at", "updated_at", "first_name", "last_name", "date_of_birth", "person_id")
+    # Generated identities are never deleted nor merged (the merge is for the duplicates found later).
+    columns += ("is_active", "deleted_at", "deleted_by_id", "deletion_reason", "merged_into_id")
     return Table(CanonicalPatient, columns, rows(), plan.sizes.cm_identities)
 
 

@@ -215,11 +215,11 @@ def persons(plan: Plan) -> Table:
                 user = NULL
             yield (
                 plan.person_id(i), ts(a.created), ts(updated), active, deleted_at, deleted_by, reason,
-                a.first, a.last, _opt(a.email), a.phone, NULL if dob is None else day(dob), user,
+                a.first, a.last, _opt(a.email), a.phone, NULL if dob is None else day(dob), user, NULL,
             )  # fmt: skip
 
     columns = ("id", "created_at", "updated_at", "is_active", "deleted_at", "deleted_by_id", "deletion_reason")
-    columns += ("first_name", "last_name", "email", "phone", "date_of_birth", "user_id")
+    columns += ("first_name", "last_name", "email", "phone", "date_of_birth", "user_id", "merged_into_id")
     return Table(Person, columns, rows(), plan.sizes.persons)
 
 

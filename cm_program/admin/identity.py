@@ -52,6 +52,7 @@ class CanonicalPatientAdmin(ServiceAdmin):
                 self.admin_site.admin_view(self.dual_enrollments_view),
                 name=f"{info}_dual_enrollments",
             ),
+            path("merge/", self.admin_site.admin_view(self.merge_view), name=f"{info}_merge"),
             path(
                 "<path:object_id>/complete/",
                 self.admin_site.admin_view(self.complete_patient_view),
@@ -59,6 +60,18 @@ class CanonicalPatientAdmin(ServiceAdmin):
             ),
             *super().get_urls(),
         ]
+
+    def merge_view(self, request):
+        """The compare-and-merge page: ``merge/?survivor=<id>&duplicate=<id>`` (CM supervisors)."""
+        from common.merge.admin import compare_and_merge_view
+
+        return compare_and_merge_view(
+            self,
+            request,
+            fields=services.CANONICAL_PATIENT_MERGE_FIELDS,
+            service=services.canonical_patient_merge,
+            permission="cm_program.merge_canonicalpatient",
+        )
 
     def complete_patient_view(self, request, object_id):
         return admin_views.complete_patient_page(self, request, object_id)

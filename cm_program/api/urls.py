@@ -10,6 +10,7 @@ from common.api.views import UUID_PATTERN
 # Like every route of the API, each path answers with and without its trailing slash (no redirect).
 router = OptionalSlashRouter()
 router.register("canonical-patients", views.CanonicalPatientViewSet, basename="cm-canonical-patient")
+router.register("merges", views.CanonicalPatientMergeLogViewSet, basename="cm-merge")
 router.register("patients", views.CMPatientViewSet, basename="cm-patient")
 router.register("providers", views.CMProviderViewSet, basename="cm-provider")
 router.register("programs", views.CMProgramViewSet, basename="cm-program")

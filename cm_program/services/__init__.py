@@ -11,7 +11,8 @@ The services live in sub-modules by sub-domain and are all importable from here
 (``from cm_program.services import cm_event_record``): ``identity`` (canonical patients), ``profiles``
 (CM profiles), ``intakeq`` (IntakeQ clients and links), ``matching`` (the review queue of match
 candidates), ``providers``, ``programs``, ``enrollment``
-(enrollments, the caseload limit, the two enrollment flows), ``points`` (the ledger); ``_common`` holds
+(enrollments, the caseload limit, the two enrollment flows), ``points`` (the ledger),
+``merge`` (merging duplicate canonical patients); ``_common`` holds
 the input checks and helpers they share.
 """
 
@@ -54,6 +55,11 @@ from cm_program.services.matching import (
     intakeq_match_candidate_link,
     intakeq_match_candidate_reject,
 )
+from cm_program.services.merge import (
+    CANONICAL_PATIENT_MERGE_FIELDS,
+    canonical_patient_merge,
+    canonical_patient_unmerge,
+)
 from cm_program.services.points import (
     RECORDABLE_EVENTS,
     cm_enrollment_totals_repair,
@@ -88,6 +94,9 @@ WRITE_SERVICES = {
 
 
 __all__ = [
+    "CANONICAL_PATIENT_MERGE_FIELDS",
+    "canonical_patient_merge",
+    "canonical_patient_unmerge",
     "ConflictError",
     "canonical_patient_mark_not_duplicate",
     "canonical_patient_create",

@@ -29,3 +29,6 @@ CACHES = {
     **CACHES,  # noqa: F405
     "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api-throttle"},
 }
+
+# A test-only app whose model has a foreign key to Person: the merge moves it too (tests/people/test_merge.py).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.merge_app"]  # noqa: F405

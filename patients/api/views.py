@@ -198,7 +198,11 @@ class SpecializationViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, Serv
 @extend_schema(tags=["patients"])
 @extend_schema_view(
     list=extend_schema(summary="List patients"),
-    retrieve=extend_schema(summary="Get a patient"),
+    retrieve=extend_schema(
+        summary="Get a patient",
+        description="The patient of a merged person (merged into another person's patient) answers `308` to "
+        "the patient it was merged into.",
+    ),
     create=extend_schema(
         request=PatientCreateSerializer,
         responses={201: PatientRegistrationSerializer},
@@ -234,6 +238,14 @@ class PatientViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpda
             "person__last_name", "person__first_name", "person_id"
         )
         return self.visible(patients)
+
+    def retrieve(self, request, *args, **kwargs):
+        from common.merge.api import redirect_if_merged_record
+
+        moved = redirect_if_merged_record(
+            request, model=Patient, pk=kwargs.get("pk"), url_name="patient-detail", queryset=self.get_queryset()
+        )
+        return moved or super().retrieve(request, *args, **kwargs)
 
     def get_permissions(self):
         if self.action == "calls":

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from common.api.serializers import StrictCharField, StrictInputSerializer, StrictModelSerializer, StrictSlugRelatedField
 from people.api.base import PersonDetailsInput
-from people.models import ContactType, Person, PersonContactType
+from people.models import ContactType, Person, PersonContactType, PersonMergeRequest
 
 
 class PersonSerializer(StrictModelSerializer):
@@ -133,3 +133,26 @@ class _PairView:
 
     def __getattr__(self, name):
         return getattr(self._pair, name)
+
+
+class PersonMergeRequestSerializer(serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = PersonMergeRequest
+        fields = (
+            "id",
+            "survivor",
+            "duplicate",
+            "reason",
+            "field_choices",
+            "status",
+            "requested_by",
+            "created_at",
+            "decided_by",
+            "decided_at",
+            "decision_note",
+            "merge",
+        )
+        read_only_fields = fields

@@ -4,13 +4,23 @@ their audit trail. Views check shape and call ``people.services``."""
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from common.api.permissions import action_permission
+from common.api.views import UUIDLookupMixin
+from common.idempotency import IdempotentViewMixin
+from common.merge.api import (
+    MergeInputSerializer,
+    MergeLogSerializer,
+    MergeLogViewSetBase,
+    MergeRequestDecisionSerializer,
+    merge_view,
+    redirect_if_merged,
+)
 from people.api.base import NavigationViewSetMixin, ServiceUpdateMixin, SoftDeleteViewSetMixin, validated
 from people.api.serializers import (
     AuditEntrySerializer,
@@ -18,6 +28,7 @@ from people.api.serializers import (
     DuplicateCandidateSerializer,
     DuplicatePairSerializer,
     NotDuplicateSerializer,
+    PersonMergeRequestSerializer,
     PersonSerializer,
     PersonWriteSerializer,
     RoleEndSerializer,
@@ -26,7 +37,7 @@ from people.api.serializers import (
 )
 from people.duplicates import LIVE_PERSON
 from people.filters import PersonFilterSet
-from people.models import ContactType, Person
+from people.models import ContactType, Person, PersonMergeRequest
 from people.selectors import (
     person_duplicate_candidates,
     person_history,
@@ -36,10 +47,15 @@ from people.selectors import (
 from people.services import (
     person_create,
     person_mark_not_duplicate,
+    person_merge,
+    person_merge_request_approve,
+    person_merge_request_file,
+    person_merge_request_reject,
     person_restore,
     person_role_end,
     person_role_start,
     person_soft_delete,
+    person_unmerge,
     person_update,
 )
 
@@ -55,7 +71,6 @@ _ROLE_PERMISSIONS = {
 @extend_schema(tags=["persons"])
 @extend_schema_view(
     list=extend_schema(summary="List persons"),
-    retrieve=extend_schema(summary="Get a person (deleted ones too, for users who may restore them)"),
     update=extend_schema(
         request=PersonWriteSerializer(partial=True), responses=PersonSerializer, summary="Change a person's details"
     ),
@@ -94,7 +109,34 @@ class PersonViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpdat
             return [IsAuthenticated(), action_permission("people.view_personduplicatepair")()]
         if self.action == "not_duplicate":
             return [IsAuthenticated(), action_permission("people.change_personduplicatepair")()]
+        if self.action == "merge":
+            return [IsAuthenticated(), action_permission("people.merge_person")()]
         return super().get_permissions()
+
+    @extend_schema(
+        summary="Get a person (deleted ones too, for users who may restore them)",
+        description="A merged person's id keeps working: it answers `308 Permanent Redirect` to the "
+        "survivor's URL (following merges of merges), when you may see the survivor.",
+    )
+    def retrieve(self, request, *args, **kwargs):
+        moved = redirect_if_merged(
+            request, model=Person, pk=kwargs.get("pk"), url_name="person-detail", scope=persons_visible_to
+        )
+        return moved or super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        request=MergeInputSerializer,
+        responses={201: MergeLogSerializer},
+        summary="Merge a duplicate person into a survivor (CRM supervisors)",
+        description="Every record of the duplicate (lead, patient, calls, journeys, role periods, ...) is "
+        "re-pointed at the survivor; the survivor takes the values chosen in `fields` (the survivor's by "
+        "default); the duplicate is marked merged and soft-deleted. Answers the merge log entry (undo it "
+        "with `POST /api/v1/merges/{id}/undo/`). A merge that cannot be done safely (both persons have a CM "
+        "identity, two staff logins, ...) is a 409 `merge_refused` saying what to do first.",
+    )
+    @action(detail=False, methods=["post"])
+    def merge(self, request, *args, **kwargs):
+        return merge_view(self, request, model=Person, scope=persons_visible_to, service=person_merge, label="person")
 
     @extend_schema(
         request=PersonWriteSerializer,
@@ -196,6 +238,82 @@ class PersonViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpdat
             raise ValidationError({"other": ["No such person."]})
         pair = person_mark_not_duplicate(person=person, other=other or person, actor=request.user)
         return Response(DuplicatePairSerializer(pair).data)
+
+
+@extend_schema(tags=["merges"])
+class PersonMergeLogViewSet(MergeLogViewSetBase):
+    """The merges of persons, newest first (CRM supervisors); ``POST {id}/undo/`` puts one back."""
+
+    model_label = "people.person"
+    permission = "people.merge_person"
+    unmerge_service = staticmethod(person_unmerge)
+
+
+@extend_schema(tags=["merges"])
+class PersonMergeRequestViewSet(
+    IdempotentViewMixin,
+    UUIDLookupMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Merge requests: navigators file them (``POST``, the body of ``/persons/merge/``), CRM supervisors
+    ``approve`` (which merges) or ``reject`` them. Navigators see the requests they filed."""
+
+    serializer_class = PersonMergeRequestSerializer
+    queryset = PersonMergeRequest.objects.all()
+
+    def get_queryset(self):
+        requests = PersonMergeRequest.objects.select_related("requested_by", "decided_by").order_by("-created_at", "id")
+        if not self.request.user.has_perm("people.merge_person"):
+            requests = requests.filter(requested_by=self.request.user)
+        return requests
+
+    def get_permissions(self):
+        if self.action in ("approve", "reject"):
+            return [IsAuthenticated(), action_permission("people.merge_person", "people.change_personmergerequest")()]
+        return super().get_permissions()
+
+    @extend_schema(
+        request=MergeInputSerializer, responses={201: PersonMergeRequestSerializer}, summary="Ask for a merge"
+    )
+    def create(self, request, *args, **kwargs):
+        data = validated(MergeInputSerializer, request.data)
+        visible = {
+            p.pk: p for p in persons_visible_to(request.user).filter(pk__in=[data["survivor"], data["duplicate"]])
+        }
+        errors = {name: ["No such person."] for name in ("survivor", "duplicate") if data[name] not in visible}
+        if errors:
+            raise ValidationError(errors)
+        filed = person_merge_request_file(
+            survivor=visible[data["survivor"]],
+            duplicate=visible[data["duplicate"]],
+            reason=data["reason"],
+            field_choices=data["fields"],
+            actor=request.user,
+        )
+        return Response(self.get_serializer(filed).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=MergeRequestDecisionSerializer,
+        responses=PersonMergeRequestSerializer,
+        summary="Approve a merge request (merges)",
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request, *args, **kwargs):
+        data = validated(MergeRequestDecisionSerializer, request.data)
+        decided = person_merge_request_approve(request=self.get_object(), note=data.get("note", ""), actor=request.user)
+        return Response(self.get_serializer(decided).data)
+
+    @extend_schema(
+        request=MergeRequestDecisionSerializer, responses=PersonMergeRequestSerializer, summary="Reject a merge request"
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request, *args, **kwargs):
+        data = validated(MergeRequestDecisionSerializer, request.data)
+        decided = person_merge_request_reject(request=self.get_object(), note=data.get("note", ""), actor=request.user)
+        return Response(self.get_serializer(decided).data)
 
 
 @extend_schema(tags=["persons"])

@@ -113,6 +113,8 @@ def test_every_custom_cm_page_opens_for_the_roles_that_may_see_it_and_no_one_els
             {**cm_staff, "admin": 302, "cm_supervisor": 302, "cpss": 404},
         ),
         ("cm_program_cmenrollment_change", [own.pk], cm_staff),
+        # The compare-and-merge page: with no pair chosen, back to the list (302) for those who may merge.
+        ("cm_program_canonicalpatient_merge", [], {**supervisors, "admin": 302, "cm_supervisor": 302}),
     ]
     assert {name for name, _, _ in pages} >= _custom_url_names(), "a custom CM admin page is missing from this walk"
 

@@ -46,6 +46,10 @@ CM_PATHS = {
     "/api/v1/cm/enroll/": {"post"},
     "/api/v1/cm/enroll-from-intakeq/": {"post"},
     "/api/v1/cm/dual-enrollments/": {"get"},
+    "/api/v1/cm/canonical-patients/merge/": {"post"},
+    "/api/v1/cm/merges/": {"get"},
+    "/api/v1/cm/merges/{id}/": {"get"},
+    "/api/v1/cm/merges/{id}/undo/": {"post"},
 }
 
 

@@ -134,6 +134,19 @@ def build_context(world: World) -> Context:
             components={"name": 0.8, "same_name": False, "date_of_birth": "exact", "email": "missing"},
         ),
     )
+    # Merges to undo (their logs are the records of /merges/{id}/undo/).
+    from cm_program.services import canonical_patient_merge
+    from people.services import person_merge
+
+    ctx["person_merge"] = person_merge(survivor=PersonFactory(), duplicate=PersonFactory(), reason="api walk")
+    from people.services import person_merge_request_file
+
+    ctx["merge_request"] = person_merge_request_file(
+        survivor=PersonFactory(), duplicate=PersonFactory(), reason="api walk"
+    )
+    ctx["cm_merge"] = canonical_patient_merge(
+        survivor=CanonicalPatientFactory(), duplicate=CanonicalPatientFactory(), reason="api walk"
+    )
     return ctx
 
 
@@ -157,6 +170,9 @@ RECORDS: dict[str, Callable[[Context], Any]] = {
     "/api/v1/cm/intakeq-patients/": lambda c: c.world.free_iq,
     "/api/v1/cm/intakeq-links/": lambda c: c.world.own_iq.intakeq_link,
     "/api/v1/cm/intakeq-match-candidates/": lambda c: c["match_candidate"],
+    "/api/v1/merges/": lambda c: c["person_merge"],
+    "/api/v1/merge-requests/": lambda c: c["merge_request"],
+    "/api/v1/cm/merges/": lambda c: c["cm_merge"],
 }
 
 
@@ -218,6 +234,26 @@ GOOD_BODIES: dict[str, Callable[[Context], dict[str, Any]]] = {
         "cpss_provider": str(c.world.cpss.pk),
     },
     "POST /api/v1/cm/enroll-from-intakeq/": lambda c: {"intakeq_patient": str(c.world.free_iq.pk)},
+    "POST /api/v1/persons/merge/": lambda c: {
+        "survivor": str(PersonFactory().pk),
+        "duplicate": str(PersonFactory().pk),
+        "reason": "Same human",
+        "fields": {"phone": "duplicate"},
+    },
+    "POST /api/v1/cm/canonical-patients/merge/": lambda c: {
+        "survivor": str(CanonicalPatientFactory().pk),
+        "duplicate": str(CanonicalPatientFactory().pk),
+        "reason": "Same human",
+    },
+    "POST /api/v1/merges/{id}/undo/": lambda c: {"reason": "Two humans"},
+    "POST /api/v1/merge-requests/": lambda c: {
+        "survivor": str(PersonFactory().pk),
+        "duplicate": str(PersonFactory().pk),
+        "reason": "Same human",
+    },
+    "POST /api/v1/merge-requests/{id}/approve/": lambda c: {},
+    "POST /api/v1/merge-requests/{id}/reject/": lambda c: {"note": "Two humans"},
+    "POST /api/v1/cm/merges/{id}/undo/": lambda c: {},
 }
 
 NO_BODY_POSTS = ("/restore/", "/convert/", "/auth/token/rotate/")

@@ -24,7 +24,7 @@ from patients.models import (
     Physician,
     Specialization,
 )
-from people.models import ContactType, Person, PersonContactType
+from people.models import ContactType, Person, PersonContactType, PersonMergeRequest
 from tests.admin_smoke import admin_url, list_variants
 from tests.factories.journeys import ClinicalTrialJourneyFactory, EAPJourneyFactory, JourneyStatusChangeFactory
 from tests.factories.patients import (
@@ -59,6 +59,9 @@ MAKERS = {
     CallHistory: lambda me, patient: CallHistoryFactory(patient=patient, navigator=me),
     ClinicalTrialJourney: lambda me, patient: ClinicalTrialJourneyFactory(patient=patient, referring_physician=None),
     EAPJourney: lambda me, patient: EAPJourneyFactory(patient=patient, physician=None),
+    PersonMergeRequest: lambda me, patient: PersonMergeRequest.objects.create(
+        survivor=PersonFactory(), duplicate=PersonFactory(), reason="Same phone", requested_by=me.user
+    ),
     JourneyStatusChange: lambda me, patient: JourneyStatusChangeFactory(
         ct_journey__patient=patient, ct_journey__referring_physician=None
     ),

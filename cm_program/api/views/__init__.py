@@ -31,6 +31,7 @@ from cm_program.api.views.flows import (
     EnrollNewView,
 )
 from cm_program.api.views.identity import (
+    CanonicalPatientMergeLogViewSet,
     CanonicalPatientViewSet,
     CMPatientViewSet,
     IntakeQLinkViewSet,
@@ -47,6 +48,7 @@ from cm_program.api.views.providers import (
 )
 
 __all__ = [
+    "CanonicalPatientMergeLogViewSet",
     "CanonicalPatientViewSet",
     "CMEnrollmentViewSet",
     "CMLedgerViewSet",

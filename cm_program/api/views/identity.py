@@ -28,6 +28,13 @@ from cm_program.models import (
 )
 from common.api.permissions import action_permission
 from common.errors import ConflictError
+from common.merge.api import (
+    MergeInputSerializer,
+    MergeLogSerializer,
+    MergeLogViewSetBase,
+    merge_view,
+    redirect_if_merged,
+)
 from people.api.serializers import DuplicateCandidateSerializer, DuplicatePairSerializer, NotDuplicateSerializer
 from people.api.views import DUPLICATES_SHOWN
 
@@ -59,6 +66,42 @@ class CanonicalPatientViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveM
 
     def base_queryset(self):
         return CanonicalPatient.objects.select_related("cm_profile", "intakeq_link")
+
+    def get_permissions(self):
+        if self.action == "merge":
+            return [IsAuthenticated(), action_permission("cm_program.merge_canonicalpatient")()]
+        return super().get_permissions()
+
+    def retrieve(self, request, *args, **kwargs):
+        # A merged canonical patient's id answers 308 to its survivor's URL (docs/API.md).
+        moved = redirect_if_merged(
+            request,
+            model=CanonicalPatient,
+            pk=kwargs.get("pk"),
+            url_name="cm-canonical-patient-detail",
+            scope=selectors.canonical_patients_visible_to,
+        )
+        return moved or super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        request=MergeInputSerializer,
+        responses={201: MergeLogSerializer},
+        summary="Merge a duplicate canonical patient into a survivor (CM supervisors)",
+        description="Enrollments, the CM profile's enrollments, the IntakeQ link and match candidates move to the "
+        "survivor; the points ledger keeps its rows (the enrollment, with its totals, moves). `fields` chooses "
+        "`first_name`, `last_name`, `date_of_birth` (the survivor's by default). Two enrollments in one program "
+        "or two IntakeQ links are a 409 `merge_refused`. Undo with `POST /api/v1/cm/merges/{id}/undo/`.",
+    )
+    @action(detail=False, methods=["post"])
+    def merge(self, request, *args, **kwargs):
+        return merge_view(
+            self,
+            request,
+            model=CanonicalPatient,
+            scope=selectors.canonical_patients_visible_to,
+            service=services.canonical_patient_merge,
+            label="canonical patient",
+        )
 
     def create(self, request, *args, **kwargs):
         data = self.input(s.CMCanonicalPatientCreateSerializer)
@@ -252,3 +295,12 @@ class IntakeQLinkViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModelM
 
     def partial_update(self, request, *args, **kwargs):
         return self.update_with(services.intakeq_link_update, s.CMIntakeQLinkUpdateSerializer, target="link")
+
+
+@extend_schema(tags=["cm merges"])
+class CanonicalPatientMergeLogViewSet(MergeLogViewSetBase):
+    """The merges of canonical patients, newest first (CM supervisors); ``POST {id}/undo/`` puts one back."""
+
+    model_label = "cm_program.canonicalpatient"
+    permission = "cm_program.merge_canonicalpatient"
+    unmerge_service = staticmethod(services.canonical_patient_unmerge)
