@@ -348,3 +348,12 @@ def pair_mark_not_duplicate(src: DuplicateSource, model, *, one, other, actor):
     pair.status, pair.decided_by, pair.decided_at = "not_duplicate", actor, timezone.now()
     pair.save(update_fields=["status", "decided_by", "decided_at", "updated_at"])
     return pair
+
+
+def pair_mark_merged(src: DuplicateSource, model, merger, *, survivor_pk, duplicate_pk, actor) -> None:
+    """A merge decides the pair: an existing pair row of the two records becomes ``merged`` (through the merge's
+    own ``set`` step, so undoing the merge puts its status back). No row is made when the finder had none."""
+    low, high = sorted((survivor_pk, duplicate_pk))
+    pair_id = model.objects.filter(**{src.low: low, src.high: high}).values_list("pk", flat=True).first()
+    if pair_id is not None:
+        merger.set(model, pair_id, status="merged", decided_by=actor, decided_at=timezone.now())

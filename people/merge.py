@@ -29,11 +29,20 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common.duplicates import pair_mark_merged
 from common.errors import ConflictError
 from common.merge.engine import Merger, MergeRefused, Relation
 from common.merge.models import MergeLog
 from common.merge.services import check_mergeable, clean_merge_input, lock_pair, merge_records, unmerge_records
-from people.models import MergeRequestStatus, Person, PersonContactType, PersonMergeRequest, User
+from people.duplicates import PERSONS
+from people.models import (
+    MergeRequestStatus,
+    Person,
+    PersonContactType,
+    PersonDuplicatePair,
+    PersonMergeRequest,
+    User,
+)
 
 PERSON_MERGE_FIELDS = ("first_name", "last_name", "email", "phone", "date_of_birth")
 
@@ -202,6 +211,14 @@ def _refresh_follow_ups(patient_ids: list) -> None:
         refresh_follow_up(patient_ids=patient_ids)
 
 
+def _after_merge(merger: Merger, survivor: Person, duplicate: Person, patient_ids: list, actor) -> None:
+    _refresh_follow_ups(patient_ids)
+    # The candidate pair of the two (if the finder had made one) is decided: merged (undo puts it back).
+    pair_mark_merged(
+        PERSONS, PersonDuplicatePair, merger, survivor_pk=survivor.pk, duplicate_pk=duplicate.pk, actor=actor
+    )
+
+
 # --- Services ----------------------------------------------------------------------------------------------
 
 
@@ -233,7 +250,7 @@ def person_merge(
         actor=actor,
         rules=PERSON_RULES,
         release=_release_keys,
-        after=lambda merger, s, d: _refresh_follow_ups(patient_ids),
+        after=lambda merger, s, d: _after_merge(merger, s, d, patient_ids, actor),
     )
 
 

@@ -24,7 +24,9 @@ from collections.abc import Mapping
 
 from django.db import transaction
 
-from cm_program.models import CanonicalPatient, CMEnrollment
+from cm_program.duplicates import CANONICAL_PATIENTS
+from cm_program.models import CanonicalPatient, CanonicalPatientDuplicatePair, CMEnrollment
+from common.duplicates import pair_mark_merged
 from common.merge.engine import Merger, MergeRefused, Relation
 from common.merge.models import MergeLog
 from common.merge.services import check_mergeable, clean_merge_input, lock_pair, merge_records, unmerge_records
@@ -120,6 +122,10 @@ def canonical_patient_merge(
         actor=actor,
         rules=CANONICAL_PATIENT_RULES,
         release=_release_person,
+        # The candidate pair of the two (if the finder had made one) is decided: merged (undo puts it back).
+        after=lambda merger, s, d: pair_mark_merged(
+            CANONICAL_PATIENTS, CanonicalPatientDuplicatePair, merger, survivor_pk=s.pk, duplicate_pk=d.pk, actor=actor
+        ),
     )
 
 

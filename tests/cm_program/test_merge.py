@@ -158,3 +158,23 @@ def test_two_merges_of_one_pair_at_once_one_wins():
             assert isinstance(value, MergeRefused), value
     assert MergeLog.objects.count() == 1
     assert Person.all_objects.filter(merged_into__isnull=False).count() == 1
+
+
+@pytest.mark.django_db
+def test_merge_decides_the_candidate_pair_and_undo_reopens_it(superuser):
+    from decimal import Decimal
+
+    from cm_program.models import CanonicalPatientDuplicatePair
+    from people.models import DuplicateStatus
+
+    one, other = CanonicalPatientFactory(), CanonicalPatientFactory()
+    low, high = sorted((one, other), key=lambda c: c.pk)
+    pair = CanonicalPatientDuplicatePair.objects.create(canonical_low=low, canonical_high=high, score=Decimal("0.9"))
+
+    log = services.canonical_patient_merge(survivor=one, duplicate=other, actor=superuser, reason="typo")
+    pair.refresh_from_db()
+    assert (pair.status, pair.decided_by) == (DuplicateStatus.MERGED, superuser)
+
+    services.canonical_patient_unmerge(merge=log, actor=superuser)
+    pair.refresh_from_db()
+    assert pair.status == DuplicateStatus.OPEN

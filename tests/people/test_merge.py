@@ -318,3 +318,21 @@ def test_whole_merge_is_one_audit_context(crm_supervisor_user):
     contexts = {e.pgh_context_id for e in events}
     assert len(contexts) == 1 and events.count() >= 3
     assert navigator.pk  # unrelated rows untouched
+
+
+def test_merge_decides_the_candidate_pair_and_undo_reopens_it(crm_supervisor_user):
+    from decimal import Decimal
+
+    from people.models import DuplicateStatus, PersonDuplicatePair
+
+    one, other = PersonFactory(), PersonFactory()
+    low, high = sorted((one, other), key=lambda p: p.pk)
+    pair = PersonDuplicatePair.objects.create(person_low=low, person_high=high, score=Decimal("0.80"))
+
+    log = person_merge(survivor=one, duplicate=other, actor=crm_supervisor_user, reason="one human")
+    pair.refresh_from_db()
+    assert (pair.status, pair.decided_by) == (DuplicateStatus.MERGED, crm_supervisor_user)
+
+    person_unmerge(merge=log, actor=crm_supervisor_user)
+    pair.refresh_from_db()
+    assert (pair.status, pair.decided_by, pair.decided_at) == (DuplicateStatus.OPEN, None, None)
