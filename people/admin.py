@@ -22,6 +22,7 @@ from common.admin_duplicates import PANEL_SIZE, DuplicatePairAdmin, duplicates_p
 from common.errors import ConflictError
 from common.validation import FieldErrors
 from people import services
+from people.cross_program import CROSS_PROGRAM_SCOPE, cross_program_view
 from people.models import (
     ContactType,
     MergeRequestStatus,
@@ -268,12 +269,25 @@ class PersonAdmin(PersonScopeAdminMixin, ServiceAdminMixin, SoftDeleteAdminMixin
         return format_html_join(" · ", "{}", ((link,) for link in links))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "duplicates_panel": None}
+        extra_context = {**(extra_context or {}), "duplicates_panel": None, "cross_program": None}
         person = self.get_object(request, object_id) if may_review_person_duplicates(request.user) else None
         if person is not None:
             found = person_duplicate_candidates(person, user=request.user, limit=PANEL_SIZE)
             extra_context["duplicates_panel"] = duplicates_panel(person, found, queue_model=PersonDuplicatePair)
+        # Both programs side by side: superusers only, the one role that may see both (a GET: a POST that
+        # fails validation re-renders the form, and its page is not a view of the record).
+        if request.user.is_superuser and request.method == "GET":
+            person = person or self.get_object(request, object_id)
+            if person is not None:
+                extra_context["cross_program"] = cross_program_view(person)
+                request._cross_program_shown = True
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _log_phi_access(self, request, response, scope: str) -> None:
+        # One entry per page, which says that the page showed both programs when it did.
+        if getattr(request, "_cross_program_shown", False):
+            scope = f"{scope}+{CROSS_PROGRAM_SCOPE}"
+        super()._log_phi_access(request, response, scope)
 
     def get_urls(self):
         merge = path("merge/", self.admin_site.admin_view(self.merge_view), name="people_person_merge")

@@ -13,6 +13,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from common.models import PHIAccess
 from people.models import Person
 from people.selectors import persons_visible_to
 from tests.admin_smoke import admin_url
@@ -116,6 +117,29 @@ def test_api_and_admin_hide_cm_people_from_navigation_roles(client, scope_world,
     searched = admin.get(admin_url(Person, "changelist"), {"q": "Confidential"})
     assert [row.pk for row in searched.context["cl"].result_list] == [scope_world.cm_only.pk]
     assert admin.get(admin_url(Person, "history", scope_world.cm_only.pk)).status_code == 200
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_superusers_get_the_cross_program_section_of_the_person_page(client, scope_world, role):
+    """Issue 14: the Person page of someone in both programs shows both (CM identity, enrollments, CPSS)
+    to superusers only; navigation roles see their own program's page, CM roles do not reach the page."""
+    admin = _admin(client, scope_world.users[role])
+    before = PHIAccess.objects.count()
+    page = admin.get(admin_url(Person, "change", scope_world.both.pk))
+    html = page.content.decode()
+    entries = list(PHIAccess.objects.order_by("pk")[before:])
+    if role == "superuser":
+        assert page.status_code == 200 and 'id="cross-program"' in html
+        assert page.context["cross_program"].cm.canonical.person_id == scope_world.both.pk
+        assert [entry.scope for entry in entries] == ["change+cross_program"]
+        return
+    assert 'id="cross-program"' not in html and "Contingency management" not in html
+    assert not (page.context or {}).get("cross_program")
+    if role in NAVIGATION_ROLES:
+        assert page.status_code == 200
+        assert [entry.scope for entry in entries] == ["change"]
+    else:
+        assert page.status_code in (302, 403) and entries == []
 
 
 @pytest.mark.parametrize("role", NAVIGATION_ROLES)
