@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import EmptyResultSet, ObjectDoesNotExist
 from django.db import connection
 from django.db.models import Q, QuerySet, Value
 from django.utils import timezone
@@ -443,7 +443,10 @@ def iter_cpss_caseload_summary(
     that many providers at a time (the CSV export: memory flat in the number of providers)."""
     now = now or timezone.now()
     queryset = providers if providers is not None else CMProvider.objects.all()
-    ids_sql, ids_params = queryset.order_by().values("pk").query.sql_with_params()
+    try:
+        ids_sql, ids_params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:  # e.g. ``pk__in=[]``: an empty page of providers has no caseloads
+        return
     fields = CMProvider._meta.concrete_fields
     quote = connection.ops.quote_name
     sql = _CASELOAD_SQL.format(

@@ -215,7 +215,7 @@ class PersonViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpdat
         '(0-1) and its `reasons` ("same DOB", "name 0.82", "same phone"). Pairs marked \'not the same '
         "person' never appear. Patient-navigation staff only (403 for other roles).",
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # one short list: not paginated
     def duplicates(self, request, *args, **kwargs):
         person = self.get_object()
         found = person_duplicate_candidates(person, user=request.user, limit=DUPLICATES_SHOWN)

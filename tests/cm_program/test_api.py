@@ -596,3 +596,9 @@ def test_dual_enrollment_rows(sup, world):
     # A CM-only patient is not dual enrolled.
     CMEnrollmentFactory(cm_program=world.program)
     assert sup.get(f"{API}/dual-enrollments/").json()["count"] == 2
+
+
+def test_caseloads_of_an_empty_page_is_an_empty_list(sup, world):
+    # A filter that matches no CPSS gave an empty id list, which Django cannot render as SQL (a 500 once).
+    body = sup.get(f"{API}/providers/caseloads/?search=nobody-by-this-name").json()
+    assert body["results"] == []

@@ -134,6 +134,9 @@ def build_context(world: World) -> Context:
             components={"name": 0.8, "same_name": False, "date_of_birth": "exact", "email": "missing"},
         ),
     )
+    # The other side of a "not the same person" decision (of ctx["person"], and of the CM world's patient).
+    ctx["other_person"] = PersonFactory()
+    ctx["other_canonical"] = CanonicalPatientFactory()
     # Merges to undo (their logs are the records of /merges/{id}/undo/).
     from cm_program.services import canonical_patient_merge
     from people.services import person_merge
@@ -246,6 +249,8 @@ GOOD_BODIES: dict[str, Callable[[Context], dict[str, Any]]] = {
         "reason": "Same human",
     },
     "POST /api/v1/merges/{id}/undo/": lambda c: {"reason": "Two humans"},
+    "POST /api/v1/persons/{id}/not-duplicate/": lambda c: {"other": str(c["other_person"].pk)},
+    "POST /api/v1/cm/canonical-patients/{id}/not-duplicate/": lambda c: {"other": str(c["other_canonical"].pk)},
     "POST /api/v1/merge-requests/": lambda c: {
         "survivor": str(PersonFactory().pk),
         "duplicate": str(PersonFactory().pk),

@@ -3,6 +3,8 @@ for a superuser and for a navigator (whose patient list opens on "my patients").
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
@@ -24,7 +26,7 @@ from patients.models import (
     Physician,
     Specialization,
 )
-from people.models import ContactType, Person, PersonContactType, PersonMergeRequest
+from people.models import ContactType, Person, PersonContactType, PersonDuplicatePair, PersonMergeRequest
 from tests.admin_smoke import admin_url, list_variants
 from tests.factories.journeys import ClinicalTrialJourneyFactory, EAPJourneyFactory, JourneyStatusChangeFactory
 from tests.factories.patients import (
@@ -40,6 +42,13 @@ from tests.factories.patients import (
 from tests.factories.people import ContactTypeFactory, NavigatorFactory, PersonContactTypeFactory, PersonFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def _duplicate_pair(me) -> PersonDuplicatePair:
+    # Two patients of the navigator: a pair within the navigator's scope (the queue shows no other).
+    low, high = sorted((PatientFactory(navigator=me).person, PatientFactory(navigator=me).person), key=lambda p: p.pk)
+    return PersonDuplicatePair.objects.create(person_low=low, person_high=high, score=Decimal("0.70"))
+
 
 # model -> how to make one more row of it. ``me`` is the navigator's Person (so "my patients" fill up);
 # rows that hang off a patient share one, which keeps 50 rows quick to make.
@@ -62,6 +71,7 @@ MAKERS = {
     PersonMergeRequest: lambda me, patient: PersonMergeRequest.objects.create(
         survivor=PersonFactory(), duplicate=PersonFactory(), reason="Same phone", requested_by=me.user
     ),
+    PersonDuplicatePair: lambda me, patient: _duplicate_pair(me),
     JourneyStatusChange: lambda me, patient: JourneyStatusChangeFactory(
         ct_journey__patient=patient, ct_journey__referring_physician=None
     ),

@@ -150,7 +150,10 @@ class CanonicalPatientViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveM
         responses=DuplicateCandidateSerializer(many=True),
     )
     @action(
-        detail=True, methods=["get"], permission_classes=[IsAuthenticated, SeesAllCM, action_permission(VIEW_PAIRS)]
+        detail=True,
+        methods=["get"],
+        permission_classes=[IsAuthenticated, SeesAllCM, action_permission(VIEW_PAIRS)],
+        pagination_class=None,  # one short list: not paginated
     )
     def duplicates(self, request, pk=None):
         patient = self.get_object()
