@@ -215,3 +215,14 @@ def test_admin_csv_for_supervisors(client, pool, cm_supervisor_user, cpss_user):
     client.force_login(cpss_user)
     assert client.get(url, query(days(-30, 0))).status_code == 403
     assert url.encode() not in client.get(reverse("admin:cm_program_cmenrollment_changelist")).content
+
+
+@pytest.mark.django_db
+def test_api_pages_follow_the_cursor(pool, cm_supervisor_user):
+    client = token_client(cm_supervisor_user)
+    first = client.get(URL, {**query(days(-30, 0)), "page_size": 1}).json()
+    assert len(first["results"]) == 1 and first["next"] and "cursor=" in first["next"]
+    second = client.get(first["next"]).json()
+    assert len(second["results"]) == 1 and second["next"] is None
+    assert {first["results"][0]["last_name"], second["results"][0]["last_name"]} == {"Active", "Withdrawn"}
+    assert PHIAccess.objects.filter(resource_type=PATIENT_POOL_EXPORT).count() == 2  # one per answer
