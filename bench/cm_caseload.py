@@ -4,7 +4,8 @@
 
 Builds N CPSS providers, each with a caseload of enrollments and a ledger of events (bulk inserts),
 then times the reads the CM desk and the supervisors' page make: the CPSS caseload summary, the
-complete patient view, the dual-enrollment list, and recording one event through the service.
+complete patient view, the dual-enrollment list, the patient pool for billing (a JSON page and every row,
+as the CSV reads them), and recording one event through the service.
 """
 
 from __future__ import annotations
@@ -116,6 +117,14 @@ def main() -> None:
         measure("complete_patient_view (one patient)", lambda: complete_patient_view(patient))
         measure("dual_enrollments (first 50)", lambda: list(dual_enrollments()[:50]))
         measure("dual_enrollments count", lambda: dual_enrollments().count())
+        from cm_program import billing
+
+        today = dt.date.today()
+        period = billing.BillingPeriod(today - dt.timedelta(days=30), today)
+        measure("patient pool, first page (50)", lambda: list(billing.pool_page_enrollments(period=period)[:50]))
+        measure(
+            "patient pool, every row (CSV batches)", lambda: sum(1 for _ in billing.iter_patient_pool(period=period))
+        )
         measure(
             "cm_event_record (weekly check-in)",
             lambda: cm_event_record(enrollment=enrollment, event_type="weekly_checkin"),

@@ -540,3 +540,35 @@ def enroll_from_intakeq_action(model_admin, request, queryset):
         "select_across": request.POST.get("select_across", "0"),
     }
     return TemplateResponse(request, "admin/cm_program/intakeqpatient/enroll.html", context)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The patient pool for billing (cm_program.billing)
+
+
+def patient_pool_csv(model_admin, request):
+    """Without ``from`` and ``to``: the form. With them: the pool as a streamed CSV (one PHI access-log
+    entry), or the form again with what is wrong (400, nothing logged). CM supervisors and superusers."""
+    from cm_program import billing  # billing imports csv_safe from here
+
+    if not may_see_caseloads(request.user):
+        raise PermissionDenied
+    errors: dict[str, list[str]] = {}
+    if "from" in request.GET or "to" in request.GET:
+        try:
+            period, program = billing.pool_parameters(request.GET)
+        except ValidationError as exc:
+            errors = exc.message_dict
+        else:
+            return billing.pool_csv_response(request, period=period, program=program)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": "Patient pool for billing",
+        "errors": errors,
+        "values": {name: request.GET.get(name, "") for name in ("from", "to", "program")},
+        "programs": CMProgram.objects.order_by("name"),
+    }
+    response = TemplateResponse(request, "admin/cm_program/cmenrollment/patient_pool.html", context)
+    response.status_code = 400 if errors else 200
+    return response

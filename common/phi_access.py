@@ -87,9 +87,11 @@ PHI_RESOURCES: dict[str, Subject] = {
 # Exports (one entry each, with the number of rows and the scope).
 NAVIGATOR_CASELOADS_EXPORT = "export.navigator_caseloads"
 CPSS_CASELOADS_EXPORT = "export.cpss_caseloads"
+PATIENT_POOL_EXPORT = "export.cm_patient_pool"
 EXPORTS = {
     NAVIGATOR_CASELOADS_EXPORT: "Navigator caseloads (CSV)",
     CPSS_CASELOADS_EXPORT: "CPSS caseloads (CSV)",
+    PATIENT_POOL_EXPORT: "CM patient pool for billing (CSV, API)",
 }
 
 

@@ -118,7 +118,20 @@ class CMEnrollmentAdmin(ServiceAdmin):
             self.admin_site.admin_view(self.record_event_view),
             name=f"{info}_record_event",
         )
-        return [record, *super().get_urls()]
+        pool = path(
+            "patient-pool/csv/",
+            self.admin_site.admin_view(self.patient_pool_csv_view),
+            name=f"{info}_patient_pool_csv",
+        )
+        return [pool, record, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"may_export_patient_pool": admin_views.may_see_caseloads(request.user), **(extra_context or {})}
+        return super().changelist_view(request, extra)
+
+    def patient_pool_csv_view(self, request):
+        """The patient pool for billing (``cm_program.billing``): CM supervisors and superusers."""
+        return admin_views.patient_pool_csv(self, request)
 
     def record_event_view(self, request, object_id):
         return admin_views.record_event(self, request, object_id)

@@ -26,5 +26,6 @@ router.register("dual-enrollments", views.DualEnrollmentViewSet, basename="cm-du
 urlpatterns = [
     re_path(r"^enroll/?$", views.EnrollNewView.as_view(), name="cm-enroll"),
     re_path(r"^enroll-from-intakeq/?$", views.EnrollFromIntakeQView.as_view(), name="cm-enroll-from-intakeq"),
+    re_path(r"^reports/patient-pool/?$", views.PatientPoolView.as_view(), name="cm-report-patient-pool"),
     *router.urls,
 ]

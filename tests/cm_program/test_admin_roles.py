@@ -99,6 +99,7 @@ def test_every_custom_cm_page_opens_for_the_roles_that_may_see_it_and_no_one_els
     pages = [
         ("cm_program_cmprovider_caseloads", [], supervisors),
         ("cm_program_cmprovider_caseloads_csv", [], supervisors),
+        ("cm_program_cmenrollment_patient_pool_csv", [], supervisors),
         ("cm_program_canonicalpatient_dual_enrollments", [], supervisors),
         ("cm_program_canonicalpatient_complete", [own.canonical_patient_id], cm_staff),
         ("cm_program_canonicalpatient_complete", [others.canonical_patient_id], {**cm_staff, "cpss": 404}),

@@ -50,6 +50,7 @@ CM_PATHS = {
     "/api/v1/cm/merges/": {"get"},
     "/api/v1/cm/merges/{id}/": {"get"},
     "/api/v1/cm/merges/{id}/undo/": {"post"},
+    "/api/v1/cm/reports/patient-pool/": {"get"},
 }
 
 

@@ -46,6 +46,9 @@ from cm_program.api.views.programs import (
 from cm_program.api.views.providers import (
     CMProviderViewSet,
 )
+from cm_program.api.views.reports import (
+    PatientPoolView,
+)
 
 __all__ = [
     "CanonicalPatientMergeLogViewSet",
@@ -65,6 +68,7 @@ __all__ = [
     "IntakeQLinkViewSet",
     "IntakeQMatchCandidateViewSet",
     "IntakeQPatientViewSet",
+    "PatientPoolView",
     "SeesAllCM",
     "StableOrderingFilter",
 ]
