@@ -41,9 +41,10 @@ lint: install
 
 test: install lint
 	@scripts/ensure-chromium
+	@scripts/ensure-services
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	CRM_SCALING_TESTS=1 $(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 db-start: install
 	$(PY) -m crm_project.embedded_db start
