@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import signal
 
-import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from procrastinate.contrib.django.models import ProcrastinateEvent, ProcrastinateJob
 
 from common.imports.files import ImportFiles
@@ -23,7 +22,7 @@ from common.imports.tasks import run_import
 from tests.factories.people import NavigatorFactory
 from tests.patients import legacy_crm_files
 from tests.scaling import worker_tasks
-from tests.scaling.worker_processes import Workers, database_url, wait_for
+from tests.scaling.worker_processes import Workers, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -178,9 +177,11 @@ def test_a_worker_killed_mid_import_has_its_job_retried_and_every_row_written_on
     run = _queued_real_run(tmp_path / "reference", options)
     # The test holds eap_journey, which the importer writes last but one: the worker's import waits there
     # with people, patients, calls and trial journeys written (uncommitted), until the test lets go.
-    blocker = psycopg.connect(database_url().replace("postgres://", "postgresql://", 1), autocommit=False)
+    blocker = connections.create_connection("default")
     try:
-        blocker.execute("LOCK TABLE eap_journey IN SHARE MODE")
+        blocker.set_autocommit(False)
+        with blocker.cursor() as cursor:
+            cursor.execute("LOCK TABLE eap_journey IN SHARE MODE")
         # TASK_CLIENT_CHECK_SECONDS=0: PostgreSQL does not notice the dead worker while its statement waits.
         doomed = workers.start("doomed", TASK_CLIENT_CHECK_SECONDS=client_check)
         run_import.defer(run_id=run.pk)

@@ -14,9 +14,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote
 
 from django.db import connection
+
+from tests import subprocess_utils
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST_TIMING = {
@@ -29,14 +30,7 @@ FAST_TIMING = {
 
 def database_url() -> str:
     """The test database (``test_<name>``, per xdist worker) as a DATABASE_URL a child process reads."""
-    db = connection.settings_dict
-    user = quote(db["USER"] or "", safe="")
-    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
-    host, query = db["HOST"] or "", ""
-    if host.startswith("/"):  # the embedded server's socket folder
-        host, query = "", f"?host={quote(host, safe='/')}"
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{user}{password}@{host}{port}/{quote(db['NAME'], safe='')}{query}"
+    return subprocess_utils.database_url(connection.settings_dict)
 
 
 def wait_for(condition: Callable[[], object], *, timeout: float, what: str, logs: Callable[[], str] = str):
