@@ -347,3 +347,39 @@ IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_MB", default=100) * 1024 * 
 # the jobs (docs/OPERATIONS.md). Its tasks are in common.imports.tasks; no app has a `tasks` module.
 PROCRASTINATE_IMPORT_PATHS = ["common.imports.tasks"]
 PROCRASTINATE_AUTODISCOVER_MODULE_NAME = ""
+
+# Workers on several machines (docs/SCALING.md, "Task workers"): each worker writes a heartbeat every
+# TASK_HEARTBEAT_SECONDS; a worker silent for TASK_STALLED_AFTER_SECONDS is taken for dead (killed, machine
+# lost) and the job it was running is requeued by the periodic task retry_stalled_jobs, which every worker
+# schedules every TASK_STALLED_CHECK_SECONDS (one run per tick across all workers). A worker's database
+# session checks every TASK_CLIENT_CHECK_SECONDS that its client is still there (PostgreSQL's
+# client_connection_check_interval), so a killed worker's transaction and locks go within seconds even
+# while a statement of it waits or runs.
+TASK_HEARTBEAT_SECONDS = env.float("TASK_HEARTBEAT_SECONDS", default=10.0)
+TASK_STALLED_AFTER_SECONDS = env.float("TASK_STALLED_AFTER_SECONDS", default=60.0)
+TASK_STALLED_CHECK_SECONDS = env.int("TASK_STALLED_CHECK_SECONDS", default=60)
+TASK_CLIENT_CHECK_SECONDS = env.int("TASK_CLIENT_CHECK_SECONDS", default=5)
+
+
+def _check_task_timing() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    if not 0 < TASK_HEARTBEAT_SECONDS * 3 <= TASK_STALLED_AFTER_SECONDS:
+        raise ImproperlyConfigured(
+            f"TASK_STALLED_AFTER_SECONDS={TASK_STALLED_AFTER_SECONDS}: must be at least three heartbeats "
+            f"(TASK_HEARTBEAT_SECONDS={TASK_HEARTBEAT_SECONDS}), or a live worker's job could be run twice at once"
+        )
+    if TASK_STALLED_CHECK_SECONDS <= 0 or 60 % TASK_STALLED_CHECK_SECONDS:
+        raise ImproperlyConfigured(
+            f"TASK_STALLED_CHECK_SECONDS={TASK_STALLED_CHECK_SECONDS}: must divide 60 (1, 2, 3, 5, 10, 15, 20, 30, 60)"
+        )
+    if TASK_CLIENT_CHECK_SECONDS < 0:
+        raise ImproperlyConfigured(f"TASK_CLIENT_CHECK_SECONDS={TASK_CLIENT_CHECK_SECONDS}: must be 0 (off) or more")
+
+
+_check_task_timing()
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "update_heartbeat_interval": TASK_HEARTBEAT_SECONDS,
+    # a starting worker forgets the workers silent this long (their running jobs become stalled jobs)
+    "stalled_worker_timeout": TASK_STALLED_AFTER_SECONDS,
+}

@@ -32,3 +32,6 @@ CACHES = {
 
 # A test-only app whose model has a foreign key to Person: the merge moves it too (tests/people/test_merge.py).
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.merge_app"]  # noqa: F405
+
+# A test-only task the worker processes of tests/scaling/test_workers.py run (tests/scaling/worker_tasks.py).
+PROCRASTINATE_IMPORT_PATHS = [*PROCRASTINATE_IMPORT_PATHS, "tests.scaling.worker_tasks"]  # noqa: F405

@@ -98,6 +98,9 @@ def test_a_delivery_while_another_worker_runs_it_leaves_it_alone(fake_importer):
         with other.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s, %s)", [services.RUN_LOCK_CLASS, run.pk])
         assert services.import_run_execute(run_id=run.pk) == "busy"
+        # the job raises, so the queue tries again later instead of calling the job done
+        with pytest.raises(tasks.ImportRunBusy, match=f"import run {run.pk} is held"):
+            tasks.run_import(run_id=run.pk)
     finally:
         other.close()
     run.refresh_from_db()
@@ -135,7 +138,25 @@ def test_a_lost_connection_is_left_to_the_queue_to_retry(fake_importer):
     run.refresh_from_db()
     assert run.status == ImportRun.Status.RUNNING  # the retry executes it again
     assert _conditions("Zeta", "Eta") == 0
-    assert OperationalError in tasks.run_import.retry_strategy.retry_exceptions
+    job = ProcrastinateJob(attempts=0)
+    decision = tasks.run_import.retry_strategy.get_retry_decision(exception=OperationalError("lost"), job=job)
+    assert decision is not None
+    job.attempts = tasks.LOST_CONNECTION_ATTEMPTS - 1  # the last attempt: no more
+    assert tasks.run_import.retry_strategy.get_retry_decision(exception=OperationalError("lost"), job=job) is None
+
+
+def test_only_a_lost_connection_or_a_held_run_is_retried():
+    strategy = tasks.run_import.retry_strategy
+    first = ProcrastinateJob(attempts=0)
+    assert strategy.get_retry_decision(exception=RuntimeError("a bug"), job=first) is None
+    busy = strategy.get_retry_decision(exception=tasks.ImportRunBusy("held"), job=first)
+    lost = strategy.get_retry_decision(exception=OperationalError("lost"), job=first)
+    assert busy is not None and lost is not None
+    # a held run is tried again sooner and for longer than a lost connection (an hour in all)
+    assert tasks.BUSY_WAIT_SECONDS * tasks.BUSY_ATTEMPTS == 3600
+    late = ProcrastinateJob(attempts=tasks.LOST_CONNECTION_ATTEMPTS + 10)
+    assert strategy.get_retry_decision(exception=tasks.ImportRunBusy("held"), job=late) is not None
+    assert strategy.get_retry_decision(exception=OperationalError("lost"), job=late) is None
 
 
 @pytest.mark.django_db
