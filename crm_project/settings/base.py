@@ -250,8 +250,12 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=1
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
-# Proxies in front of the app whose X-Forwarded-For is believed (for the lockout and the API throttle);
-# 0 = the connection's own address, so a client cannot pick a fresh address per attempt.
+# Proxies in front of the app whose X-Forwarded-For is believed (for the lockout, the API throttle and
+# the PHI access log; common.http.client_ip). TRUSTED_PROXIES: the load balancers' addresses or CIDR
+# networks; a request from one of them is attributed to the rightmost untrusted X-Forwarded-For entry, any
+# other sender's header is ignored. Without it, TRUSTED_PROXY_COUNT proxies are believed whoever sent the
+# request (0 = the connection's own address, so a client cannot pick a fresh address per attempt).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "common.http.client_ip"
 AXES_ENABLE_ADMIN = False  # accounts.admin shows lockouts with a recorded "unlock" action instead
