@@ -107,7 +107,10 @@ def _database() -> dict:
     # Each request is all or nothing: a request that fails half-way writes nothing, and a database
     # error that a view answers with a 4xx cannot leave the connection in a failed transaction.
     db["ATOMIC_REQUESTS"] = True
-    return db
+    # DATABASE_POOLER=transaction: DATABASE_URL is a PgBouncer in transaction mode (crm_project.db_pooler).
+    from crm_project.db_pooler import apply_pooler
+
+    return apply_pooler(db, env.str("DATABASE_POOLER", default=""))
 
 
 DATABASES = {"default": _database()}
