@@ -1,0 +1,115 @@
+"""Start and stop the real programs the scaling tests put in front of the app (PgBouncer, HAProxy, gunicorn).
+
+Each runs from its own configuration in a temporary folder, on a free port of 127.0.0.1, and is stopped
+(by its own process id) when the test module ends. Readiness is awaited by connecting, never by sleeping
+a fixed time.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, *, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    """Return once ``port`` accepts connections; fail with the program's log if it exits or never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}:\n{_tail(log)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{process.args[0]} did not listen on {port} within {timeout}s:\n{_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    try:
+        return log.read_text(errors="replace")[-4000:]
+    except OSError:
+        return "(no log)"
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop ``process`` (and the children of its process group) by its own id: TERM, then KILL."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)
+
+
+def start(args: list[str], *, log: Path, env: dict | None = None, cwd: Path | None = None) -> subprocess.Popen:
+    """``args`` in a process group of its own (so ``stop`` reaches its workers too), output to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
+
+
+def unprivileged_folder(prefix: str) -> tuple[Path, list[str]]:
+    """A temporary folder for a program that refuses to run as root (PgBouncer), and the arguments that make
+    it drop to ``nobody`` when this process is root (CI containers): the folder is then ``nobody``'s."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    if os.geteuid() != 0:
+        return folder, []
+    account = pwd.getpwnam("nobody")
+    os.chown(folder, account.pw_uid, account.pw_gid)
+    return folder, ["-u", "nobody"]
+
+
+def start_pgbouncer(
+    program: str, folder: Path, *, host: str, port: int | str, user: str, pool_size: int = 2, extra: list[str] = ()
+) -> tuple[subprocess.Popen, int]:
+    """PgBouncer in transaction mode in front of the PostgreSQL at ``host``:``port`` (an address or a socket
+    folder), ``pool_size`` server connections per database and user; returns (process, its port).
+    ``extra``: arguments before the configuration file (``-u nobody`` from ``unprivileged_folder``)."""
+    listen = free_port()
+    (folder / "users.txt").write_text(f'"{user}" ""\n')  # trust: the user must be listed, with any password
+    ini = folder / "pgbouncer.ini"
+    ini.write_text(
+        f"""[databases]
+* = host={host} port={port}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {listen}
+unix_socket_dir =
+auth_type = trust
+auth_file = {folder / "users.txt"}
+pool_mode = transaction
+default_pool_size = {pool_size}
+min_pool_size = 0
+reserve_pool_size = 0
+max_client_conn = 200
+server_reset_query =
+ignore_startup_parameters = extra_float_digits,options
+admin_users = {user}
+logfile = {folder / "pgbouncer.log"}
+pidfile = {folder / "pgbouncer.pid"}
+"""
+    )
+    log = folder / "pgbouncer.out"
+    for path in (folder / "users.txt", ini):
+        path.chmod(0o644)
+    process = start([program, *extra, str(ini)], log=log)
+    wait_for_port(listen, process=process, log=folder / "pgbouncer.log")
+    return process, listen
