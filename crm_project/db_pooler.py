@@ -4,12 +4,16 @@
 transaction``: each transaction may run on another server connection, so nothing may outlive a
 transaction on the server side. What Django and psycopg would otherwise keep there:
 
-* **prepared statements**: psycopg 3 prepares a query it has run ``prepare_threshold`` (5) times, on the
-  server connection it happened to get; the next transaction may land on one without it ("prepared
-  statement does not exist"). PgBouncer 1.18 (Debian 12's) cannot track them, so they are off
-  (``prepare_threshold: None``).
+* **prepared statements**: psycopg 3 prepares a query it has run ``prepare_threshold`` times, under a name
+  of its own connection (``_pg3_0``...), on the server connection it happened to get; another client on
+  that server connection collides with it, and the next transaction may land on one without it.
+  PgBouncer 1.18 (Debian 12's) cannot track them. Django 5.2 already passes ``prepare_threshold=None``
+  unless ``OPTIONS`` names one (and its default client-side binding cursors never prepare); behind the
+  pooler it is pinned to ``None`` whatever ``OPTIONS`` say, ``server_side_binding`` included.
 * **server-side cursors**: ``QuerySet.iterator()`` outside a transaction declares a ``WITH HOLD`` cursor
-  and fetches from it in later transactions. ``DISABLE_SERVER_SIDE_CURSORS`` turns them into plain
+  and fetches from it in later transactions, which the pooler may send to another server connection
+  ("cursor does not exist"); inside one it holds the transaction (and a server connection) open for as
+  long as the client reads. ``DISABLE_SERVER_SIDE_CURSORS`` turns them into plain
   queries; the streamed CSV exports read keyset batches instead (``common.db.keyset_batches``), so their
   memory stays flat either way.
 

@@ -255,8 +255,8 @@ def test_the_search_s_statement_timeout_works_and_stays_in_its_transaction(poole
 def test_prepared_statements_are_off_as_pgbouncer_1_18_cannot_share_them(pooled):
     """Why ``prepare_threshold: None``: psycopg names its prepared statements per client connection
     (``_pg3_0``, ...), and two clients that reach the same server connection collide (or miss the one
-    they prepared on another). Django's default cursors bind parameters client-side and never prepare; a
-    deployment that turns ``server_side_binding`` on relies on the setting, and runs safely with it."""
+    they prepared on another). Django 5.2 passes ``prepare_threshold=None`` itself unless ``OPTIONS`` name
+    one, and the pooler's settings pin it: with ``server_side_binding`` on, nothing is prepared."""
     clients = [_raw(pooled) for _ in range(POOL_SIZE + 2)]
     for client in clients:
         client.prepare_threshold = 0  # prepare every statement: psycopg's default after five runs
