@@ -354,3 +354,9 @@ IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_MB", default=100) * 1024 * 
 # the jobs (docs/OPERATIONS.md). Its tasks are in common.imports.tasks; no app has a `tasks` module.
 PROCRASTINATE_IMPORT_PATHS = ["common.imports.tasks"]
 PROCRASTINATE_AUTODISCOVER_MODULE_NAME = ""
+
+# Several web nodes behind a load balancer (docs/OPERATIONS.md): NODE_NAME names this node in an
+# X-Served-By response header (off when unset), so an operator - and tests/scaling - can tell who answered.
+NODE_NAME = env.str("NODE_NAME", default="")
+if NODE_NAME:
+    MIDDLEWARE = ["common.middleware.NodeNameMiddleware", *MIDDLEWARE]

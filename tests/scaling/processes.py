@@ -23,14 +23,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, *, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+def wait_for_port(
+    port: int, *, process: subprocess.Popen, log: Path, timeout: float = 60, host: str = "127.0.0.1"
+) -> None:
     """Return once ``port`` accepts connections; fail with the program's log if it exits or never does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{process.args[0]} exited with {process.returncode}:\n{_tail(log)}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
+            with socket.create_connection((host, port), timeout=1):
                 return
         except OSError:
             time.sleep(0.1)
@@ -112,4 +114,50 @@ pidfile = {folder / "pgbouncer.pid"}
         path.chmod(0o644)
     process = start([program, *extra, str(ini)], log=log)
     wait_for_port(listen, process=process, log=folder / "pgbouncer.log")
+    return process, listen
+
+
+def database_url(db: dict) -> str:
+    """A ``DATABASE_URL`` for a Django ``DATABASES`` entry (a socket folder as host is percent-encoded)."""
+    from urllib.parse import quote
+
+    user = quote(db.get("USER") or "postgres", safe="")
+    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
+    host = quote(db.get("HOST") or "127.0.0.1", safe="")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{user}{password}@{host}{port}/{quote(db['NAME'], safe='')}"
+
+
+def start_haproxy(program: str, folder: Path, *, bind: str, source: str, servers: dict[str, int]) -> tuple:
+    """HAProxy (HTTP, round robin, ``option forwardfor``) listening on ``bind`` (an address of 127.0.0.0/8)
+    and reaching the ``servers`` (name -> port on 127.0.0.1) from the address ``source``; (process, port)."""
+    listen = free_port()
+    lines = "\n".join(f"    server {name} 127.0.0.1:{port}" for name, port in servers.items())
+    cfg = folder / "haproxy.cfg"
+    cfg.write_text(
+        f"""global
+    maxconn 200
+
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    # Each request is balanced on its own, and the client's address goes to the nodes in X-Forwarded-For.
+    option http-server-close
+    option forwardfor
+
+frontend web
+    bind {bind}:{listen}
+    default_backend nodes
+
+backend nodes
+    balance roundrobin
+    source {source}
+{lines}
+"""
+    )
+    log = folder / "haproxy.log"
+    process = start([program, "-db", "-f", str(cfg)], log=log)
+    wait_for_port(listen, process=process, log=log, host=bind)
     return process, listen
