@@ -67,15 +67,18 @@ def start(args: list[str], *, log: Path, env: dict | None = None, cwd: Path | No
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
 
 
-def unprivileged_folder(prefix: str) -> tuple[Path, list[str]]:
+def unprivileged_folder(prefix: str, *, near: str | None = None) -> tuple[Path, list[str]]:
     """A temporary folder for a program that refuses to run as root (PgBouncer), and the arguments that make
-    it drop to ``nobody`` when this process is root (CI containers): the folder is then ``nobody``'s."""
+    it drop privileges when this process is root (CI containers): to the owner of ``near`` (the database's
+    socket folder, which that account can reach) when it is a folder not owned by root, else ``nobody``.
+    The folder then belongs to that account."""
     folder = Path(tempfile.mkdtemp(prefix=prefix))
     if os.geteuid() != 0:
         return folder, []
-    account = pwd.getpwnam("nobody")
+    owner = os.stat(near).st_uid if near and os.path.isdir(near) else 0
+    account = pwd.getpwuid(owner) if owner else pwd.getpwnam("nobody")
     os.chown(folder, account.pw_uid, account.pw_gid)
-    return folder, ["-u", "nobody"]
+    return folder, ["-u", account.pw_name]
 
 
 def start_pgbouncer(
@@ -117,15 +120,20 @@ pidfile = {folder / "pgbouncer.pid"}
     return process, listen
 
 
-def database_url(db: dict) -> str:
-    """A ``DATABASE_URL`` for a Django ``DATABASES`` entry (a socket folder as host is percent-encoded)."""
+def database_env(db: dict) -> dict[str, str]:
+    """``DATABASE_URL`` (and ``PGHOST`` for a socket folder, which a URL's host cannot carry through
+    django-environ) for a Django ``DATABASES`` entry."""
     from urllib.parse import quote
 
     user = quote(db.get("USER") or "postgres", safe="")
     password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
-    host = quote(db.get("HOST") or "127.0.0.1", safe="")
+    host = db.get("HOST") or "127.0.0.1"
     port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{user}{password}@{host}{port}/{quote(db['NAME'], safe='')}"
+    env = {}
+    if host.startswith("/"):
+        env["PGHOST"], host = host, ""  # an empty host: libpq reads PGHOST
+    env["DATABASE_URL"] = f"postgres://{user}{password}@{host}{port}/{quote(db['NAME'], safe='')}"
+    return env
 
 
 def start_haproxy(program: str, folder: Path, *, bind: str, source: str, servers: dict[str, int]) -> tuple:

@@ -46,7 +46,7 @@ def pgbouncer(django_db_setup, django_db_blocker):
     """PgBouncer (transaction mode, POOL_SIZE server connections) in front of the test database: its port."""
     program = require_program("pgbouncer")
     db = connections["default"].settings_dict
-    folder, extra = unprivileged_folder("crm-pgbouncer-")
+    folder, extra = unprivileged_folder("crm-pgbouncer-", near=db["HOST"])
     process, port = start_pgbouncer(
         program,
         folder,

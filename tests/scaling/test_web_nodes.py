@@ -36,7 +36,7 @@ from people.models import Person
 from tests.conftest import make_user
 from tests.factories.people import PersonFactory
 from tests.scaling.conftest import require_program
-from tests.scaling.processes import database_url, free_port, start, start_haproxy, stop, wait_for_port
+from tests.scaling.processes import database_env, free_port, start, start_haproxy, stop, wait_for_port
 
 BALANCER = "127.0.0.2"
 PROXY_SOURCE = "127.0.0.3"  # the address the nodes see the balancer's connections come from
@@ -79,9 +79,9 @@ def cluster(django_db_setup, django_db_blocker):
     try:
         for name, port in ports.items():
             env = {
-                **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))},
+                **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "PG"))},
                 "DJANGO_SETTINGS_MODULE": "tests.scaling.web_node_settings",
-                "DATABASE_URL": database_url(db),
+                **database_env(db),
                 "SECRET_KEY": "web-nodes-test-secret-key-shared-by-both-nodes-0123456789abcdef",
                 "ALLOWED_HOSTS": f"{BALANCER},127.0.0.1,localhost",
                 "SECURE_SSL_REDIRECT": "false",
