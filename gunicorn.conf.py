@@ -35,7 +35,7 @@ keepalive = 5
 max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = max_requests // 10
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
-# Behind a proxy on the same host or network: the app reads the client address itself (TRUSTED_PROXY_COUNT).
+# Behind a proxy on the same host or network: the app reads the client address itself (TRUSTED_PROXIES).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # gunicorn >= 25's control socket sits at one fixed path per user: two servers on a host would share it.
 control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "") == ""

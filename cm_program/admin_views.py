@@ -376,8 +376,8 @@ def csv_safe(value):
 
 
 def caseloads_csv(model_admin, request):
-    """The caseload table as a streamed CSV: one query for the rows (a server-side cursor read
-    ``CSV_CHUNK_ROWS`` providers at a time) and one to count them for the PHI access log."""
+    """The caseload table as a streamed CSV: a query per ``CSV_CHUNK_ROWS`` providers (keyset batches) and
+    one to count them for the PHI access log."""
     if not may_see_caseloads(request.user):
         raise PermissionDenied
     now = timezone.now()

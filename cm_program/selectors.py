@@ -407,7 +407,9 @@ def cpss_caseload_summary(*, now: dt.datetime | None = None, providers=None) -> 
 # entries at full size, ~25 ms); before, a subquery per provider probed the ledger once per active enrollment
 # (34,000 probes at full size: 0.7 s of SQL).
 _CASELOAD_SQL = """
-    WITH listed AS ({providers}
+    WITH listed AS (
+        SELECT p.id FROM {table} p WHERE p.id IN ({providers}) {after}
+        ORDER BY p.last_name, p.first_name, p.id {limit}
     ), active AS (
         SELECT e.cpss_provider_id, COUNT(*) AS n FROM cm_enrollments e
         WHERE e.cpss_provider_id IN (SELECT * FROM listed) AND e.status = %s
@@ -439,8 +441,9 @@ _CASELOAD_SQL = """
 def iter_cpss_caseload_summary(
     *, now: dt.datetime | None = None, providers=None, chunk_size: int | None = 2_000
 ) -> Iterator[CaseloadRow]:
-    """``cpss_caseload_summary`` row by row; with a ``chunk_size`` read through a server-side cursor,
-    that many providers at a time (the CSV export: memory flat in the number of providers)."""
+    """``cpss_caseload_summary`` row by row; with a ``chunk_size`` read by keyset batches of that many
+    providers, one query each (the CSV export: memory flat in the number of providers, with or without
+    server-side cursors - none behind a transaction pooler, ``crm_project.db_pooler``)."""
     now = now or timezone.now()
     queryset = providers if providers is not None else CMProvider.objects.all()
     try:
@@ -449,14 +452,20 @@ def iter_cpss_caseload_summary(
         return
     fields = CMProvider._meta.concrete_fields
     quote = connection.ops.quote_name
-    sql = _CASELOAD_SQL.format(
-        columns=", ".join(f"p.{quote(f.column)}" for f in fields),
-        table=quote(CMProvider._meta.db_table),
+    columns = ", ".join(f"p.{quote(f.column)}" for f in fields)
+    table = quote(CMProvider._meta.db_table)
+    first_sql = _CASELOAD_SQL.format(
+        columns=columns, table=table, providers=ids_sql, after="", limit="LIMIT %s" if chunk_size else ""
+    )
+    next_sql = _CASELOAD_SQL.format(
+        columns=columns,
+        table=table,
         providers=ids_sql,
+        after="AND (p.last_name, p.first_name, p.id) > (%s, %s, %s)",
+        limit="LIMIT %s",
     )
     active = str(CMStatus.ACTIVE)
-    params = [
-        *ids_params,
+    figures = [
         active,
         active,
         now - dt.timedelta(days=7),
@@ -466,28 +475,35 @@ def iter_cpss_caseload_summary(
     ]
     attnames = [f.attname for f in fields]
     width = len(attnames)
-    with connection.chunked_cursor() if chunk_size else connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        while True:
-            rows = cursor.fetchmany(chunk_size) if chunk_size else cursor.fetchall()
-            for row in rows:
-                provider = CMProvider.from_db(connection.alias, attnames, row[:width])
-                active_n, stale, points = row[width], row[width + 1], int(row[width + 2])
-                ratio = (
-                    (Decimal(active_n) / Decimal(provider.max_caseload)).quantize(Decimal("0.01"))
-                    if provider.max_caseload
-                    else None
-                )
-                yield CaseloadRow(
-                    provider=provider,
-                    active_enrollments=active_n,
-                    max_caseload=provider.max_caseload,
-                    load_ratio=ratio,
-                    without_event_7_days=stale,
-                    points_this_week=points,
-                )
-            if not chunk_size or not rows:
-                return
+    last: list | None = None
+    while True:
+        if last is None:
+            sql, params = first_sql, [*ids_params, *([chunk_size] if chunk_size else []), *figures]
+        else:
+            sql, params = next_sql, [*ids_params, *last, chunk_size, *figures]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        for row in rows:
+            provider = CMProvider.from_db(connection.alias, attnames, row[:width])
+            active_n, stale, points = row[width], row[width + 1], int(row[width + 2])
+            ratio = (
+                (Decimal(active_n) / Decimal(provider.max_caseload)).quantize(Decimal("0.01"))
+                if provider.max_caseload
+                else None
+            )
+            yield CaseloadRow(
+                provider=provider,
+                active_enrollments=active_n,
+                max_caseload=provider.max_caseload,
+                load_ratio=ratio,
+                without_event_7_days=stale,
+                points_this_week=points,
+            )
+        if not chunk_size or len(rows) < chunk_size:
+            return
+        provider = CMProvider.from_db(connection.alias, attnames, rows[-1][:width])
+        last = [provider.last_name, provider.first_name, provider.pk]
 
 
 def cm_program_sole_active() -> CMProgram | None:

@@ -1,8 +1,9 @@
 """CSV exports streamed row by row: memory and time-to-first-byte flat in the size of the table.
 
-The rows come from a queryset's ``.iterator(chunk_size=...)`` (a server-side cursor on PostgreSQL: one
-query, whatever the number of rows, fetched ``chunk_size`` at a time), are written by ``csv.writer``
-into a buffer that is handed to the client every ``CSV_CHUNK_ROWS`` rows, and never held together.
+The rows come from keyset batches (``common.db.keyset_batches``, or the export's own keyset query: one
+short query per ``CSV_CHUNK_ROWS`` rows, no server-side cursor, so the same code streams behind a
+transaction pooler), are written by ``csv.writer`` into a buffer that is handed to the client every
+``CSV_CHUNK_ROWS`` rows, and never held together.
 """
 
 from __future__ import annotations

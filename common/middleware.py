@@ -47,3 +47,19 @@ class AuditContextMiddleware(HistoryMiddleware):
         context["channel"] = channel_for_path(request.path)
         context["request_id"] = getattr(request, "request_id", None)
         return context
+
+
+class NodeNameMiddleware:
+    """``X-Served-By: <NODE_NAME>`` on every response: which web node behind the load balancer answered
+    (on only when ``NODE_NAME`` is set; docs/OPERATIONS.md, "Several web nodes")."""
+
+    def __init__(self, get_response):
+        from django.conf import settings
+
+        self.get_response = get_response
+        self.node_name = settings.NODE_NAME
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response["X-Served-By"] = self.node_name
+        return response

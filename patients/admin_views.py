@@ -29,6 +29,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from common import roles
 from common.admin import ReasonForm, add_refusal_to_form
 from common.csv_export import CSV_CHUNK_ROWS, csv_response
+from common.db import keyset_batches
 from common.errors import ConflictError
 from common.models import PHIAccessType
 from common.phi_access import NAVIGATOR_CASELOADS_EXPORT, phi_access_record_request
@@ -422,8 +423,8 @@ def _cell(value) -> str | int:
 
 
 def caseload_csv_view(model_admin, request):
-    """The caseload table as a streamed CSV: one query for the rows (read through a server-side cursor,
-    ``CSV_CHUNK_ROWS`` at a time), one to count them for the PHI access log, whatever their number."""
+    """The caseload table as a streamed CSV: a query per ``CSV_CHUNK_ROWS`` navigators (keyset batches, so
+    memory stays flat with or without server-side cursors), one to count them for the PHI access log."""
     if not may_see_caseloads(request.user):
         raise PermissionDenied
     now = timezone.now()
@@ -445,7 +446,7 @@ def caseload_csv_view(model_admin, request):
             p.calls_last_30_days,
             p.overdue_follow_ups,
         ]
-        for p in navigators.iterator(chunk_size=CSV_CHUNK_ROWS)
+        for p in keyset_batches(navigators, order=("last_name", "first_name", "pk"), batch_rows=CSV_CHUNK_ROWS)
     )
     return csv_response(
         filename=f"navigator-caseloads-{timezone.localdate(now):%Y-%m-%d}.csv", header=CSV_HEADER, rows=rows

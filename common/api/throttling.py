@@ -18,6 +18,8 @@ from rest_framework.exceptions import Throttled
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
+from common.http import client_ip
+
 THROTTLE_CACHE = "throttle"
 
 
@@ -26,6 +28,11 @@ class _SharedCounter:
 
     def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_ident(self, request) -> str:
+        # The client address as the lockout and the access log see it (TRUSTED_PROXIES), not DRF's own
+        # reading of X-Forwarded-For.
+        return client_ip(request._request) or super().get_ident(request)
 
     def allow_request(self, request, view) -> bool:
         request._request.crm_throttles_checked = True

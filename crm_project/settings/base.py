@@ -107,7 +107,10 @@ def _database() -> dict:
     # Each request is all or nothing: a request that fails half-way writes nothing, and a database
     # error that a view answers with a 4xx cannot leave the connection in a failed transaction.
     db["ATOMIC_REQUESTS"] = True
-    return db
+    # DATABASE_POOLER=transaction: DATABASE_URL is a PgBouncer in transaction mode (crm_project.db_pooler).
+    from crm_project.db_pooler import apply_pooler
+
+    return apply_pooler(db, env.str("DATABASE_POOLER", default=""))
 
 
 DATABASES = {"default": _database()}
@@ -250,8 +253,12 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=1
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
-# Proxies in front of the app whose X-Forwarded-For is believed (for the lockout and the API throttle);
-# 0 = the connection's own address, so a client cannot pick a fresh address per attempt.
+# Proxies in front of the app whose X-Forwarded-For is believed (for the lockout, the API throttle and
+# the PHI access log; common.http.client_ip). TRUSTED_PROXIES: the load balancers' addresses or CIDR
+# networks; a request from one of them is attributed to the rightmost untrusted X-Forwarded-For entry, any
+# other sender's header is ignored. Without it, TRUSTED_PROXY_COUNT proxies are believed whoever sent the
+# request (0 = the connection's own address, so a client cannot pick a fresh address per attempt).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "common.http.client_ip"
 AXES_ENABLE_ADMIN = False  # accounts.admin shows lockouts with a recorded "unlock" action instead
@@ -383,3 +390,9 @@ PROCRASTINATE_WORKER_DEFAULTS = {
     # a starting worker forgets the workers silent this long (their running jobs become stalled jobs)
     "stalled_worker_timeout": TASK_STALLED_AFTER_SECONDS,
 }
+
+# Several web nodes behind a load balancer (docs/OPERATIONS.md): NODE_NAME names this node in an
+# X-Served-By response header (off when unset), so an operator - and tests/scaling - can tell who answered.
+NODE_NAME = env.str("NODE_NAME", default="")
+if NODE_NAME:
+    MIDDLEWARE = ["common.middleware.NodeNameMiddleware", *MIDDLEWARE]

@@ -58,3 +58,38 @@ def test_production_logs_json_lines_with_request_id():
     line = json.loads(result.stdout.strip().splitlines()[-1])
     assert line["message"] == "hello" and line["request_id"] == "req-42" and line["level"] == "WARNING"
     assert line["patient"] == "p1"
+
+
+PRINT_POOLER = (
+    "import django, json; django.setup(); from django.conf import settings;"
+    "print(json.dumps({alias: [d.get('DISABLE_SERVER_SIDE_CURSORS', False), d.get('OPTIONS', {})]"
+    " for alias, d in settings.DATABASES.items()}))"
+)
+
+
+def test_behind_a_transaction_pooler_cursors_and_prepared_statements_are_off():
+    env = {
+        "DJANGO_SETTINGS_MODULE": "crm_project.settings.local",
+        "DATABASE_URL": "postgres://app@pgbouncer.internal:6432/crm?prepare_threshold=5",
+        "DATABASE_POOLER": "transaction",
+    }
+    result = run_python(PRINT_POOLER, env=env)
+    assert result.returncode == 0, result.stderr
+    databases = json.loads(result.stdout.strip().splitlines()[-1])
+    # Both connections (the requests' and the throttle cache's) are pooled: both are made safe.
+    assert databases == {alias: [True, {"prepare_threshold": None}] for alias in ("default", "cache")}
+
+    result = run_python(PRINT_POOLER, env={**env, "DATABASE_POOLER": ""})
+    databases = json.loads(result.stdout.strip().splitlines()[-1])
+    assert databases["default"][0] is False  # no pooler: server-side cursors as Django's default
+
+
+def test_an_unknown_pooler_mode_refuses_to_start_naming_the_setting():
+    env = {
+        "DJANGO_SETTINGS_MODULE": "crm_project.settings.local",
+        "DATABASE_URL": "postgres://app@db.internal/crm",
+        "DATABASE_POOLER": "statement",
+    }
+    result = run_python(PRINT_POOLER, env=env)
+    assert result.returncode != 0
+    assert "DATABASE_POOLER must be one of 'transaction', 'session' or empty, not 'statement'" in result.stderr
