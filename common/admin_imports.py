@@ -53,7 +53,8 @@ class MultipleFileField(forms.Field):
 class ImportUploadForm(forms.Form):
     kind = forms.ChoiceField(label="What to import")
     files = MultipleFileField(label="Files", required=False)
-    # The importers' options, as the commands take them (`--navigator`, `--phone-region`, `--program`).
+    # The importers' options, as the commands take them (`--navigator`, `--phone-region`, `--program`,
+    # `--rematch-all`).
     navigator = forms.EmailField(
         required=False,
         label="Navigator (legacy CRM)",
@@ -73,11 +74,18 @@ class ImportUploadForm(forms.Form):
         help_text="The program every old enrollment goes to when no contingency_management.csv is uploaded "
         "(default: the only program).",
     )
+    rematch_all = forms.BooleanField(
+        required=False,
+        label="Grade every client again (IntakeQ)",
+        help_text="Match every unlinked IntakeQ client again, not only the clients and canonical patients new or "
+        "changed since the last grading (after a change of the scoring). Rejected pairs stay rejected.",
+    )
     OPTIONS_BY_KIND = {
         ImportKind.LEGACY_CRM: ("navigator", "phone_region"),
         ImportKind.CM_PATIENTS: ("program",),
-        ImportKind.INTAKEQ: (),
+        ImportKind.INTAKEQ: ("rematch_all",),
     }
+    OPTIONS = ("navigator", "phone_region", "program", "rematch_all")
 
     def options_for(self, actor) -> dict:
         """The chosen import's options (only those it takes); an option given for another import, or one
@@ -85,8 +93,9 @@ class ImportUploadForm(forms.Form):
         kind = self.cleaned_data["kind"]
         taken = self.OPTIONS_BY_KIND.get(kind, ())
         options = {}
-        for name in ("navigator", "phone_region", "program"):
-            value = (self.cleaned_data.get(name) or "").strip()
+        for name in self.OPTIONS:
+            value = self.cleaned_data.get(name)
+            value = value.strip() if isinstance(value, str) else value
             if not value:
                 continue
             if name not in taken:
@@ -108,7 +117,7 @@ class ImportUploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         labels = dict(ImportKind.choices)
         self.fields["kind"].choices = [(kind, labels[kind]) for kind in kinds]
-        for name in ("navigator", "phone_region", "program"):  # only the options of this user's imports
+        for name in self.OPTIONS:  # only the options of this user's imports
             if not any(name in self.OPTIONS_BY_KIND.get(kind, ()) for kind in kinds):
                 del self.fields[name]
         self.fields["files"].help_text = (
@@ -233,6 +242,11 @@ class ImportRunAdmin(admin.ModelAdmin):
             "title": str(run),
             "run": run,
             "files": list(run.files.order_by("name").values("name", "size")),
+            # As the command takes them: --rematch-all, --navigator nina@...
+            "options": [
+                f"--{name.replace('_', '-')}" + ("" if value is True else f" {value}")
+                for name, value in sorted((run.options or {}).items())
+            ],
             "outcomes": outcomes,
             "counts": counts,
             "report": report,

@@ -2,7 +2,9 @@
 
 An IntakeQ client without a link is compared with the canonical patients when either side is new or
 changed since the last grading (``IntakeQMatchingWatermark``; everyone on the first run or with
-``full=True``, the command's ``--rematch-all``). The formula is in
+``full=True``, the command's ``--rematch-all``), or lost its link since then (both sides of a removed link,
+found by the link's delete event in the audit trail). The pair of a removed link goes back to the queue
+(status proposed) and is never linked again automatically: a person undid it, a person decides. The formula is in
 docs/MIGRATION.md, section 3, and below. Each pair that scores at least 0.40 becomes (or updates) an
 ``IntakeQMatchCandidate``; a pair that a person rejected keeps its row and is never proposed again, a
 linked pair is left as it is. Then the *certain* pairs (>= 0.90) whose two sides are both unlinked, and
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from cm_program.models import IntakeQMatchingWatermark
+from cm_program.models import IntakeQLink, IntakeQMatchingWatermark
 from common.imports.report import ImportReport
 
 CERTAIN = 0.90
@@ -41,10 +43,18 @@ LAST_NAME_THRESHOLD = 0.45
 FIRST_NAME_THRESHOLD = 0.45
 
 # The normalised names and contact keys of both sides, in temporary tables (dropped at commit). ``changed``:
-# the row changed since the last grading (``%(since)s``; every row on the first run or a full one).
+# the row changed or lost its link since the last grading (``%(since)s``; every row on the first run or a full one).
 _PREPARE = [
     "DROP TABLE IF EXISTS match_q, match_c, match_last_names, match_pairs, match_q_new, match_c_new, "
-    "match_last_names_new",
+    "match_last_names_new, match_unlinked_since",
+    # Both sides of every link removed since the last grading (the audit trail's delete events: a link is
+    # a row, removed in the admin): neither row changed, yet each side is unlinked again and is graded.
+    f"""
+    CREATE TEMP TABLE match_unlinked_since ON COMMIT DROP AS
+    SELECT e.intakeq_patient_id, e.canonical_patient_id
+      FROM {IntakeQLink.pgh_event_model._meta.db_table} e
+     WHERE e.pgh_label = 'delete' AND (%(since)s IS NULL OR e.pgh_created_at >= %(since)s)
+    """,
     # IntakeQ clients without a link.
     r"""
     CREATE TEMP TABLE match_q ON COMMIT DROP AS
@@ -56,7 +66,8 @@ _PREPARE = [
            nullif(lower(btrim(p.email)), '') AS email,
            CASE WHEN length(regexp_replace(coalesce(p.phone, ''), '\D', '', 'g')) >= 7
                 THEN right(regexp_replace(p.phone, '\D', '', 'g'), 10) END AS phone,
-           (%(since)s IS NULL OR p.updated_at >= %(since)s) AS changed
+           (%(since)s IS NULL OR p.updated_at >= %(since)s
+            OR p.id IN (SELECT intakeq_patient_id FROM match_unlinked_since)) AS changed
       FROM patients p
      WHERE NOT EXISTS (SELECT 1 FROM patients_intakeq_link k WHERE k.intakeq_patient_id = p.id)
     """,
@@ -72,7 +83,8 @@ _PREPARE = [
            nullif(lower(btrim(cm.email)), '') AS email2,
            nullif(right(regexp_replace(coalesce(per.phone, ''), '\D', '', 'g'), 10), '') AS phone1,
            nullif(right(regexp_replace(coalesce(cm.phone, ''), '\D', '', 'g'), 10), '') AS phone2,
-           (%(since)s IS NOT NULL AND greatest(c.updated_at, per.updated_at, cm.updated_at) >= %(since)s) AS changed
+           (%(since)s IS NOT NULL AND (greatest(c.updated_at, per.updated_at, cm.updated_at) >= %(since)s
+                                       OR c.id IN (SELECT canonical_patient_id FROM match_unlinked_since))) AS changed
       FROM patients_canonical c
       LEFT JOIN person per ON per.id = c.person_id
       LEFT JOIN patients_cm cm ON cm.canonical_patient_id = c.id
@@ -194,8 +206,22 @@ WITH parts AS (
 SELECT band, count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written GROUP BY band
 """
 
-# Link the certain pairs whose sides are both unlinked and that are each side's only certain pair.
-_AUTO_LINK = """
+# A pair whose link was removed (its decision "linked" in the queue) goes back to the queue: a person removed
+# the link, a person decides again. Never linked again automatically (``_AUTO_LINK``).
+_REOPEN = """
+UPDATE intakeq_match_candidate m
+   SET status = 'proposed', decided_by_id = NULL, decided_at = NULL, updated_at = now()
+  FROM match_unlinked_since u
+ WHERE m.status = 'linked'
+   AND (m.intakeq_patient_id, m.canonical_patient_id) = (u.intakeq_patient_id, u.canonical_patient_id)
+   AND NOT EXISTS (SELECT 1 FROM patients_intakeq_link k
+                    WHERE k.intakeq_patient_id = m.intakeq_patient_id
+                      AND k.canonical_patient_id = m.canonical_patient_id)
+"""
+
+# Link the certain pairs whose sides are both unlinked and that are each side's only certain pair, unless
+# a link of that very pair was removed once (a person undid it: the queue decides).
+_AUTO_LINK = f"""
 WITH touched AS (
     SELECT m.canonical_patient_id, m.intakeq_patient_id FROM intakeq_match_candidate m
      WHERE m.status = 'proposed' AND m.band = 'certain'
@@ -215,6 +241,9 @@ WITH touched AS (
 ), sole AS (
     SELECT * FROM certain
      WHERE per_canonical = 1 AND per_client = 1
+       AND NOT EXISTS (SELECT 1 FROM {IntakeQLink.pgh_event_model._meta.db_table} e
+                        WHERE e.pgh_label = 'delete' AND e.canonical_patient_id = certain.canonical_patient_id
+                          AND e.intakeq_patient_id = certain.intakeq_patient_id)
        AND (canonical_patient_id IN (SELECT c_id FROM match_pairs)
             OR intakeq_patient_id IN (SELECT q_id FROM match_pairs))
 ), linked AS (
@@ -268,6 +297,8 @@ def match_unlinked_clients(*, report: ImportReport | None = None, full: bool = F
     with connection.cursor() as cursor:
         for statement in _PREPARE:
             cursor.execute(statement, {"since": since})
+        cursor.execute(_REOPEN)
+        counts["reopened"] = cursor.rowcount
         cursor.execute(_PAIRS)
         cursor.execute(
             "SELECT (SELECT count(*) FROM match_q), (SELECT count(*) FROM match_pairs), "
@@ -295,5 +326,10 @@ def match_unlinked_clients(*, report: ImportReport | None = None, full: bool = F
             f"{counts['pairs']:,} pairs graded; "
             f"new candidates: {new}; {counts['linked']:,} certain pairs linked automatically (note 'auto'); "
             f"{counts['rejected_kept']:,} pairs rejected earlier stay rejected."
+            + (
+                f" {counts['reopened']:,} pairs whose link was removed are back in the review queue."
+                if counts["reopened"]
+                else ""
+            )
         )
     return counts

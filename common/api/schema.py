@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
@@ -54,7 +56,21 @@ def _idempotent(path: str) -> bool:
     return applies_to(path)
 
 
+def tag_for_path(path: str) -> str:
+    """The tag of an operation that names none: its resource, the first part after ``/api/v<n>/``, and for the
+    CM API (``/api/v1/cm/...``) "cm <resource>" (as "cm merges" is named). drf-spectacular's own rule takes the
+    part after the paths' common prefix, which is ``/api`` (the schema and docs pages live there too): every CM
+    operation was tagged "v1"."""
+    parts = [part for part in re.sub(r"^/api/v\d+/", "", path).split("/") if part and not part.startswith("{")]
+    if len(parts) > 1 and parts[0] == "cm":
+        return f"cm {parts[1]}"
+    return parts[0] if parts else "api"
+
+
 class CrmAutoSchema(AutoSchema):
+    def get_tags(self) -> list[str]:
+        return [tag_for_path(self.path)]
+
     def get_override_parameters(self):
         parameters = super().get_override_parameters()
         if self.method == "POST" and _idempotent(self.path):

@@ -333,8 +333,15 @@ PERMISSIONS_POLICY = (
     "payment",
     "usb",
 )
+# Swagger UI opens with the list of tags, each tag's operations drawn when it is opened (or a deep link
+# names one). Its default ("list": every operation of every tag at once) hands a list of 150 rows or more
+# (tags + operations; ours has ~170) to a windowed renderer (Swagger UI 5.33, components/operations.jsx) that
+# draws only the rows in the viewport: the page showed two tags and "stopped" until scrolled, and the
+# browser's find-in-page could not see the rest. tests/common/test_swagger_ui.py keeps both views under it.
 SPECTACULAR_SETTINGS["SWAGGER_UI_SETTINGS"] = {
     "deepLinking": True,
+    "docExpansion": "none",
+    "tagsSorter": "alpha",  # the CM tags ("cm ...") side by side
     "validatorUrl": None,  # the default sends the schema's address to an outside validator
 }
 

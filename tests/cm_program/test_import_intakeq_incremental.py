@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -15,6 +16,7 @@ from cm_program import services
 from cm_program.models import (
     CanonicalPatient,
     CMPatient,
+    IntakeQLink,
     IntakeQMatchCandidate,
     IntakeQMatchingWatermark,
     IntakeQPatient,
@@ -23,7 +25,7 @@ from common.imports.files import ImportFiles
 from common.imports.models import ImportKind
 from common.imports.runner import execute
 from people.models import Person
-from tests.factories.cm_program import CanonicalPatientFactory
+from tests.factories.cm_program import CanonicalPatientFactory, IntakeQLinkFactory
 from tests.factories.people import PersonFactory
 
 pytestmark = pytest.mark.django_db
@@ -124,3 +126,73 @@ def test_the_command_takes_rematch_all(tmp_path, capsys):
     path.write_text(json.dumps([client(1, "Katherine", "Moss")]), encoding="utf-8")
     call_command("import_intakeq", str(path), "--rematch-all")
     assert pairs() == {("1", "Moss", "proposed")}
+
+
+def test_a_client_whose_link_was_removed_is_graded_again(tmp_path):
+    """A wrong link removed in the admin: neither row changed, yet the client is unlinked again and the next
+    incremental run grades it (here: linked automatically to the right patient)."""
+    wrong = canonical("Bob", "Smith", dt.date(1950, 1, 1))
+    right = canonical("Kate", "Moss")
+    import_clients(tmp_path, client(1, "Kate", "Moss"), match=False)
+    linked = IntakeQPatient.objects.get(intakeq_client_id="1")
+    IntakeQLinkFactory(canonical_patient=wrong, intakeq_patient=linked, confidence_score=Decimal("1.00"))
+    import_clients(tmp_path, client(1, "Kate", "Moss"))  # the first grading: the client is linked, not graded
+    assert pairs() == set()
+    age_everything()
+
+    IntakeQLink.objects.filter(intakeq_patient=linked).delete()
+    report = import_clients(tmp_path, client(1, "Kate", "Moss"))
+
+    assert "1 unlinked IntakeQ clients, 1 of them new or changed" in report.render()
+    assert pairs() == {("1", "Moss", "linked")}
+    assert IntakeQLink.objects.get(intakeq_patient=linked).canonical_patient == right
+
+    # The run after it: nothing removed since, nothing graded again.
+    report = import_clients(tmp_path, client(1, "Kate", "Moss"))
+    assert "0 pairs graded" in report.render()
+
+
+def test_a_canonical_patient_whose_link_was_removed_is_graded_again(tmp_path):
+    """Client 2 is the right match of a patient linked to client 1 by mistake: it waits in the queue while the
+    patient is linked; once the wrong link is removed, the next incremental run links the right pair."""
+    patient = canonical("Kate", "Moss")
+    import_clients(tmp_path, client(1, "Bob", "Smith", dt.date(1950, 1, 1)), client(2, "Kate", "Moss"), match=False)
+    wrong = IntakeQLinkFactory(
+        canonical_patient=patient, intakeq_patient=IntakeQPatient.objects.get(intakeq_client_id="1")
+    )
+    import_clients(tmp_path, client(1, "Bob", "Smith", dt.date(1950, 1, 1)), client(2, "Kate", "Moss"))
+    assert pairs() == {("2", "Moss", "proposed")}  # certain, but the patient is linked elsewhere: the queue
+    age_everything()
+
+    wrong.delete()
+    report = import_clients(tmp_path, client(1, "Bob", "Smith", dt.date(1950, 1, 1)), client(2, "Kate", "Moss"))
+
+    assert "2 unlinked IntakeQ clients, 1 of them new or changed" in report.render()  # client 1, freed
+    assert "1 canonical patients new or changed since" in report.render()
+    assert pairs() == {("2", "Moss", "linked")}
+    assert IntakeQLink.objects.get().intakeq_patient.intakeq_client_id == "2"
+
+
+def test_a_removed_link_is_not_made_again_automatically_its_pair_goes_back_to_the_queue(tmp_path):
+    canonical("Kate", "Moss")
+    canonical("Olga", "Berg", dt.date(1990, 1, 1))
+    olga = client(2, "Olga", "Berg", dt.date(1990, 1, 1))
+    import_clients(tmp_path, client(1, "Kate", "Moss"), olga, match=False)
+    # Olga linked by hand (no queue row), Kate linked automatically by the grading.
+    services.intakeq_link_create(
+        canonical_patient=CanonicalPatient.objects.get(last_name="Berg"),
+        intakeq_patient=IntakeQPatient.objects.get(intakeq_client_id="2"),
+    )
+    import_clients(tmp_path, client(1, "Kate", "Moss"), olga)
+    assert pairs() == {("1", "Moss", "linked")}
+    age_everything()
+
+    IntakeQLink.objects.all().delete()  # both links removed in the admin
+    report = import_clients(tmp_path, client(1, "Kate", "Moss"), olga)
+
+    # Both pairs are certain, yet a person removed their links: the queue, not an automatic link.
+    assert pairs() == {("1", "Moss", "proposed"), ("2", "Berg", "proposed")}
+    assert IntakeQMatchCandidate.objects.get(intakeq_patient__intakeq_client_id="1").decided_at is None
+    assert not IntakeQLink.objects.exists()
+    assert "0 certain pairs linked automatically" in report.render()
+    assert "1 pairs whose link was removed are back in the review queue" in report.render()

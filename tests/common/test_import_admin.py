@@ -3,21 +3,29 @@ the problem), the dry run's report, "Run for real", the list of past runs (issue
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
+from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 
+from cm_program.models import CanonicalPatient, IntakeQMatchCandidate, IntakeQMatchingWatermark, IntakeQPatient
 from common import roles
-from common.imports import services
+from common.imports import services, tasks
 from common.imports.models import ImportFile, ImportKind, ImportRun
 from common.imports.runner import IMPORTERS
 from patients.models import MedicalCondition
+from people.models import Person
 from tests.admin_smoke import smoke
 from tests.conftest import make_user
+from tests.factories.cm_program import CanonicalPatientFactory
+from tests.factories.people import PersonFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -287,3 +295,56 @@ def test_a_cm_supervisor_sees_and_passes_the_program_option_only(cm):
     response = cm.post(UPLOAD, {"kind": "cm_patients", "files": files, "program": " Moonlit CM "})
     assert response.status_code == 302
     assert ImportRun.objects.get().options == {"program": "Moonlit CM"}
+
+
+def test_the_intakeq_import_takes_rematch_all_and_its_queued_run_grades_every_client(cm, cm_supervisor_user, tmp_path):
+    """The command's --rematch-all on the upload screen: stored with the dry run, shown on its page, kept by
+    "Run for real", and the queued task grades every unlinked client, not only those changed since the last
+    grading (here: none changed, so an incremental run would grade nobody)."""
+    born = dt.date(1980, 3, 14)
+    person = PersonFactory(first_name="Kate", last_name="Moss", date_of_birth=born, email=None, phone="")
+    CanonicalPatientFactory(first_name="Kate", last_name="Moss", date_of_birth=born, person=person)
+    pages = json.dumps([{"ClientId": 1, "FirstName": "Katherine", "LastName": "Moss", "DateOfBirth": born.isoformat()}])
+
+    def upload(**extra):
+        return cm.post(
+            UPLOAD, {"kind": "intakeq", "files": [SimpleUploadedFile("clients.json", pages.encode())], **extra}
+        )
+
+    assert "rematch_all" in cm.get(UPLOAD).context["form"].fields
+    first = upload()  # an incremental import, for real: the client is graded once
+    run = ImportRun.objects.get()
+    assert first.status_code == 302 and run.options == {}
+    assert tasks.run_import(run_id=run.pk) == "done"
+    real = services.import_run_repeat_for_real(dry_run=run, actor=cm_supervisor_user).run
+    assert tasks.run_import(run_id=real.pk) == "done"
+    assert IntakeQMatchCandidate.objects.count() == 1
+    # As if graded yesterday, then the candidate lost: only a full grading makes it again.
+    IntakeQMatchCandidate.objects.all().delete()
+    for model in (IntakeQPatient, Person, CanonicalPatient):
+        model.objects.update(updated_at=timezone.now() - dt.timedelta(days=2))
+    IntakeQMatchingWatermark.objects.update(graded_until=timezone.now() - dt.timedelta(days=1))
+
+    response = upload(rematch_all="on")
+    dry = ImportRun.objects.order_by("-pk").first()
+    assert response.status_code == 302 and dry.options == {"rematch_all": True}
+    assert tasks.run_import(run_id=dry.pk) == "done"
+    page = cm.get(run_url(dry))
+    assert page.context["options"] == ["--rematch-all"]
+    dry.refresh_from_db()
+    assert "1 unlinked IntakeQ clients, 1 of them new or changed" in json.dumps(dry.report)
+    real = services.import_run_repeat_for_real(dry_run=dry, actor=cm_supervisor_user).run
+    assert real.options == {"rematch_all": True}
+    assert tasks.run_import(run_id=real.pk) == "done"
+    assert IntakeQMatchCandidate.objects.count() == 1
+
+
+def test_rematch_all_is_an_option_of_the_intakeq_import_only(superuser):
+    client = Client()
+    client.force_login(superuser)
+    response = client.post(UPLOAD, {"kind": "legacy_crm", "files": _legacy_files(), "rematch_all": "on"})
+    assert response.status_code == 400
+    assert "Not an option of the Legacy CRM import." in " ".join(response.context["form"].errors["rematch_all"])
+    assert not ImportRun.objects.exists()
+    crm_page = _client(make_user("crm-sup-2", roles.CRM_SUPERVISORS)).get(UPLOAD)
+    assert "rematch_all" not in crm_page.context["form"].fields

@@ -82,6 +82,7 @@ class EnrollNewView(_EnrollView):
 
     @extend_schema(
         operation_id="cm_enroll_create",
+        tags=["cm enrollments"],
         summary="Enroll a new CM patient (scenario 1)",
         description="Finds or creates the canonical patient (name + date of birth, ignoring case, accents and "
         "spaces; or an existing `canonical_patient`), creates the CM profile (or fills the empty fields of an "
@@ -114,6 +115,7 @@ class EnrollFromIntakeQView(_EnrollView):
 
     @extend_schema(
         operation_id="cm_enroll_from_intakeq_create",
+        tags=["cm enrollments"],
         summary="Enroll an IntakeQ patient in CM (scenario 2)",
         description="The IntakeQ record is given by `intakeq_patient` or found by `first_name`, `last_name` and "
         "`date_of_birth` (400 when none or several match). Finds or creates the canonical patient from it, links "

@@ -11,8 +11,8 @@ class Command(ImportCommand):
     help = (
         "Upsert IntakeQ clients (the JSON of GET /clients?includeProfile=true: one page per file, or pages "
         "concatenated) into the IntakeQ mirror by ClientId, then grade the unlinked clients and canonical "
-        "patients new or changed since the last grading: certain pairs are linked, probable ones wait in the review "
-        "queue."
+        "patients new or changed since the last grading, or whose link was removed since: certain pairs are "
+        "linked, probable ones wait in the review queue."
     )
     kind = ImportKind.INTAKEQ
 
