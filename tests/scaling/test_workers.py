@@ -223,8 +223,14 @@ def test_a_worker_killed_mid_import_has_its_job_retried_and_every_row_written_on
     wait_for(finished, timeout=120, what="the retried import to finish", logs=workers.logs)
     run.refresh_from_db()
     assert (run.status, run.error) == (ImportRun.Status.DONE, "")
-    job = ProcrastinateJob.objects.get(task_name="imports.run_import")
-    assert job.status == "succeeded" and job.attempts >= 2  # the killed attempt, then the one that succeeded
+    # The worker marks the job succeeded in a commit of its own, just after the run's.
+    job = wait_for(
+        lambda: ProcrastinateJob.objects.filter(task_name="imports.run_import", status="succeeded").first(),
+        timeout=60,
+        what="the job marked succeeded",
+        logs=workers.logs,
+    )
+    assert job.attempts >= 2  # the killed attempt, then the one that succeeded
     assert survivor.poll() is None
     event_types = list(ProcrastinateEvent.objects.filter(job=job).order_by("id").values_list("type", flat=True))
     assert event_types.count("started") >= 2  # started by the doomed worker, then again by the survivor
