@@ -219,3 +219,20 @@ def test_parse_lsn():
     assert replicas.parse_lsn("0/16B3748") == 0x16B3748
     assert replicas.parse_lsn("16/B374D848") == (0x16 << 32) + 0xB374D848
     assert replicas.parse_lsn(None) is None
+
+
+def test_admin_pages_read_the_replica_for_lists_and_write_nothing_there(api):
+    person = PersonFactory()
+    response, primary, replica = _served(api, "get", "/admin/people/person/")
+    assert response.status_code == 200
+    assert _reads_of("person", replica) and not _reads_of("person", primary)
+    # A record's page too (Django's admin opens no transaction for a GET); its PHI access-log entry is
+    # written on the primary. Saving the form is a POST: it reads and writes the primary.
+    response, primary, replica = _served(api, "get", f"/admin/people/person/{person.pk}/change/")
+    assert response.status_code == 200
+    assert _reads_of("person", replica)
+    assert any(s.startswith('INSERT INTO "phi_access_log"') for s in primary)
+    for path in ("/admin/", "/admin/people/person/", f"{API}/persons/", f"{API}/persons/{person.pk}/"):
+        response, _, replica = _served(api, "get", path)
+        assert response.status_code == 200, path
+        assert all(s.startswith(("SELECT", "WITH")) for s in replica), (path, replica)
