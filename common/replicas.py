@@ -31,6 +31,7 @@ import logging
 import random
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import wraps
 from inspect import iscoroutinefunction
@@ -291,3 +292,16 @@ def request_is_atomic(request) -> bool:
     """Whether this request's view runs in the request's transaction (every request but a GET/HEAD
     when replicas are configured)."""
     return not (replica_aliases() and getattr(request, "method", None) in READ_ONLY_METHODS)
+
+
+@contextmanager
+def outside_request_transaction():
+    """For error handling in a request that has no transaction of its own (a GET with read replicas):
+    whatever asks to roll "the request's transaction" back (DRF's exception handler) leaves the rollback
+    flag of the connections as it found them."""
+    flags = {conn.alias: conn.needs_rollback for conn in connections.all(initialized_only=True) if conn.in_atomic_block}
+    try:
+        yield
+    finally:
+        for alias, needs_rollback in flags.items():
+            connections[alias].needs_rollback = needs_rollback
