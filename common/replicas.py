@@ -39,7 +39,7 @@ from inspect import iscoroutinefunction
 from django.conf import settings
 from django.core import signals
 from django.core.handlers.base import BaseHandler
-from django.db import DatabaseError, connections
+from django.db import connections
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ class ReplicaHealth:
             with connections[alias].cursor() as cursor:
                 cursor.execute("SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text")
                 in_recovery, replayed = cursor.fetchone()
-        except DatabaseError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever stops the check (a lost server, a refused login...)
             self.mark_down(alias, f"unreachable: {exc}".strip())
             return
         primary = self._primary_lsn(now)
@@ -236,7 +236,7 @@ class ReplicaHealth:
         try:
             connection.close_if_health_check_failed()
             connection.ensure_connection()
-        except DatabaseError as exc:
+        except Exception as exc:  # noqa: BLE001 - as in _measure: a replica that cannot be used is skipped
             self.mark_down(alias, f"unreachable: {exc}".strip())
             return False
         return True
@@ -252,7 +252,7 @@ class ReplicaHealth:
         logger.warning("replica %s skipped for %ss: %s", alias, settings.REPLICA_RETRY_SECONDS, reason)
         try:
             connections[alias].close()
-        except DatabaseError:
+        except Exception:  # noqa: BLE001 - a connection that cannot even be closed is dropped
             connections[alias].connection = None
 
 
