@@ -12,6 +12,8 @@ class CommonConfig(AppConfig):
 
         from common import roles
         from common.audit import install_command_audit_hook
+        from common.replicas import install_atomic_by_method
 
         post_migrate.connect(roles.sync_role_permissions, dispatch_uid="common.sync_role_permissions")
         install_command_audit_hook()
+        install_atomic_by_method()  # GET/HEAD outside the request's transaction when replicas are set

@@ -18,7 +18,8 @@ hospital, licence), so ``/physicians/`` is not logged; a physician's ``Person`` 
 Lists and searches are not logged per row: a list would need one entry per row shown (the issue asks
 for detail views, exports and the complete view).
 
-Cost: one ``INSERT`` after the view's reads, in the request's transaction (``ATOMIC_REQUESTS``), with
+Cost: one ``INSERT`` after the view's reads, in the request's transaction (``ATOMIC_REQUESTS``; with read
+replicas a ``GET`` has none, and the entry gets a short transaction of its own, on the primary), with
 ``SET LOCAL synchronous_commit = off`` first, so the commit of a ``GET`` does not wait for the WAL
 flush. A database crash may lose the last fraction of a second of entries (never corrupt them); the
 records they point at were only read. The subject ids are taken from what the view already loaded, or
@@ -28,11 +29,12 @@ looked up by a subquery inside that same INSERT: resolving them never costs a qu
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Expression, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -167,22 +169,35 @@ def phi_access_record(
     ``synchronous_commit = off``, so its commit does not wait for the WAL flush. Never for a transaction
     that writes records: their commit must be durable when the user is told it happened.
     """
-    if asynchronous_commit and connection.in_atomic_block:
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
+    # A GET served outside the request's transaction (read replicas configured) gets a short one of its
+    # own, so that its commit too skips the WAL flush wait.
+    with transaction.atomic() if asynchronous_commit and not connection.in_atomic_block else nullcontext():
+        if asynchronous_commit:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        _create_entry(
+            user=user,
+            channel=channel,
+            access_type=access_type,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            person_id=person_id,
+            canonical_patient_id=canonical_patient_id,
+            record_count=record_count,
+            scope=scope,
+            path=path,
+            client_ip=client_ip,
+            request_id=request_id,
+        )
+
+
+def _create_entry(*, resource_type, resource_id, path, request_id, **fields) -> None:
     PHIAccess.objects.create(
-        user=user,
-        channel=channel,
-        access_type=access_type,
         resource_type=resource_type[:64],
         resource_id=str(resource_id)[:64],
-        person_id=person_id,
-        canonical_patient_id=canonical_patient_id,
-        record_count=record_count,
-        scope=scope,
         path=path[:2000],
-        client_ip=client_ip,
         request_id=(request_id or "")[:64],
+        **fields,
     )
 
 

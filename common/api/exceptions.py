@@ -26,6 +26,7 @@ from rest_framework.views import set_rollback
 from common.api.throttling import throttle_refused_request
 from common.errors import ConflictError, ServiceError
 from common.outage import RETRY_AFTER_SECONDS, api_error_body, is_database_unavailable
+from common.replicas import outside_request_transaction, request_is_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,11 @@ def _summary(fields: dict[str, Any]) -> str:
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     exc = throttle_refused_request(exc, context)
+    if not request_is_atomic(context.get("request")):
+        # A GET served outside the request's transaction (read replicas) has no transaction to undo; DRF's
+        # handler must not mark one that encloses the request (a test's) for rollback either.
+        with outside_request_transaction():
+            return _handle(exc, context)
     response = _handle(exc, context)
     if response is not None:
         # Whatever the view wrote before failing is undone (ATOMIC_REQUESTS): a 4xx changes nothing.

@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything that reads the database: marks GET/HEAD requests readable from a replica.
+    "common.replicas.ReplicaRoutingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -118,7 +120,37 @@ DATABASES = {"default": _database()}
 # (crm_project.cache_router): its counters must be committed at once, not rolled back with a request
 # that fails (every 401 would otherwise be forgotten), nor hold a row lock for the request's length.
 DATABASES["cache"] = {**DATABASES["default"], "ATOMIC_REQUESTS": False, "TEST": {"MIRROR": "default"}}
-DATABASE_ROUTERS = ["crm_project.cache_router.CacheRouter"]
+
+
+def _replicas(primary: dict) -> dict[str, dict]:
+    """``DATABASE_REPLICA_URLS`` (comma-separated): streaming replicas of the primary, as ``replica_1..n``."""
+    aliases = {}
+    for number, url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), start=1):
+        db = environ.Env.db_url_config(url)
+        db["CONN_MAX_AGE"] = primary["CONN_MAX_AGE"]
+        db["CONN_HEALTH_CHECKS"] = True
+        db["ATOMIC_REQUESTS"] = False  # only reads, outside transactions (common.replicas)
+        # A stopped replica host must not hold a request for long: it is skipped (common.replicas).
+        db.setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("REPLICA_CONNECT_TIMEOUT", default=2))
+        # The test suite has no replica: the alias reads the test database (like the "cache" alias).
+        db["TEST"] = {"MIRROR": "default"}
+        aliases[f"replica_{number}"] = db
+    return aliases
+
+
+# Read replicas (issue 13; docs/OPERATIONS.md "Read replicas"): reads that may be a little stale (GET and
+# HEAD requests) go to a replica; writes, transactions and the reads after a write go to the primary.
+DATABASES.update(_replicas(DATABASES["default"]))
+DATABASE_REPLICAS = [alias for alias in DATABASES if alias.startswith("replica_")]
+# After a browser's write, its reads go to the primary for this many seconds (a signed cookie).
+REPLICA_READ_YOUR_WRITES_SECONDS = env.int("REPLICA_READ_YOUR_WRITES_SECONDS", default=5)
+# A replica further behind the primary than this much WAL is skipped until it catches up.
+REPLICA_MAX_LAG_BYTES = env.int("REPLICA_MAX_LAG_BYTES", default=1024 * 1024)
+# Each process measures each replica's lag at most this often (seconds)...
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=1.0)
+# ...and leaves an unreachable replica alone for this long before trying it again.
+REPLICA_RETRY_SECONDS = env.float("REPLICA_RETRY_SECONDS", default=5.0)
+DATABASE_ROUTERS = ["crm_project.cache_router.CacheRouter", "crm_project.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "people.User"

@@ -35,3 +35,12 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.merge_app"]  # noqa: F405
 
 # A test-only task the worker processes of tests/scaling/test_workers.py run (tests/scaling/worker_tasks.py).
 PROCRASTINATE_IMPORT_PATHS = [*PROCRASTINATE_IMPORT_PATHS, "tests.scaling.worker_tasks"]  # noqa: F405
+
+# A replica alias for the router's tests (tests/common/test_replicas.py): the test database under a
+# connection of its own. Reads stay on "default" (DATABASE_REPLICAS is empty) unless a test lists it.
+if "replica_1" not in DATABASES:  # noqa: F405  (DATABASE_REPLICA_URLS set: the suite reads a real replica_1)
+    DATABASES["replica_1"] = {  # noqa: F405
+        **DATABASES["default"],  # noqa: F405
+        "ATOMIC_REQUESTS": False,
+        "TEST": {"MIRROR": "default"},
+    }

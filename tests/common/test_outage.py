@@ -17,7 +17,12 @@ from common.outage import DatabaseUnavailableMiddleware, server_error
 from crm_project import urls
 from tests.subprocess_utils import run_python
 
-DOWN = {"DJANGO_SETTINGS_MODULE": "crm_project.settings.test", "DATABASE_URL": "postgres://postgres@127.0.0.1:1/crm"}
+# No read replica either (when the suite runs with DATABASE_REPLICA_URLS): only the unreachable primary.
+DOWN = {
+    "DJANGO_SETTINGS_MODULE": "crm_project.settings.test",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:1/crm",
+    "DATABASE_REPLICA_URLS": "",
+}
 
 REQUESTS = """
 import django, json; django.setup()
