@@ -19,8 +19,8 @@ Lists and searches are not logged per row: a list would need one entry per row s
 for detail views, exports and the complete view).
 
 Cost: one ``INSERT`` after the view's reads, in the request's transaction (``ATOMIC_REQUESTS``), with
-``SET LOCAL synchronous_commit = off`` first, so the commit of a ``GET`` does not wait for the WAL
-flush. A database crash may lose the last fraction of a second of entries (never corrupt them); the
+``SET LOCAL synchronous_commit = off`` in front of it in the same statement string (one round trip), so the
+commit of a ``GET`` does not wait for the WAL flush. A database crash may lose the last fraction of a second of entries (never corrupt them); the
 records they point at were only read. The subject ids are taken from what the view already loaded, or
 looked up by a subquery inside that same INSERT: resolving them never costs a query of its own.
 """
