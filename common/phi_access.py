@@ -20,9 +20,10 @@ for detail views, exports and the complete view).
 
 Cost: one ``INSERT`` after the view's reads, in the request's transaction (``ATOMIC_REQUESTS``), with
 ``SET LOCAL synchronous_commit = off`` in front of it in the same statement string (one round trip), so the
-commit of a ``GET`` does not wait for the WAL flush. A database crash may lose the last fraction of a second of entries (never corrupt them); the
-records they point at were only read. The subject ids are taken from what the view already loaded, or
-looked up by a subquery inside that same INSERT: resolving them never costs a query of its own.
+commit of a ``GET`` does not wait for the WAL flush. A database crash may lose the last fraction of a second
+of entries (never corrupt them); the records they point at were only read. The subject ids are taken from
+what the view already loaded, or looked up by a subquery inside that same INSERT: resolving them never costs a
+query of its own.
 """
 
 from __future__ import annotations
