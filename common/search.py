@@ -57,6 +57,11 @@ SORT_MATCHES_MAX_ESTIMATE = 30_000
 # A searched page with more matches than that, on a list whose order follows its search, first walks the order
 # index for at most this long, then sorts the matches instead (``fetch_searched_rows``).
 WALK_BUDGET_MS = 150
+# A word whose fields span several tables is matched by a UNION of one query per table (``_word_condition``). Its
+# keys are collected once, when the list is searched, and the list compares its rows with them: the paginator's
+# capped count and the page's keys then read the matching rows by key instead of running the union twice
+# (docs/PERFORMANCE.md, "Searched journey lists"). Past this many matches the union stays a subquery.
+MATCHED_KEYS_MAX = 20_000
 # Set on the query of a searched queryset (``Query.clone`` copies it through later filters and orderings).
 _SEARCHED = "crm_searched"
 # Words shorter than this match from the start of a field (trigram indexes need 3 characters).
@@ -202,10 +207,31 @@ def _word_condition(queryset: QuerySet, fields: Sequence[_Field], word: str) -> 
         return _or(next(iter(groups.values())))
     # One branch per relation, each able to use its own indexes; the model's default manager would hide
     # rows the outer queryset may show (soft-deleted ones), so the branches read the base manager.
-    base = queryset.model._base_manager
-    branches = [base.filter(_or(conditions)).order_by().values("pk") for conditions in groups.values()]
+    base = queryset.model._base_manager.using(queryset.db)
+    branches = [base.filter(_or(conditions)).order_by().values_list("pk", flat=True) for conditions in groups.values()]
     union = branches[0].union(*branches[1:]) if len(branches) > 1 else branches[0]
-    return Q(pk__in=union)
+    keys = list(union[: MATCHED_KEYS_MAX + 1])
+    if len(keys) > MATCHED_KEYS_MAX:
+        # Too many to carry as a literal: the list compares with the union itself (run for the count and again
+        # for the page, as before).
+        return Q(pk__in=union)
+    return Q(_KeyIn(keys))
+
+
+class _KeyIn(Func):
+    """``pk = ANY(<keys>)``: the row's key among ``keys`` (a list of the model's keys, sent as one array
+    literal, so the planner knows how many there are and fetches them by key)."""
+
+    output_field = models.BooleanField()
+    conditional = True
+
+    def __init__(self, keys: list):
+        super().__init__(F("pk"))
+        self.keys = keys
+
+    def as_sql(self, compiler, connection, **extra_context):
+        column, params = compiler.compile(self.source_expressions[0])
+        return f"{column} = ANY(%s)", (*params, self.keys)
 
 
 def search(queryset: QuerySet, search_fields: Sequence[str], term: str) -> QuerySet:

@@ -57,8 +57,12 @@ def cm_event_record(
     occurred_at: dt.datetime | None = None,
     points: int | None = None,
     reason: str = "",
+    locked: bool = False,
 ) -> CMPointsTransaction:
     """Record a CM event and its points as a new ledger row; returns the row.
+
+    ``locked``: the caller read ``enrollment`` with ``select_for_update()`` in the current transaction (the API's
+    view reads it that way), so it is the latest row, held: it is not read again.
 
     Rules: only an active enrollment receives events. Scheduled events take their points from the
     program's schedule (``points`` must not be given): a negative test earns base + increment x the
@@ -82,7 +86,7 @@ def cm_event_record(
     occurred_at = _not_future(occurred_at, field="occurred_at")
 
     with audit_context(actor=actor):
-        locked = CMEnrollment.objects.select_for_update().get(pk=enrollment.pk)
+        locked = enrollment if locked else CMEnrollment.objects.select_for_update().get(pk=enrollment.pk)
         # Read after the lock, not joined to it: a joined program would come from the snapshot taken
         # before the lock wait and miss a schedule change committed meanwhile.
         locked.cm_program = CMProgram.objects.get(pk=locked.cm_program_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -112,6 +112,35 @@ def redirect_if_merged(request, *, model, pk: Any, url_name: str, scope) -> Http
     if request.META.get("QUERY_STRING"):
         url = f"{url}?{request.META['QUERY_STRING']}"
     return HttpResponseRedirect(url, status=308)
+
+
+def retrieve_unless_merged(
+    view, *, merged: Callable[[Any], bool], redirect: Callable[[], HttpResponseRedirect | None]
+) -> Response | HttpResponseRedirect:
+    """DRF's ``retrieve`` (``get_object``, the serializer's data) for a model whose merged records answer a 308
+    (``redirect``: ``redirect_if_merged`` / ``redirect_if_merged_record``). The record is read first: one the view
+    finds and that ``merged(record)`` says is not merged (it carries what the redirect would query: the Person's
+    ``merged_into_id``, the Patient's deletion reason) is answered without a query about merges; a merged one,
+    or one the view does not find (a merged record is soft-deleted: hidden from most users), asks ``redirect``."""
+    try:
+        instance = view.get_object()
+    except Http404:
+        moved = redirect()
+        if moved is not None:
+            return moved
+        raise
+    if merged(instance):
+        moved = redirect()
+        if moved is not None:
+            return moved
+    return Response(view.get_serializer(instance).data)
+
+
+def is_merged_record(record) -> bool:
+    """A record soft-deleted by a merge at the second level (the reason "merged into #<id>")."""
+    from common.merge.engine import MERGED_REASON_PREFIX
+
+    return not record.is_active and (record.deletion_reason or "").startswith(MERGED_REASON_PREFIX)
 
 
 def redirect_if_merged_record(request, *, model, pk: Any, url_name: str, queryset) -> HttpResponseRedirect | None:

@@ -240,12 +240,15 @@ class PatientViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpda
         return self.visible(patients)
 
     def retrieve(self, request, *args, **kwargs):
-        from common.merge.api import redirect_if_merged_record
+        from common.merge.api import is_merged_record, redirect_if_merged_record, retrieve_unless_merged
 
-        moved = redirect_if_merged_record(
-            request, model=Patient, pk=kwargs.get("pk"), url_name="patient-detail", queryset=self.get_queryset()
+        return retrieve_unless_merged(
+            self,
+            merged=is_merged_record,
+            redirect=lambda: redirect_if_merged_record(
+                request, model=Patient, pk=kwargs.get("pk"), url_name="patient-detail", queryset=self.get_queryset()
+            ),
         )
-        return moved or super().retrieve(request, *args, **kwargs)
 
     def get_permissions(self):
         if self.action == "calls":

@@ -20,6 +20,7 @@ from common.merge.api import (
     MergeRequestDecisionSerializer,
     merge_view,
     redirect_if_merged,
+    retrieve_unless_merged,
 )
 from people.api.base import NavigationViewSetMixin, ServiceUpdateMixin, SoftDeleteViewSetMixin, validated
 from people.api.serializers import (
@@ -119,10 +120,13 @@ class PersonViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpdat
         "survivor's URL (following merges of merges), when you may see the survivor.",
     )
     def retrieve(self, request, *args, **kwargs):
-        moved = redirect_if_merged(
-            request, model=Person, pk=kwargs.get("pk"), url_name="person-detail", scope=persons_visible_to
+        return retrieve_unless_merged(
+            self,
+            merged=lambda person: person.merged_into_id is not None,
+            redirect=lambda: redirect_if_merged(
+                request, model=Person, pk=kwargs.get("pk"), url_name="person-detail", scope=persons_visible_to
+            ),
         )
-        return moved or super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
         request=MergeInputSerializer,

@@ -50,3 +50,35 @@ def test_the_same_output_as_drf_with_and_without_related_rows(serializer_class, 
         assert list(fast) == list(_drf(serializer_class, row))  # same keys, same order
     listed = serializer_class(rows, many=True).data
     assert [dict(item) for item in listed] == [_drf(serializer_class, row) for row in rows]
+
+
+def test_the_plan_is_made_once_per_class_and_calls_this_serializer_s_methods(monkeypatch):
+    """The hot serializers share one plan per class (their fields are not built per request); a method field
+    is called on the serializer that writes the row, and a serializer whose fields were built on the instance
+    (or a class with a ``get_fields`` of its own) plans for itself."""
+    from common.api import serializers as common_serializers
+
+    patient = PatientFactory()
+    first = PatientSerializer(patient)
+    assert first.data == _drf(PatientSerializer, patient)
+    assert "fields" not in first.__dict__  # the request's serializer built no fields
+    assert common_serializers._SHARED_PLANS[PatientSerializer]
+
+    class Renamed(PatientSerializer):
+        def get_navigator_name(self, patient):
+            return f"{self.context['prefix']} {patient.pk}"
+
+    assert Renamed(patient, context={"prefix": "a"}).data["navigator_name"] == f"a {patient.pk}"
+    assert Renamed(patient, context={"prefix": "b"}).data["navigator_name"] == f"b {patient.pk}"
+
+    class OwnFields(PatientSerializer):
+        def get_fields(self):
+            fields = super().get_fields()
+            fields.pop("status")
+            return fields
+
+    assert "status" not in OwnFields(patient).data
+    assert common_serializers._SHARED_PLANS[OwnFields] is False
+    built = PatientSerializer(patient)
+    built.fields.pop("status")
+    assert "status" not in built.data

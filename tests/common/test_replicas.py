@@ -128,8 +128,9 @@ def test_a_detail_get_logs_its_phi_access_on_the_primary(api):
     response, primary, replica = _served(api, "get", f"{API}/persons/{person.pk}/")
     assert response.status_code == 200
     assert _reads_of("person", replica)
+    # The log's INSERT on the primary (its ``SET LOCAL synchronous_commit = off`` prefix is added by an inner
+    # execute wrapper, which this recorder does not see: tests/common/test_phi_access.py checks it).
     assert any(s.startswith('INSERT INTO "phi_access_log"') for s in primary), primary
-    assert "SET LOCAL synchronous_commit = off" in primary
     assert not any(s.startswith("INSERT") for s in replica)
     assert PHIAccess.objects.filter(resource_id=str(person.pk)).count() == 1
     # No read-your-writes cookie for the log entry a GET writes.

@@ -84,16 +84,18 @@ def test_logging_a_call_runs_13_queries(django_assert_num_queries):
     assert patient.last_call_at == call.call_date  # the follow-up columns moved with the call
 
 
-def test_recording_a_cm_event_runs_14_queries(world, django_assert_num_queries):
+def test_recording_a_cm_event_runs_13_queries(world, django_assert_num_queries):
     cpss = world.client("cpss")
     enrollment = world.own.enrollment
     before = CMEnrollment.objects.get(pk=enrollment.pk)
     # The request's savepoint, the token, the permissions (two), the CM scope (one: the user's group names,
-    # common.roles.group_names), the enrollment (the URL),
-    # the service's savepoint, the enrollment's row lock, its program, the last sequence number, the
+    # common.roles.group_names), the enrollment (the URL) with its row lock (read once: the service trusts it),
+    # the service's savepoint, its program, the last sequence number, the
     # entry's insert, the totals' update, the two releases: no re-read of the totals or of the entry.
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(13) as captured:
         response = cpss.post(f"/api/v1/cm/enrollments/{enrollment.pk}/events/", {"event_type": "test_negative"})
+    reads = [q["sql"] for q in captured.captured_queries if 'FROM "cm_enrollments"' in q["sql"]]
+    assert len(reads) == 1 and reads[0].rstrip().endswith('FOR UPDATE OF "cm_enrollments"'), reads
     assert response.status_code == 201, response.content
     answer = response.json()
     after = CMEnrollment.objects.get(pk=enrollment.pk)

@@ -70,7 +70,12 @@ class CMEnrollmentViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModel
     ordering = ("-enrollment_date",)
 
     def base_queryset(self):
-        return CMEnrollment.objects.select_related("canonical_patient", "cm_program", "cpss_provider")
+        enrollments = CMEnrollment.objects.select_related("canonical_patient", "cm_program", "cpss_provider")
+        if self.action == "events":
+            # The enrollment is read with its row lock, which the event's service needs: one read, not two
+            # (cm_event_record(locked=True); the service reads the program again after the lock).
+            return enrollments.select_for_update(of=("self",))
+        return enrollments
 
     def create(self, request, *args, **kwargs):
         data = self.input(s.CMEnrollmentCreateSerializer)
@@ -154,6 +159,7 @@ class CMEnrollmentViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveModel
             reason=data.get("reason") or "",
             occurred_at=data.get("occurred_at"),
             actor=request.user,
+            locked=True,
         )
         body = s.CMLedgerResultSerializer(_ledger_result(entry, enrollment), context=self.get_serializer_context())
         return Response(body.data, status=status.HTTP_201_CREATED)

@@ -34,6 +34,7 @@ from common.merge.api import (
     MergeLogViewSetBase,
     merge_view,
     redirect_if_merged,
+    retrieve_unless_merged,
 )
 from people.api.serializers import DuplicateCandidateSerializer, DuplicatePairSerializer, NotDuplicateSerializer
 from people.api.views import DUPLICATES_SHOWN
@@ -74,14 +75,17 @@ class CanonicalPatientViewSet(CMViewSet, mixins.ListModelMixin, mixins.RetrieveM
 
     def retrieve(self, request, *args, **kwargs):
         # A merged canonical patient's id answers 308 to its survivor's URL (docs/API.md).
-        moved = redirect_if_merged(
-            request,
-            model=CanonicalPatient,
-            pk=kwargs.get("pk"),
-            url_name="cm-canonical-patient-detail",
-            scope=selectors.canonical_patients_visible_to,
+        return retrieve_unless_merged(
+            self,
+            merged=lambda canonical: canonical.merged_into_id is not None,
+            redirect=lambda: redirect_if_merged(
+                request,
+                model=CanonicalPatient,
+                pk=kwargs.get("pk"),
+                url_name="cm-canonical-patient-detail",
+                scope=selectors.canonical_patients_visible_to,
+            ),
         )
-        return moved or super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
         request=MergeInputSerializer,
