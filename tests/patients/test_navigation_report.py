@@ -243,6 +243,14 @@ def test_a_navigator_gets_their_own_report_and_no_one_elses(world):
     assert_error(client_for(make_user("nav_unlinked", roles.PATIENT_NAVIGATORS)).get(URL), 403, "permission_denied")
 
 
+def test_a_superuser_reads_every_navigator_with_or_without_the_trailing_slash(world):
+    client = client_for(make_user("root", superuser=True))
+    for url in (URL, URL.rstrip("/")):
+        response = client.get(url, {"from": "2026-10-19", "to": "2026-11-08"})
+        assert response.status_code == 200, url
+        assert [n["last_name"] for n in response.json()["navigators"]] == ["Alvarez", "Brooks"]
+
+
 @pytest.mark.parametrize("role", [roles.CPSS, roles.CM_SUPERVISORS])
 def test_cm_staff_may_not_read_the_navigation_report(db, role):
     assert_error(client_for(make_user("cm", role)).get(URL), 403, "permission_denied")
