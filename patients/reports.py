@@ -279,15 +279,17 @@ def _figures_for(groups: dict, grouping: int, week, navigator) -> Figures:
 
 
 def _calls(cursor, params: dict, navigator: Person | None, groups: dict) -> None:
+    """One row per week and navigator (a hash aggregate, no sort); the week, navigator and total figures are
+    their sums (the mean call length from the summed minutes and timed calls, so it is exact)."""
     outcome_columns = ", ".join(
         f"count(*) FILTER (WHERE outcome = %(outcome_{i})s)" for i in range(len(OUTCOMES))
     )  # fmt: skip
     cursor.execute(
         f"""
-        SELECT {_GROUPING}, week, navigator, count(*),
+        SELECT week, navigator, count(*),
                count(*) FILTER (WHERE direction = %(outbound)s),
                count(*) FILTER (WHERE direction = %(outbound)s AND outcome = %(reached)s),
-               count(call_duration_minutes), avg(call_duration_minutes)::float,
+               count(call_duration_minutes), sum(call_duration_minutes),
                {outcome_columns}
         FROM (
             SELECT date_trunc('week', c.call_date AT TIME ZONE %(tz)s)::date AS week, c.pn_id AS navigator,
@@ -296,7 +298,7 @@ def _calls(cursor, params: dict, navigator: Person | None, groups: dict) -> None
             WHERE c.is_active AND c.call_date >= %(start)s AND c.call_date < %(end)s
             {_nav_filter("c.pn_id", navigator)}
         ) c
-        {_GROUPS}
+        GROUP BY week, navigator
         """,
         {
             **params,
@@ -305,12 +307,19 @@ def _calls(cursor, params: dict, navigator: Person | None, groups: dict) -> None
             **{f"outcome_{i}": outcome for i, outcome in enumerate(OUTCOMES)},
         },
     )
-    for grouping, week, nav, calls, outbound, reached, timed, average, *outcomes in cursor.fetchall():
-        figures = _figures_for(groups, grouping, week, nav)
-        figures.calls, figures.outbound_calls, figures.reached_outbound_calls = calls, outbound, reached
-        figures.timed_calls = timed
-        figures.average_call_minutes = round(average, 2) if average is not None else None
-        figures.outcomes = dict(zip(OUTCOMES, outcomes, strict=True))
+    minutes: dict = defaultdict(int)
+    for week, nav, calls, outbound, reached, timed, summed, *outcomes in cursor.fetchall():
+        for grouping in (0, 1, 2, 3):
+            figures = _figures_for(groups, grouping, week, nav)
+            figures.calls += calls
+            figures.outbound_calls += outbound
+            figures.reached_outbound_calls += reached
+            figures.timed_calls += timed
+            for outcome, count in zip(OUTCOMES, outcomes, strict=True):
+                figures.outcomes[outcome] += count
+            minutes[id(figures)] += summed or 0
+            if figures.timed_calls:
+                figures.average_call_minutes = round(minutes[id(figures)] / figures.timed_calls, 2)
 
 
 def _new_patients(cursor, params: dict, navigator: Person | None, groups: dict) -> None:
@@ -361,9 +370,11 @@ def _overdue(cursor, params: dict, navigator: Person | None, weeks: list[Week]) 
 
     Two queries. (a) Patients whose latest call is on or before a week end D: their state at D is their
     stored follow-up, so they count from the first week end on or after both their follow-up date and
-    their last call's day, onwards. (b) Patients called after the first week end: each of their calls
-    since the last one before it is "the latest" from its day to the day before the next call; it counts
-    at the week ends in that span on or after its reminder. (a) covers every week end on or after the
+    their last call's day, onwards. (b) Patients called after the first week end (or after the period):
+    their calls from the first week end to the period's end (one range of ``call_date``) and, per patient,
+    the last call before it (one index probe each) are walked in order with ``lead()``: each is "the
+    latest" from its day to the day before the next call, and counts at the week ends in that span on or
+    after its reminder. (a) covers every week end on or after the
     patient's last call, (b) every earlier one: each patient and week end is counted once.
     """
     ends = [week.last_day for week in weeks]
@@ -397,24 +408,35 @@ def _overdue(cursor, params: dict, navigator: Person | None, weeks: list[Week]) 
     for nav, k, count in cursor.fetchall():
         since[nav][k] += count
 
+    # For one navigator, only their patients' calls (by the patients' ids); for all, the join below filters.
+    one_navigator = f"AND c.patient_id IN (SELECT p.id FROM patient p WHERE {patients})" if navigator else ""
     cursor.execute(
         f"""
-        WITH b AS (
-            SELECT p.id, p.navigator_id, p.last_call_at FROM patient p WHERE {patients} AND p.last_call_at >= %(end_d0)s
+        WITH win AS (
+            SELECT c.patient_id, c.call_date, c.created_at, c.reminder_date FROM call_history c
+            WHERE c.is_active AND c.call_date >= %(end_d0)s AND c.call_date < %(end_dmax)s {one_navigator}
+        ), moved AS (
+            SELECT patient_id FROM win
+            UNION
+            SELECT p.id FROM patient p WHERE {patients} AND p.last_call_at >= %(end_dmax)s
+        ), anchors AS (
+            SELECT m.patient_id, a.call_date, a.created_at, a.reminder_date FROM moved m
+            CROSS JOIN LATERAL (
+                SELECT c0.call_date, c0.created_at, c0.reminder_date FROM call_history c0
+                WHERE c0.patient_id = m.patient_id AND c0.is_active AND c0.call_date < %(end_d0)s
+                ORDER BY c0.call_date DESC, c0.created_at DESC LIMIT 1
+            ) a
         ), seq AS (
-            SELECT b.navigator_id, b.last_call_at, c.call_date, c.reminder_date,
-                   lead(c.call_date) OVER (PARTITION BY c.patient_id ORDER BY c.call_date, c.created_at) AS next_at
-            FROM b JOIN call_history c ON c.patient_id = b.id AND c.is_active AND c.call_date < %(end_dmax)s
-             AND c.call_date >= COALESCE(
-                (SELECT max(c0.call_date) FROM call_history c0
-                 WHERE c0.patient_id = b.id AND c0.is_active AND c0.call_date < %(end_d0)s), '-infinity')
+            SELECT patient_id, call_date, reminder_date,
+                   lead(call_date) OVER (PARTITION BY patient_id ORDER BY call_date, created_at) AS next_at
+            FROM (SELECT * FROM win UNION ALL SELECT * FROM anchors) x
         ), spans AS (
-            SELECT navigator_id,
-                   GREATEST(reminder_date, {local_day.format(column="call_date")}) AS from_day,
-                   CASE WHEN next_at IS NOT NULL THEN {local_day.format(column="next_at")} - 1 ELSE %(dmax)s END
+            SELECT p.navigator_id,
+                   GREATEST(s.reminder_date, {local_day.format(column="s.call_date")}) AS from_day,
+                   CASE WHEN s.next_at IS NOT NULL THEN {local_day.format(column="s.next_at")} - 1 ELSE %(dmax)s END
                        AS to_day
-            FROM seq
-            WHERE reminder_date IS NOT NULL AND (next_at IS NOT NULL OR last_call_at >= %(end_dmax)s)
+            FROM seq s JOIN patient p ON p.id = s.patient_id AND {patients}
+            WHERE s.reminder_date IS NOT NULL AND (s.next_at IS NOT NULL OR p.last_call_at >= %(end_dmax)s)
         )
         SELECT navigator_id, {bucket_from.format(day="from_day")} AS k_from,
                LEAST(FLOOR((to_day - %(d0)s) / 7.0)::int, {last}) AS k_to, count(*)

@@ -149,6 +149,10 @@ def test_the_overdue_count_agrees_with_replaying_each_patient(world):
                 call_date=w.utc(2026, 10, 12, 2) + dt.timedelta(days=day, hours=5 * i),
                 reminder_date=dt.date(2026, 10, 15) + dt.timedelta(days=(day * 7 + i) % 25) if (day + i) % 4 else None,
             )
+    # Called before the period and after it, never in it: overdue at every week end of the period.
+    away = PatientFactory(navigator=world.b)
+    CallHistoryFactory(patient=away, call_date=w.utc(2026, 10, 1, 15), reminder_date=dt.date(2026, 10, 20))
+    CallHistoryFactory(patient=away, call_date=w.utc(2026, 11, 20, 15), reminder_date=None)
     report = navigation_report(period=w.PERIOD)
     tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
     for week in report.weeks:
