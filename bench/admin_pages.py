@@ -4,9 +4,9 @@
 
 Times, through Django's test client logged in as the generated superuser ``admin``, every changelist
 (default view, a search by surname, each of its filters with its first choice), the patient hub (the
-patient with the most calls) and both caseload pages with their CSVs; prints the median and best wall
-time and the SQL queries per page. It only reads (the PHI access log of the pages it opens is written
-as for any user). It never asserts on time: run it before and after a change and compare.
+patient with the most calls), both caseload pages with their CSVs and the navigation report; prints the
+median and best wall time and the SQL queries per page. It only reads (the PHI access log of the pages it
+opens is written as for any user). It never asserts on time: run it before and after a change and compare.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def pages(surname: str, only: str | None):
         if model_admin.search_fields:
             yield f"{name} search '{surname}'", url, {"q": surname}
         yield name, url, ("filters", model_admin)
-    if only and only.lower() not in "hub caseload":
+    if only and only.lower() not in "hub caseload report":
         return
     busiest = (
         Patient.objects.raw(
@@ -62,6 +62,7 @@ def pages(surname: str, only: str | None):
     yield "navigator caseloads CSV", reverse("admin:patients_caseload_csv"), {}
     yield "CPSS caseloads", reverse("admin:cm_program_cmprovider_caseloads"), {}
     yield "CPSS caseloads CSV", reverse("admin:cm_program_cmprovider_caseloads_csv"), {}
+    yield "navigation report (every navigator, 12 weeks)", reverse("admin-report-navigation"), {}
 
 
 def filter_pages(user, model_admin, label: str, url: str):

@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from common.api.docs import ApiDocsView, ApiSchemaView
 from common.api.views import api_not_found
 from common.views import health, not_found
+from patients.report_views import navigation_report_view
 
 admin.site.site_header = "Healthcare CRM"
 admin.site.site_title = "Healthcare CRM"
@@ -14,6 +15,8 @@ admin.site.index_title = "Patient navigation and contingency management"
 urlpatterns = [
     path("health/", health, name="health"),
     path("admin/account/", include("accounts.urls")),
+    # The reports (issue 14) sit beside the model pages, inside the admin (login, two-factor, CSRF).
+    path("admin/reports/navigation/", admin.site.admin_view(navigation_report_view), name="admin-report-navigation"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("crm_project.api_urls")),
     path("api/schema/", ApiSchemaView.as_view(), name="api-schema"),

@@ -384,12 +384,36 @@ def page_cases(client) -> list[Case]:
              auth="session", floor=cpss_caseloads, tags={"admin", "page", "caseload", "csv"}),
     ]  # fmt: skip
     cases.extend(audit_event_cases(client))
+    cases.extend(report_cases())
     if canonical is not None:
         cases.append(
             Case("admin page", "complete patient view", "GET",
                  f"/admin/cm_program/canonicalpatient/{canonical}/complete/", auth="session",
                  floor=complete, tags={"admin", "page"})
         )  # fmt: skip
+    return cases
+
+
+def report_cases() -> list[Case]:
+    """The navigation report (issue 14): the admin page and the API, every navigator over the default 12 weeks,
+    and one navigator's own report."""
+    from patients.models import CallHistory
+
+    # A navigator who made calls (the first by id: read off the calls' navigator index).
+    navigator = CallHistory.objects.order_by("navigator_id").values_list("navigator_id", flat=True).first()
+    page, api = "/admin/reports/navigation/", f"{API}reports/navigation/"
+    cases = [
+        Case("admin page", "navigation report (every navigator, 12 weeks)", "GET", page, auth="session",
+             tags={"admin", "page", "report"}),
+        Case("API", f"GET {api} (every navigator, 12 weeks)", "GET", api, tags={"report"}),
+    ]  # fmt: skip
+    if navigator is not None:
+        one = urlencode({"navigator": navigator})
+        cases += [
+            Case("admin page", "navigation report (one navigator)", "GET", f"{page}?{one}", auth="session",
+                 tags={"admin", "page", "report"}),
+            Case("API", f"GET {api}?navigator=… (one navigator)", "GET", f"{api}?{one}", tags={"report"}),
+        ]  # fmt: skip
     return cases
 
 

@@ -13,7 +13,7 @@ patients), ``calls``; ``_common`` holds the forms and mixins they share.
 from __future__ import annotations
 
 from common.admin import register_dashboard_link
-from patients import admin_views
+from patients import admin_views, reports
 from patients.admin._common import (
     RECORD_FIELDS,
     NavigatorChoiceMixin,
@@ -48,6 +48,12 @@ register_dashboard_link(
     url_name="admin:patients_caseload",
     description="Active patients, recent calls and overdue follow-ups per navigator, with a CSV download.",
     allowed=admin_views.may_see_caseloads,
+)
+register_dashboard_link(
+    title="Navigation report",
+    url_name="admin-report-navigation",
+    description="Calls, reach rate, outcomes, consults and overdue follow-ups per week and navigator; the pipeline.",
+    allowed=reports.may_see_navigation_report,
 )
 register_dashboard_link(
     title="My patients",

@@ -1,4 +1,7 @@
+from django.urls import re_path
+
 from common.api.routers import OptionalSlashRouter
+from patients.api.reports import NavigationReportView
 from patients.api.views import (
     CallHistoryViewSet,
     HospitalViewSet,
@@ -18,4 +21,7 @@ router.register("physicians", PhysicianViewSet, basename="physician")
 router.register("hospitals", HospitalViewSet, basename="hospital")
 router.register("specializations", SpecializationViewSet, basename="specialization")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    re_path(r"^reports/navigation/?$", NavigationReportView.as_view(), name="report-navigation"),
+]

@@ -263,7 +263,10 @@ def test_every_navigation_route_is_in_the_matrix(world):
     # So have the duplicate candidates (navigators within their scope, supervisors, nobody from CM), walked with
     # every role in tests/people/test_api_duplicates.py.
     duplicates = {"person-duplicates", "person-not-duplicate"}
-    assert served - used - merging - duplicates == set()
+    # And the navigation report (supervisors: every navigator; navigators: their own Person's figures, so a login
+    # linked to one; CM staff refused), walked with every role in tests/patients/test_navigation_report.py.
+    reports = {"report-navigation"}
+    assert served - used - merging - duplicates - reports == set()
 
 
 @pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])

@@ -1,0 +1,635 @@
+"""The navigation report (issue 14, point 2): what the navigators did, week by week, and where the
+pipeline went, for the CRM supervisors (every navigator) and each navigator (themself).
+
+One selector, ``navigation_report(period=..., navigator=...)``, feeds the admin page and the API. It
+answers in nine queries (one sets the transaction's planner settings) whatever the number of calls,
+patients, navigators or weeks: every figure is an aggregate computed by PostgreSQL (the calls grouped by
+week and navigator and summed up; ``GROUPING SETS`` for the consults, so the medians of the totals are true
+medians, not medians of medians).
+
+Definitions (docs/REPORTS.md, "Navigation report", says the same for readers):
+
+* **Period**: the local days ``[first_day, last_day]`` in ``settings.TIME_ZONE``. **Weeks** are ISO weeks
+  (Monday to Sunday) of local time: ``date_trunc('week', call_date AT TIME ZONE tz)``; the first and last
+  week may be cut by the period, and then count only the period's days.
+* **Calls**: calls whose ``call_date`` falls in the week, voided calls left out, counted for the
+  navigator who made or took them (``call_history.pn_id``). **Reach rate**: reached outbound calls /
+  outbound calls (inbound calls reach the patient by definition and are left out of the rate).
+  **Outcome mix**: the calls per outcome. **Average call length**: the mean ``call_duration_minutes``
+  of the calls that have one.
+* **New patients**: patient records created in the week (soft-deleted ones left out), for the patient's
+  navigator now; patients without a navigator count in the weekly totals only.
+* **Median days to initial consult**: over the patients whose ``initial_consult_date`` falls in the week
+  and who have a ``first_contact_date``: the median of ``initial_consult_date - first_contact_date``.
+* **Overdue follow-ups at week end**: a patient's follow-up is the ``reminder_date`` of their most recent
+  non-void call (``patients.follow_up``); the caseload page calls it overdue when it is before today. At
+  the end of a week's last day D (Sunday, or the period's last day), a patient is counted when their most
+  recent non-void call made by then (``call_date`` before D + 1 at 00:00 local) has a reminder on or
+  before D: on the next morning the caseload page would have shown it overdue. Counted for active,
+  not deleted patients (status and navigator as they are now: their history is not replayed) and for the
+  patient's navigator. A navigator's and the report's total is the figure at the last week end.
+* **Pipeline (cohorts)**: the leads created in the period: how many are converted now, how many of the
+  converted leads' patients had a clinical-trial journey opened after the lead came in ("CT referred":
+  every CT journey starts in status ``referred``) and how many of those journeys reached ``enrolled``
+  (status ``enrolled`` or ``completed``, or ``withdrawn`` with an enrollment date). The EAP journeys
+  opened (created) in the period: how many reached ``submitted`` and ``approved`` (the status is that step
+  or a later one of the main path, or the journey left by an exit after its timeline recorded the step).
+  Soft-deleted journeys are left out. With a navigator chosen, the cohorts are the leads that became their
+  patients and the EAP journeys of their patients (an unconverted lead belongs to no navigator).
+
+No PHI access-log entry: the report shows counts, rates and medians, and the navigators' names (staff),
+never a patient (docs/REPORTS.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+
+from common import roles
+from journeys.transitions import CTStatus, EAPStatus
+from patients.models import CallDirection, CallOutcome, LeadStatus, PatientStatus
+from people.models import ContactType, Person, PersonContactType
+
+REPORT_WORK_MEM = "64MB"
+MAX_PERIOD_DAYS = 731  # two years: a longer range is a data export, not a report
+DEFAULT_WEEKS = 12
+
+OUTCOMES = tuple(CallOutcome.values)
+
+# The journey statuses of the pipeline (journeys/transitions.py): which count as having reached a step.
+CT_ENROLLED = (CTStatus.ENROLLED, CTStatus.COMPLETED)  # + withdrawn with an enrollment date
+EAP_SUBMITTED = (EAPStatus.SUBMITTED, EAPStatus.APPROVED, EAPStatus.ACTIVE, EAPStatus.COMPLETED)
+EAP_APPROVED = (EAPStatus.APPROVED, EAPStatus.ACTIVE, EAPStatus.COMPLETED)
+EAP_EXITS = (EAPStatus.DECLINED, EAPStatus.WITHDRAWN)  # + a timeline step into submitted / approved
+
+
+# ---------------------------------------------------------------------------------------------------
+# The period and its weeks
+
+
+def _tz() -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def _monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+@dataclass(frozen=True)
+class Week:
+    monday: dt.date
+    first_day: dt.date  # the Monday, or the period's first day
+    last_day: dt.date  # the Sunday, or the period's last day
+
+    @property
+    def label(self) -> str:
+        year, week, _ = self.monday.isocalendar()
+        return f"{year}-W{week:02d}"
+
+
+@dataclass(frozen=True)
+class ReportPeriod:
+    """``[first_day, last_day]`` in local days (``settings.TIME_ZONE``)."""
+
+    first_day: dt.date
+    last_day: dt.date
+
+    @property
+    def start(self) -> dt.datetime:
+        return dt.datetime.combine(self.first_day, dt.time.min, tzinfo=_tz())
+
+    @property
+    def end(self) -> dt.datetime:
+        return dt.datetime.combine(self.last_day + dt.timedelta(days=1), dt.time.min, tzinfo=_tz())
+
+    @property
+    def weeks(self) -> list[Week]:
+        weeks = []
+        monday = _monday(self.first_day)
+        while monday <= self.last_day:
+            sunday = monday + dt.timedelta(days=6)
+            weeks.append(Week(monday, max(monday, self.first_day), min(sunday, self.last_day)))
+            monday += dt.timedelta(days=7)
+        return weeks
+
+    @classmethod
+    def last_full_weeks(cls, weeks: int = DEFAULT_WEEKS, *, today: dt.date | None = None) -> ReportPeriod:
+        """The ``weeks`` full ISO weeks before the current one."""
+        today = today or dt.datetime.now(_tz()).date()
+        this_monday = _monday(today)
+        return cls(this_monday - dt.timedelta(weeks=weeks), this_monday - dt.timedelta(days=1))
+
+
+# ---------------------------------------------------------------------------------------------------
+# The figures
+
+
+@dataclass
+class Figures:
+    """The figures of one week and navigator, one week (every navigator), one navigator, or the total."""
+
+    calls: int = 0
+    outbound_calls: int = 0
+    reached_outbound_calls: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    timed_calls: int = 0
+    average_call_minutes: float | None = None
+    new_patients: int = 0
+    consults: int = 0
+    median_days_to_consult: float | None = None
+    overdue_follow_ups: int = 0
+
+    @property
+    def reach_rate(self) -> float | None:
+        return _rate(self.reached_outbound_calls, self.outbound_calls)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.calls or self.new_patients or self.consults or self.overdue_follow_ups)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "outbound_calls": self.outbound_calls,
+            "reached_outbound_calls": self.reached_outbound_calls,
+            "reach_rate": self.reach_rate,
+            "outcomes": dict(self.outcomes),
+            "timed_calls": self.timed_calls,
+            "average_call_minutes": self.average_call_minutes,
+            "new_patients": self.new_patients,
+            "consults": self.consults,
+            "median_days_to_consult": self.median_days_to_consult,
+            "overdue_follow_ups": self.overdue_follow_ups,
+        }
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+@dataclass(frozen=True)
+class LeadFunnel:
+    created: int
+    converted: int
+    ct_referred: int
+    ct_enrolled: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "converted": self.converted,
+            "ct_referred": self.ct_referred,
+            "ct_enrolled": self.ct_enrolled,
+            "conversion_rate": _rate(self.converted, self.created),
+            "ct_referral_rate": _rate(self.ct_referred, self.created),
+            "ct_enrollment_rate": _rate(self.ct_enrolled, self.created),
+        }
+
+
+@dataclass(frozen=True)
+class EAPFunnel:
+    opened: int
+    submitted: int
+    approved: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "opened": self.opened,
+            "submitted": self.submitted,
+            "approved": self.approved,
+            "submission_rate": _rate(self.submitted, self.opened),
+            "approval_rate": _rate(self.approved, self.opened),
+        }
+
+
+@dataclass
+class NavigationReport:
+    period: ReportPeriod
+    navigator: Person | None  # the one navigator the report is limited to, or None for every navigator
+    weeks: list[Week]
+    navigators: list[Person]  # every navigator with a figure, by name
+    cells: dict[tuple[dt.date, Any], Figures]  # (week's monday, navigator id) -> figures
+    by_week: dict[dt.date, Figures]
+    by_navigator: dict[Any, Figures]
+    total: Figures
+    leads: LeadFunnel
+    eap: EAPFunnel
+
+    def cell(self, week: Week, navigator: Person) -> Figures:
+        return self.cells.get((week.monday, navigator.pk)) or Figures()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as the API answers it."""
+        return {
+            "from": self.period.first_day,
+            "to": self.period.last_day,
+            "time_zone": settings.TIME_ZONE,
+            "navigator": self.navigator.pk if self.navigator is not None else None,
+            "weeks": [
+                {"week": w.label, "first_day": w.first_day, "last_day": w.last_day, **self.by_week[w.monday].as_dict()}
+                for w in self.weeks
+            ],
+            "navigators": [
+                {
+                    "id": n.pk,
+                    "first_name": n.first_name,
+                    "last_name": n.last_name,
+                    **self.by_navigator[n.pk].as_dict(),
+                    "weeks": [{"week": w.label, **self.cell(w, n).as_dict()} for w in self.weeks],
+                }
+                for n in self.navigators
+            ],
+            "total": self.total.as_dict(),
+            "pipeline": {"leads": self.leads.as_dict(), "eap_journeys": self.eap.as_dict()},
+        }
+
+
+# ---------------------------------------------------------------------------------------------------
+# The queries
+
+
+def _nav_filter(column: str, navigator: Person | None) -> str:
+    return f" AND {column} = %(navigator)s" if navigator is not None else ""
+
+
+_GROUPS = "GROUP BY GROUPING SETS ((week, navigator), (week), (navigator), ())"
+_GROUPING = "GROUPING(week, navigator)"  # 0: a week and navigator, 1: a week, 2: a navigator, 3: the total
+
+
+def _figures_for(groups: dict, grouping: int, week, navigator) -> Figures:
+    if grouping == 0:
+        key = (week, navigator)
+    elif grouping == 1:
+        key = ("week", week)
+    elif grouping == 2:
+        key = ("navigator", navigator)
+    else:
+        key = ("total",)
+    found = groups.get(key)
+    if found is None:
+        found = groups[key] = Figures()
+    return found
+
+
+def _calls(cursor, params: dict, navigator: Person | None, groups: dict) -> None:
+    """One row per week and navigator (a hash aggregate, no sort); the week, navigator and total figures are
+    their sums (the mean call length from the summed minutes and timed calls, so it is exact)."""
+    outcome_columns = ", ".join(
+        f"count(*) FILTER (WHERE outcome = %(outcome_{i})s)" for i in range(len(OUTCOMES))
+    )  # fmt: skip
+    cursor.execute(
+        f"""
+        SELECT week, navigator, count(*),
+               count(*) FILTER (WHERE direction = %(outbound)s),
+               count(*) FILTER (WHERE direction = %(outbound)s AND outcome = %(reached)s),
+               count(call_duration_minutes), sum(call_duration_minutes),
+               {outcome_columns}
+        FROM (
+            SELECT date_trunc('week', c.call_date AT TIME ZONE %(tz)s)::date AS week, c.pn_id AS navigator,
+                   c.direction, c.outcome, c.call_duration_minutes
+            FROM call_history c
+            WHERE c.is_active AND c.call_date >= %(start)s AND c.call_date < %(end)s
+            {_nav_filter("c.pn_id", navigator)}
+        ) c
+        GROUP BY week, navigator
+        """,
+        {
+            **params,
+            "outbound": CallDirection.OUTBOUND,
+            "reached": CallOutcome.REACHED,
+            **{f"outcome_{i}": outcome for i, outcome in enumerate(OUTCOMES)},
+        },
+    )
+    minutes: dict = defaultdict(int)
+    for week, nav, calls, outbound, reached, timed, summed, *outcomes in cursor.fetchall():
+        for grouping in (0, 1, 2, 3):
+            figures = _figures_for(groups, grouping, week, nav)
+            figures.calls += calls
+            figures.outbound_calls += outbound
+            figures.reached_outbound_calls += reached
+            figures.timed_calls += timed
+            for outcome, count in zip(OUTCOMES, outcomes, strict=True):
+                figures.outcomes[outcome] += count
+            minutes[id(figures)] += summed or 0
+            if figures.timed_calls:
+                figures.average_call_minutes = round(minutes[id(figures)] / figures.timed_calls, 2)
+
+
+def _new_patients(cursor, params: dict, navigator: Person | None, groups: dict) -> None:
+    cursor.execute(
+        f"""
+        SELECT {_GROUPING}, week, navigator, count(*)
+        FROM (
+            SELECT date_trunc('week', p.created_at AT TIME ZONE %(tz)s)::date AS week, p.navigator_id AS navigator
+            FROM patient p
+            WHERE p.is_active AND p.created_at >= %(start)s AND p.created_at < %(end)s
+            {_nav_filter("p.navigator_id", navigator)}
+        ) p
+        {_GROUPS}
+        """,
+        params,
+    )
+    for grouping, week, nav, count in cursor.fetchall():
+        if grouping in (0, 2) and nav is None:
+            continue  # no navigator: in the weekly totals only
+        _figures_for(groups, grouping, week, nav).new_patients = count
+
+
+def _consults(cursor, params: dict, navigator: Person | None, groups: dict) -> None:
+    cursor.execute(
+        f"""
+        SELECT {_GROUPING}, week, navigator, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY days)
+        FROM (
+            SELECT date_trunc('week', p.initial_consult_date::timestamp)::date AS week, p.navigator_id AS navigator,
+                   p.initial_consult_date - p.first_contact_date AS days
+            FROM patient p
+            WHERE p.is_active AND p.first_contact_date IS NOT NULL
+              AND p.initial_consult_date BETWEEN %(first_day)s AND %(last_day)s
+            {_nav_filter("p.navigator_id", navigator)}
+        ) p
+        {_GROUPS}
+        """,
+        params,
+    )
+    for grouping, week, nav, count, median in cursor.fetchall():
+        if grouping in (0, 2) and nav is None:
+            continue
+        figures = _figures_for(groups, grouping, week, nav)
+        figures.consults, figures.median_days_to_consult = count, median
+
+
+def _overdue(cursor, params: dict, navigator: Person | None, weeks: list[Week]) -> dict[Any, list[int]]:
+    """navigator id -> the overdue follow-ups at the end of each week (module docstring).
+
+    Two queries. (a) Patients whose latest call is on or before a week end D: their state at D is their
+    stored follow-up, so they count from the first week end on or after both their follow-up date and
+    their last call's day, onwards. (b) Patients called after the first week end (or after the period):
+    their calls from the first week end to the period's end (one range of ``call_date``) and, per patient,
+    the last call before it (one index probe each) are walked in order with ``lead()``: each is "the
+    latest" from its day to the day before the next call, and counts at the week ends in that span on or
+    after its reminder. (a) covers every week end on or after the
+    patient's last call, (b) every earlier one: each patient and week end is counted once.
+    """
+    ends = [week.last_day for week in weeks]
+    last = len(ends) - 1
+    # The week end index of a day: weeks are consecutive (only the last may be cut short by the period).
+    bucket_from = "GREATEST(0, CEIL(({day} - %(d0)s) / 7.0))::int"  # the first week end on or after {day}
+    local_day = "({column} AT TIME ZONE %(tz)s)::date"
+    patients = f"""p.status = %(active)s AND p.is_active AND p.navigator_id IS NOT NULL
+                   {_nav_filter("p.navigator_id", navigator)}"""
+    query_params = {
+        **params,
+        "active": PatientStatus.ACTIVE,
+        "d0": ends[0],
+        "dmax": ends[-1],
+        "end_d0": dt.datetime.combine(ends[0] + dt.timedelta(days=1), dt.time.min, tzinfo=_tz()),
+        "end_dmax": dt.datetime.combine(ends[-1] + dt.timedelta(days=1), dt.time.min, tzinfo=_tz()),
+    }
+    counts: dict[Any, list[int]] = defaultdict(lambda: [0] * len(ends))
+    since: dict[Any, list[int]] = defaultdict(lambda: [0] * (len(ends) + 1))  # (a): differences by week end
+
+    from_day = f"GREATEST(p.follow_up_date, {local_day.format(column='p.last_call_at')})"
+    cursor.execute(
+        f"""
+        SELECT p.navigator_id, {bucket_from.format(day=from_day)} AS k, count(*)
+        FROM patient p
+        WHERE {patients} AND p.follow_up_date <= %(dmax)s AND p.last_call_at < %(end_dmax)s
+        GROUP BY 1, 2
+        """,
+        query_params,
+    )
+    for nav, k, count in cursor.fetchall():
+        since[nav][k] += count
+
+    # For one navigator, only their patients' calls (by the patients' ids); for all, the join below filters.
+    one_navigator = f"AND c.patient_id IN (SELECT p.id FROM patient p WHERE {patients})" if navigator else ""
+    cursor.execute(
+        f"""
+        WITH win AS (
+            SELECT c.patient_id, c.call_date, c.created_at, c.reminder_date FROM call_history c
+            WHERE c.is_active AND c.call_date >= %(end_d0)s AND c.call_date < %(end_dmax)s {one_navigator}
+        ), moved AS (
+            SELECT patient_id FROM win
+            UNION
+            SELECT p.id FROM patient p WHERE {patients} AND p.last_call_at >= %(end_dmax)s
+        ), anchors AS (
+            SELECT m.patient_id, a.call_date, a.created_at, a.reminder_date FROM moved m
+            CROSS JOIN LATERAL (
+                SELECT c0.call_date, c0.created_at, c0.reminder_date FROM call_history c0
+                WHERE c0.patient_id = m.patient_id AND c0.is_active AND c0.call_date < %(end_d0)s
+                ORDER BY c0.call_date DESC, c0.created_at DESC LIMIT 1
+            ) a
+        ), seq AS (
+            SELECT patient_id, call_date, reminder_date,
+                   lead(call_date) OVER (PARTITION BY patient_id ORDER BY call_date, created_at) AS next_at
+            FROM (SELECT * FROM win UNION ALL SELECT * FROM anchors) x
+        ), spans AS (
+            SELECT p.navigator_id,
+                   GREATEST(s.reminder_date, {local_day.format(column="s.call_date")}) AS from_day,
+                   CASE WHEN s.next_at IS NOT NULL THEN {local_day.format(column="s.next_at")} - 1 ELSE %(dmax)s END
+                       AS to_day
+            FROM seq s JOIN patient p ON p.id = s.patient_id AND {patients}
+            WHERE s.reminder_date IS NOT NULL AND (s.next_at IS NOT NULL OR p.last_call_at >= %(end_dmax)s)
+        )
+        SELECT navigator_id, {bucket_from.format(day="from_day")} AS k_from,
+               LEAST(FLOOR((to_day - %(d0)s) / 7.0)::int, {last}) AS k_to, count(*)
+        FROM spans
+        WHERE from_day <= to_day AND from_day <= %(dmax)s AND to_day >= %(d0)s
+        GROUP BY 1, 2, 3
+        """,
+        query_params,
+    )
+    for nav, k_from, k_to, count in cursor.fetchall():
+        # The last week end may come before its Sunday: a span ending on or after it reaches it.
+        for k in range(k_from, k_to + 1):
+            counts[nav][k] += count
+    for nav, differences in since.items():
+        running = 0
+        for k in range(len(ends)):
+            running += differences[k]
+            counts[nav][k] += running
+    return counts
+
+
+def _leads(cursor, params: dict, navigator: Person | None) -> LeadFunnel:
+    journey_of_lead = """SELECT 1 FROM clinical_trial_journey j
+                         WHERE j.patient_id = l.converted_patient_id AND j.is_active AND j.created_at >= l.created_at"""
+    cursor.execute(
+        f"""
+        SELECT count(*),
+               count(*) FILTER (WHERE l.status = %(converted)s),
+               count(*) FILTER (WHERE l.status = %(converted)s AND EXISTS ({journey_of_lead})),
+               count(*) FILTER (WHERE l.status = %(converted)s AND EXISTS (
+                   {journey_of_lead} AND (j.status = ANY(%(ct_enrolled)s)
+                                          OR (j.status = %(ct_withdrawn)s AND j.enrollment_date IS NOT NULL))))
+        FROM patient_lead l
+        {"JOIN patient p ON p.id = l.converted_patient_id" if navigator is not None else ""}
+        WHERE l.created_at >= %(start)s AND l.created_at < %(end)s {_nav_filter("p.navigator_id", navigator)}
+        """,
+        {
+            **params,
+            "converted": LeadStatus.CONVERTED,
+            "ct_enrolled": list(CT_ENROLLED),
+            "ct_withdrawn": CTStatus.WITHDRAWN,
+        },
+    )
+    return LeadFunnel(*cursor.fetchone())
+
+
+def _eap(cursor, params: dict, navigator: Person | None) -> EAPFunnel:
+    step = "EXISTS (SELECT 1 FROM journey_status_change s WHERE s.eap_journey_id = j.id AND s.to_status = %({})s)"
+    cursor.execute(
+        f"""
+        SELECT count(*),
+               count(*) FILTER (WHERE j.status = ANY(%(submitted)s)
+                                OR (j.status = ANY(%(exits)s) AND {step.format("to_submitted")})),
+               count(*) FILTER (WHERE j.status = ANY(%(approved)s)
+                                OR (j.status = ANY(%(exits)s) AND {step.format("to_approved")}))
+        FROM eap_journey j
+        {"JOIN patient p ON p.id = j.patient_id" if navigator is not None else ""}
+        WHERE j.is_active AND j.created_at >= %(start)s AND j.created_at < %(end)s
+        {_nav_filter("p.navigator_id", navigator)}
+        """,
+        {
+            **params,
+            "submitted": list(EAP_SUBMITTED),
+            "approved": list(EAP_APPROVED),
+            "exits": list(EAP_EXITS),
+            "to_submitted": EAPStatus.SUBMITTED,
+            "to_approved": EAPStatus.APPROVED,
+        },
+    )
+    return EAPFunnel(*cursor.fetchone())
+
+
+def navigation_report(*, period: ReportPeriod, navigator: Person | None = None) -> NavigationReport:
+    """The navigation report of ``period``, of every navigator or of ``navigator`` only. Nine queries,
+    whatever the data (the module docstring defines each figure)."""
+    weeks = period.weeks
+    params = {
+        "tz": settings.TIME_ZONE,
+        "start": period.start,
+        "end": period.end,
+        "first_day": period.first_day,
+        "last_day": period.last_day,
+        "navigator": navigator.pk if navigator is not None else None,
+    }
+    groups: dict = {}
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # JIT compiling these aggregates cost more than running them (2 s of 6 at 1M calls), and the overdue
+        # query's window sort spills to disk at the default work_mem: both for this transaction only.
+        cursor.execute("SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)", [REPORT_WORK_MEM])
+        _calls(cursor, params, navigator, groups)
+        _new_patients(cursor, params, navigator, groups)
+        _consults(cursor, params, navigator, groups)
+        overdue = _overdue(cursor, params, navigator, weeks)
+        leads = _leads(cursor, params, navigator)
+        eap = _eap(cursor, params, navigator)
+
+    cells = {key: figures for key, figures in groups.items() if len(key) == 2 and key[0] not in ("week", "navigator")}
+    by_week = {week.monday: groups.get(("week", week.monday)) or Figures() for week in weeks}
+    nav_ids = {key[1] for key in groups if key[0] == "navigator"} | {nav for _, nav in cells} | set(overdue)
+    if navigator is not None:
+        nav_ids = {navigator.pk}
+    by_navigator = {nav: groups.get(("navigator", nav)) or Figures() for nav in nav_ids}
+    total = groups.get(("total",)) or Figures()
+    for nav, per_week in overdue.items():
+        for week, count in zip(weeks, per_week, strict=True):
+            if count:
+                cells.setdefault((week.monday, nav), Figures()).overdue_follow_ups = count
+                by_week[week.monday].overdue_follow_ups += count
+        by_navigator[nav].overdue_follow_ups = per_week[-1]
+    total.overdue_follow_ups = by_week[weeks[-1].monday].overdue_follow_ups
+    people = {p.pk: p for p in Person.all_objects.filter(pk__in=nav_ids)} if nav_ids else {}
+    if navigator is not None:
+        people[navigator.pk] = navigator
+    listed = sorted(people.values(), key=lambda p: (p.last_name.lower(), p.first_name.lower(), str(p.pk)))
+    return NavigationReport(
+        period=period,
+        navigator=navigator,
+        weeks=weeks,
+        navigators=listed,
+        cells=cells,
+        by_week=by_week,
+        by_navigator={p.pk: by_navigator[p.pk] for p in listed},
+        total=total,
+        leads=leads,
+        eap=eap,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Who may see it, and the request's parameters (the admin form and the API read them alike)
+
+
+def may_see_every_navigator(user) -> bool:
+    """CRM supervisors and superusers."""
+    return bool(user and user.is_active and (user.is_superuser or roles.CRM_SUPERVISORS in roles.group_names(user)))
+
+
+def may_see_navigation_report(user) -> bool:
+    """CRM supervisors, superusers and navigators (their own figures); CM staff and everyone else: no."""
+    if not (user and getattr(user, "is_authenticated", False) and user.is_active):
+        return False
+    return may_see_every_navigator(user) or roles.PATIENT_NAVIGATORS in roles.group_names(user)
+
+
+def report_navigators():
+    """The navigators a supervisor may choose: every Person who holds or held the navigator role."""
+    held = PersonContactType.objects.filter(contact_type__code=ContactType.PATIENT_NAVIGATOR).values("person_id")
+    return Person.objects.filter(pk__in=held).order_by("last_name", "first_name", "id")
+
+
+def _day(params, name: str, default: dt.date) -> dt.date:
+    text = (params.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError({name: [f"{text[:40]!r} is not a date of the form YYYY-MM-DD."]}) from None
+
+
+def report_period(params) -> ReportPeriod:
+    """``from`` and ``to`` (local days, optional: the last 12 full weeks), ``from`` <= ``to``, at most
+    ``MAX_PERIOD_DAYS`` days; a ``ValidationError`` naming the parameter otherwise."""
+    default = ReportPeriod.last_full_weeks()
+    first_day = _day(params, "from", default.first_day)
+    last_day = _day(params, "to", default.last_day)
+    if first_day > last_day:
+        raise ValidationError({"from": ["`from` must be on or before `to`."]})
+    if (last_day - first_day).days + 1 > MAX_PERIOD_DAYS:
+        raise ValidationError({"to": [f"The period spans more than {MAX_PERIOD_DAYS} days; choose a shorter one."]})
+    return ReportPeriod(first_day, last_day)
+
+
+def report_navigator(params, *, user) -> Person | None:
+    """The navigator the report is limited to: a navigator's own Person (asking for another one is a
+    ``PermissionDenied``), or for a supervisor the ``navigator`` parameter (a navigator's Person id) or
+    None for every navigator; a ``ValidationError`` naming ``navigator`` for an id that is none."""
+    from people.selectors import navigator_for_user
+
+    text = (params.get("navigator") or "").strip()
+    chosen = None
+    if text:
+        try:
+            chosen = report_navigators().get(pk=uuid.UUID(text))
+        except (ValueError, Person.DoesNotExist):
+            raise ValidationError({"navigator": [f"No navigator has the id {text[:40]!r}."]}) from None
+    if may_see_every_navigator(user):
+        return chosen
+    own = navigator_for_user(user)
+    if own is None:
+        raise PermissionDenied("Your login is not linked to a navigator: the report shows a navigator's own figures.")
+    if chosen is not None and chosen.pk != own.pk:
+        raise PermissionDenied("Navigators see their own figures only.")
+    return own
