@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from cm_program.admin import cm_report_view
 from common.api.docs import ApiDocsView, ApiSchemaView
 from common.api.views import api_not_found
 from common.views import health, not_found
@@ -14,6 +15,8 @@ admin.site.index_title = "Patient navigation and contingency management"
 urlpatterns = [
     path("health/", health, name="health"),
     path("admin/account/", include("accounts.urls")),
+    # Reports (issue 14): pages of the admin site (its login, two-factor and CSP), outside any one model's admin.
+    path("admin/reports/cm/", admin.site.admin_view(cm_report_view), name="admin-report-cm"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("crm_project.api_urls")),
     path("api/schema/", ApiSchemaView.as_view(), name="api-schema"),
