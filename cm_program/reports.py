@@ -54,6 +54,9 @@ RETENTION_WEEKS = (4, 8, 12)
 DEFAULT_WEEKS = 12  # the default period: the last 12 full ISO weeks
 MAX_PERIOD_DAYS = 731  # two years of weeks at most on one page
 STREAKS_SHOWN = 10
+# Days a report may name: wide enough for any real period, narrow enough that no instant computed from one
+# (the period's end, a date weeks later) overflows a datetime.
+EARLIEST_DAY, LATEST_DAY = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
 TESTS = (PointsEvent.TEST_NEGATIVE, PointsEvent.TEST_POSITIVE, PointsEvent.TEST_MISSED)
 
 
@@ -101,9 +104,12 @@ def _day(params, name: str, default: dt.date) -> dt.date:
     if not text:
         return default
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise ValidationError({name: [f"{text[:40]!r} is not a date of the form YYYY-MM-DD."]}) from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ValidationError({name: [f"{day.isoformat()} is outside {EARLIEST_DAY.year} to {LATEST_DAY.year}."]})
+    return day
 
 
 def _uuid(params, name: str) -> uuid.UUID | None:
