@@ -34,7 +34,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, TextField
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    FilteredRelation,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    TextField,
+)
 from django.db.models.functions import Coalesce, TruncWeek
 from django.http import Http404
 from django.utils import timezone
@@ -262,10 +274,17 @@ def _weeks(ledger: QuerySet, period: ReportPeriod) -> list[dict[str, Any]]:
     """Query 3: the ledger of the period by ISO week and event type, reversed entries apart."""
     rows = (
         ledger.filter(occurred_at__gte=period.start, occurred_at__lt=period.end)
-        .annotate(week=TruncWeek("occurred_at", tzinfo=timezone.get_current_timezone()))
+        .annotate(
+            week=TruncWeek("occurred_at", tzinfo=timezone.get_current_timezone()),
+            # A reversal is written after the entry it cancels, so the period's entries can only be reversed by
+            # entries from the period's start on: the join reads those, not the whole ledger.
+            reversal=FilteredRelation("reversed_by", condition=Q(reversed_by__occurred_at__gte=period.start)),
+        )
         .values("week", "event_type")
         .annotate(
-            entries=Count("pk", filter=_not_reversed()),
+            # A LEFT JOIN to the reversal (at most one per entry): the planner hashes it and aggregates by hash;
+            # a NOT EXISTS inside the aggregate's filter made it sort every entry of the period instead.
+            entries=Count("pk", filter=Q(reversal__isnull=True)),
             positive=Coalesce(Sum("points", filter=Q(points__gt=0)), 0, output_field=IntegerField()),
             negative=Coalesce(Sum("points", filter=Q(points__lt=0)), 0, output_field=IntegerField()),
         )
