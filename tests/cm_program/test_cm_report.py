@@ -353,6 +353,8 @@ def test_api_roles(data, navigator_user, crm_supervisor_user):
     assert mine.status_code == 200 and mine.json()["statuses"]["total"] == 3
     assert ann.get(URL, api_query(cpss=str(data["bob"].pk))).status_code == 404
     assert ann.get(URL, api_query()).json()["statuses"]["total"] == 3
+    # Like every path of the API, without its trailing slash too (no redirect).
+    assert ann.get(URL.rstrip("/"), api_query()).status_code == 200
 
 
 @pytest.mark.django_db
