@@ -5,7 +5,7 @@
 Builds N CPSS providers, each with a caseload of enrollments and a ledger of events (bulk inserts),
 then times the reads the CM desk and the supervisors' page make: the CPSS caseload summary, the
 complete patient view, the dual-enrollment list, the patient pool for billing (a JSON page and every row,
-as the CSV reads them), and recording one event through the service.
+as the CSV reads them), the CM program report (last 12 weeks), and recording one event through the service.
 """
 
 from __future__ import annotations
@@ -124,6 +124,15 @@ def main() -> None:
         measure("patient pool, first page (50)", lambda: list(billing.pool_page_enrollments(period=period)[:50]))
         measure(
             "patient pool, every row (CSV batches)", lambda: sum(1 for _ in billing.iter_patient_pool(period=period))
+        )
+        from cm_program import reports
+        from people.models import User
+
+        everyone = User(username="bench-report", is_superuser=True, is_active=True)  # unsaved: the scope only
+        last_weeks = reports.default_period()
+        measure(
+            "CM program report (every CPSS, last 12 weeks)",
+            lambda: reports.cm_program_report(user=everyone, period=last_weeks),
         )
         measure(
             "cm_event_record (weekly check-in)",

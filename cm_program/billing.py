@@ -3,13 +3,13 @@ billing team needs from this system (issue 14, point 4).
 
 One set-based query per batch: the identity, CM profile, program and CPSS come by joins; the date an
 ended enrollment ended and the period's peer-support and group-attendance counts by correlated
-subqueries (``cm_points_enrollment_time_idx``, the audit trail's ``pgh_obj`` index). The CSV walks the
+subqueries (``cm_points_enrollment_time_idx``, ``cm_status_changes_enr_time_idx``). The CSV walks the
 rows by keyset batches on the primary key, so memory stays flat whatever the size of the pool.
 
 "Active at any time in the period" means: enrolled on or before the period's last day, and not ended
 (graduated or withdrawn) before its first day. An ended enrollment's end is when it entered its current
-status, read from the audit trail of ``cm_enrollments`` (the last change into that status); a row that
-has no such event (written around the triggers) falls back to its ``updated_at``. Paused enrollments
+status, read from its status history (``EnrollmentStatusChange``: the latest change into that status); a
+row without one (written around the services and importers) falls back to its ``updated_at``. Paused enrollments
 are still enrolled, so they are in the pool with their status shown. Deleted and merged canonical
 patients are left out. Reversed peer-support and group-attendance entries are not counted.
 """
@@ -42,7 +42,14 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from cm_program.admin_views import csv_safe
-from cm_program.models import CMEnrollment, CMPointsTransaction, CMProgram, CMStatus, PointsEvent
+from cm_program.models import (
+    CMEnrollment,
+    CMPointsTransaction,
+    CMProgram,
+    CMStatus,
+    EnrollmentStatusChange,
+    PointsEvent,
+)
 from common.csv_export import csv_response
 from common.models import PHIAccessType
 from common.phi_access import PATIENT_POOL_EXPORT, phi_access_record_request
@@ -123,17 +130,12 @@ def _event_count(event_type: str, period: BillingPeriod) -> Subquery:
 
 
 def _ended_at() -> Subquery:
-    """When an ended enrollment entered its current status: its first audit event in that status with no
-    later event in another status."""
-    events = CMEnrollment.pgh_event_model.objects
-    later_other = events.filter(
-        pgh_obj_id=OuterRef("pgh_obj_id"), pgh_created_at__gt=OuterRef("pgh_created_at")
-    ).exclude(status=OuterRef("status"))
+    """When an ended enrollment entered its current status: the latest row of its status history
+    (``cm_status_changes_enr_time_idx``)."""
     entered = (
-        events.filter(pgh_obj_id=OuterRef("pk"), status=OuterRef("status"))
-        .filter(~Exists(later_other))
-        .order_by("pgh_created_at")
-        .values("pgh_created_at")[:1]
+        EnrollmentStatusChange.objects.filter(enrollment=OuterRef("pk"), to_status=OuterRef("status"))
+        .order_by("-changed_at", "-created_at")
+        .values("changed_at")[:1]
     )
     return Subquery(entered, output_field=DateTimeField())
 
@@ -148,7 +150,7 @@ def pool_enrollments(*, period: BillingPeriod, program: CMProgram | None = None)
         queryset = queryset.filter(cm_program=program)
     ended = Q(status__in=ENDED_STATUSES)
     return (
-        # Read from the audit trail only for ended rows (the CASE skips the subquery for the others).
+        # Read from the status history only for ended rows (the CASE skips the subquery for the others).
         queryset.annotate(
             ended_at=Case(
                 When(ended, then=Coalesce(_ended_at(), F("updated_at"))), default=None, output_field=DateTimeField()

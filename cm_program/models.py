@@ -675,6 +675,58 @@ class CMEnrollment(CMModel):
         return f"{self.canonical_patient} in {self.cm_program}"
 
 
+class EnrollmentStatusChange(models.Model):
+    """The status history of an enrollment: one row when it starts and one per status move, never edited.
+
+    Written by the enrollment services (and the importers) in the transaction that moves the status, so
+    that a report can tell an enrollment's status at any past date (retention at 4, 8 and 12 weeks, the
+    billing pool's end dates) without reading the audit trail. The first row of an enrollment has no
+    ``from_status`` and is dated at its ``enrollment_date``. Append-only like the points ledger: database
+    triggers refuse UPDATE, DELETE and TRUNCATE. Not tracked by pghistory: the table is its own history.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False)
+    enrollment = models.ForeignKey(CMEnrollment, on_delete=models.PROTECT, related_name="status_changes")
+    from_status = models.TextField(
+        null=True, blank=True, choices=CMStatus.choices, help_text="Empty on the enrollment's first row."
+    )
+    to_status = models.TextField(choices=CMStatus.choices)
+    changed_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.TextField(blank=True, default="", db_default="")
+    created_at = models.DateTimeField(default=timezone.now, db_default=Now(), editable=False)
+
+    class Meta:
+        db_table = "cm_enrollment_status_changes"
+        ordering = ["enrollment", "changed_at", "created_at"]
+        verbose_name = "enrollment status change"
+        constraints = [
+            models.CheckConstraint(
+                condition=_in_list("from_status", CMStatus, nullable=True) & _in_list("to_status", CMStatus),
+                name="cm_enrollment_status_changes_status_check",
+                violation_error_message="Unknown status.",
+            ),
+            models.CheckConstraint(
+                condition=Q(from_status__isnull=True) | ~Q(from_status=F("to_status")),
+                name="cm_enrollment_status_changes_is_a_change",
+                violation_error_message="A status change goes to another status.",
+            ),
+        ]
+        indexes = [
+            # An enrollment's status at a date: its last row at or before it (the reports, the billing pool).
+            models.Index(fields=["enrollment", "changed_at"], name="cm_status_changes_enr_time_idx"),
+        ]
+        triggers = append_only_triggers(
+            update_message="cm_enrollment_status_changes is append-only: record a new status change instead",
+            truncate_message="cm_enrollment_status_changes is append-only: it cannot be truncated",
+        )
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} -> {self.to_status} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+
 class PointsEvent(models.TextChoices):
     GROUP_ATTENDANCE = "group_attendance", "Group attendance"
     TEST_NEGATIVE = "test_negative", "Drug test: negative"

@@ -24,6 +24,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 # db_roles may run before the migration that creates a newly listed table.
 APPEND_ONLY_TABLES: tuple[str, ...] = (
     "cm_points_transactions",  # the CM points ledger (cm_program.CMPointsTransaction)
+    "cm_enrollment_status_changes",  # the CM enrollments' status history (cm_program.EnrollmentStatusChange)
     "phi_access_log",  # who viewed which patient's record (HIPAA 164.312(b))
 )
 

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from cm_program.admin import cm_report_view
 from common.api.docs import ApiDocsView, ApiSchemaView
 from common.api.views import api_not_found
 from common.views import health, not_found
@@ -17,6 +18,7 @@ urlpatterns = [
     path("admin/account/", include("accounts.urls")),
     # The reports (issue 14) sit beside the model pages, inside the admin (login, two-factor, CSRF).
     path("admin/reports/navigation/", admin.site.admin_view(navigation_report_view), name="admin-report-navigation"),
+    path("admin/reports/cm/", admin.site.admin_view(cm_report_view), name="admin-report-cm"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("crm_project.api_urls")),
     path("api/schema/", ApiSchemaView.as_view(), name="api-schema"),

@@ -29,7 +29,10 @@ def _flush_may_empty_append_only_tables():
     original = flush.Command.handle
 
     def handle(self, *args, **options):
-        with pgtrigger.ignore("cm_program.CMPointsTransaction:append_only_truncate"):
+        with pgtrigger.ignore(
+            "cm_program.CMPointsTransaction:append_only_truncate",
+            "cm_program.EnrollmentStatusChange:append_only_truncate",
+        ):
             return original(self, *args, **options)
 
     with pytest.MonkeyPatch.context() as patch:

@@ -339,3 +339,27 @@ def ledger(plan: Plan) -> Table:
     columns = ("id", "enrollment_id", "canonical_patient_id", "sequence", "event_type", "points", "reason")
     columns += ("reverses_id", "streak_after", "recorded_by_id", "occurred_at", "created_at")
     return Table(CMPointsTransaction, columns, rows(), plan.sizes.ledger)
+
+
+def status_changes(plan: Plan) -> Table:
+    """Each enrollment's status history, as the services write it: its first row (active) at the enrollment
+    date, and for an enrollment no longer active one change into its status when its events stopped."""
+    from cm_program.models import EnrollmentStatusChange
+
+    change_id = plan.ids.of("status_change")
+
+    def rows():
+        n = 0
+        for e in range(plan.layout.enrollments):
+            enr = enrollment(plan, e)
+            by = plan.cm_supervisor_user if enr.provider is None else plan.cpss_user(enr.provider)
+            enrollment_pk = plan.enrollment_id(e)
+            yield (change_id(n), enrollment_pk, NULL, "active", ts(enr.start), by, "", ts(enr.start))
+            n += 1
+            if enr.status != "active":
+                yield (change_id(n), enrollment_pk, "active", enr.status, ts(enr.stop), by, "", ts(enr.stop))
+                n += 1
+
+    columns = ("id", "enrollment_id", "from_status", "to_status", "changed_at", "changed_by_id", "reason")
+    total = plan.layout.enrollments * 2 - round(plan.layout.enrollments * 0.6)  # an estimate for the progress bar
+    return Table(EnrollmentStatusChange, (*columns, "created_at"), rows(), total)

@@ -61,6 +61,7 @@ def tables(plan: Plan, existing_conditions: dict[str, str], password_hash: str) 
         lambda: cm.cm_profiles(plan),
         lambda: cm.ledger(plan),  # first: it records the totals the enrollments cache
         lambda: cm.enrollments(plan),
+        lambda: cm.status_changes(plan),
     ]
 
 

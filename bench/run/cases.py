@@ -333,7 +333,8 @@ def admin_cases(client, terms: Terms) -> list[Case]:
 
 
 def page_cases(client) -> list[Case]:
-    """The desk pages: the patient hub, both caseload pages and their CSVs, the complete patient view."""
+    """The desk pages: the patient hub, both caseload pages and their CSVs, the CM program report (page and API),
+    the complete patient view."""
     from cm_program.models import CanonicalPatient, CMEnrollment
     from patients.models import CallHistory, Patient
 
@@ -382,6 +383,19 @@ def page_cases(client) -> list[Case]:
              floor=cpss_caseloads, tags={"admin", "page", "caseload"}),
         Case("admin page", "CPSS caseloads CSV", "GET", "/admin/cm_program/cmprovider/caseloads/csv/",
              auth="session", floor=cpss_caseloads, tags={"admin", "page", "caseload", "csv"}),
+    ]  # fmt: skip
+    # The CM program report (issue 14): the floor is its biggest part, the period's ledger by week and event type.
+    cm_report = Floor(
+        "SELECT date_trunc('week', occurred_at), event_type, count(*), sum(points) FROM cm_points_transactions "
+        "WHERE occurred_at >= date_trunc('week', now()) - interval '12 weeks' "
+        "AND occurred_at < date_trunc('week', now()) GROUP BY 1, 2",
+        note="~",
+    )
+    cases += [
+        Case("admin page", "CM program report (last 12 weeks)", "GET", "/admin/reports/cm/", auth="session",
+             floor=cm_report, tags={"admin", "page", "report"}),
+        Case("API report", "GET /api/v1/reports/cm/ (last 12 weeks)", "GET", f"{API}reports/cm/", floor=cm_report,
+             tags={"report"}),
     ]  # fmt: skip
     cases.extend(audit_event_cases(client))
     cases.extend(report_cases())

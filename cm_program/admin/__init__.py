@@ -59,8 +59,10 @@ from cm_program.admin.programs import (
 from cm_program.admin.providers import (
     CMProviderAdmin,
 )
+from cm_program.admin.reports import cm_report_view
 
 __all__ = [
+    "cm_report_view",
     "CanonicalPatientAdmin",
     "CanonicalPatientDuplicatePairAdmin",
     "CMEnrollmentAdmin",

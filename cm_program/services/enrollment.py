@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from cm_program.models import (
     CanonicalPatient,
@@ -18,6 +19,7 @@ from cm_program.models import (
     CMProvider,
     CMStatus,
     EnrollmentSource,
+    EnrollmentStatusChange,
     IntakeQLink,
     IntakeQPatient,
     PointsEvent,
@@ -72,6 +74,27 @@ def _lock_cpss_with_room(cpss_provider: CMProvider) -> CMProvider:
     return locked
 
 
+def _record_status_change(
+    *,
+    enrollment: CMEnrollment,
+    from_status: str | None,
+    to_status: str,
+    actor: User | None,
+    reason: str = "",
+    changed_at: dt.datetime | None = None,
+) -> EnrollmentStatusChange:
+    """Append one row to the enrollment's status history (``EnrollmentStatusChange``), in the caller's
+    transaction: the history and the status cannot disagree."""
+    return EnrollmentStatusChange.objects.create(
+        enrollment=enrollment,
+        from_status=from_status,
+        to_status=to_status,
+        changed_at=changed_at or timezone.now(),
+        changed_by=actor,
+        reason=(reason or "").strip(),
+    )
+
+
 def _check_program(program: CMProgram) -> None:
     if not program.is_active:
         raise ValidationError({"cm_program": [f"The program {program} is not active."]})
@@ -119,6 +142,14 @@ def cm_enrollment_create(
             pod_assignment=_clean_text(pod_assignment, field="pod_assignment"),
             notes=_clean_text(notes, field="notes", multiline=True),
             medicaid_verification=medicaid_verification,
+        )
+        # The history's first row is dated at the enrollment date (which may be earlier than today).
+        _record_status_change(
+            enrollment=enrollment,
+            from_status=None,
+            to_status=enrollment.status,
+            actor=actor,
+            changed_at=enrollment.enrollment_date,
         )
         if program.points_enrollment_bonus > 0:
             _append_entry(
@@ -335,7 +366,8 @@ def cm_enrollment_set_status(
     """Move an enrollment along its allowed statuses (active, paused, graduated, withdrawn).
 
     Rules: graduation is final; back to active counts against the CPSS's caseload again. The change
-    is kept in the audit trail with its actor and ``reason``.
+    is appended to the enrollment's status history (``EnrollmentStatusChange``) and kept in the audit
+    trail, both with its actor and ``reason``.
     """
     _clean_choice(status, field="status", choices=CMStatus, required=True)
     check_text(reason, field="reason", multiline=True)
@@ -347,6 +379,9 @@ def cm_enrollment_set_status(
             raise ValidationError({"status": [f"An enrollment cannot go from {locked.status} to {status}."]})
         if status == CMStatus.ACTIVE and locked.cpss_provider_id is not None:
             _lock_cpss_with_room(locked.cpss_provider)
+        _record_status_change(
+            enrollment=locked, from_status=locked.status, to_status=status, actor=actor, reason=reason
+        )
         locked.status = status
         locked.save(update_fields=["status", "updated_at"])
         return locked

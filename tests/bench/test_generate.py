@@ -105,6 +105,15 @@ def test_counts_per_table(generated):
     # Every CT / EAP journey has a timeline that opens with its first status.
     assert _scalar("SELECT count(*) FROM journey_status_change WHERE from_status = ''") == 600
     assert _scalar("SELECT count(*) FROM journey_status_change") > 600
+    # Every CM enrollment's status history opens active at its enrollment date, and ends in its status.
+    assert _scalar("SELECT count(*) FROM cm_enrollment_status_changes WHERE from_status IS NULL") == 110
+    assert (
+        _scalar(
+            "SELECT count(*) FROM cm_enrollments e WHERE e.status <> (SELECT s.to_status "
+            "FROM cm_enrollment_status_changes s WHERE s.enrollment_id = e.id ORDER BY s.changed_at DESC LIMIT 1)"
+        )
+        == 0
+    )
 
 
 @pytest.mark.django_db

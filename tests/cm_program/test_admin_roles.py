@@ -16,7 +16,7 @@ from cm_program.models import CMEnrollment, IntakeQPatient
 from people.models import Person, User
 from tests.factories.people import PersonFactory
 
-MY_LINKS = {"CPSS caseloads", "Dual enrollments", "My caseload"}
+MY_LINKS = {"CPSS caseloads", "Dual enrollments", "My caseload", "CM program report"}
 
 
 def workplace_links(body: str) -> set[str]:
@@ -47,9 +47,9 @@ def test_a_cpss_sees_no_patient_navigation_data(client, cpss):
 @pytest.mark.parametrize(
     ("role", "expected"),
     [
-        ("superuser", {"CPSS caseloads", "Dual enrollments"}),
-        ("cm_supervisor_user", {"CPSS caseloads", "Dual enrollments"}),
-        ("cpss_login", {"My caseload"}),
+        ("superuser", {"CPSS caseloads", "Dual enrollments", "CM program report"}),
+        ("cm_supervisor_user", {"CPSS caseloads", "Dual enrollments", "CM program report"}),
+        ("cpss_login", {"My caseload", "CM program report"}),
         ("navigator_user", set()),
         ("crm_supervisor_user", set()),
     ],
@@ -132,6 +132,10 @@ def test_every_custom_cm_page_opens_for_the_roles_that_may_see_it_and_no_one_els
                 body = response.content.decode()
                 if 'id="cm-total-points"' not in body or 'id="cm-record-event"' not in body:
                     failures.append(f"{username} {name}: the desk is missing")
+        # The CM program report (issue 14): a page of the admin site outside the model admins.
+        report = client.get(reverse("admin-report-cm"))
+        if report.status_code != cm_staff[username]:
+            failures.append(f"{username} CM program report: {report.status_code}, expected {cm_staff[username]}")
         # The IntakeQ "Enroll in CM" form: supervisors get it; others are not offered the action.
         response = client.post(
             reverse("admin:cm_program_intakeqpatient_changelist"),

@@ -458,6 +458,13 @@ def test_a_later_export_updates_what_the_import_wrote_and_keeps_what_the_crm_edi
     assert (e1.status, e1.pod_assignment, e1.medicaid_verification) == ("paused", "B", {"verified": False})
     assert e2.notes == "Edited by the CPSS"
     assert outcomes(report, "cm_patients.csv") == {"updated": 1, "conflict": 1, "skipped": 1}
+    # The status history: each enrollment's first row at its enrollment date, and the export's status change.
+    from cm_program.models import EnrollmentStatusChange
+
+    history = EnrollmentStatusChange.objects.filter(enrollment=e1).order_by("changed_at")
+    assert [(h.from_status, h.to_status) for h in history] == [(None, "active"), ("active", "paused")]
+    assert history[0].changed_at == e1.enrollment_date
+    assert not EnrollmentStatusChange.objects.filter(enrollment=e2).exclude(from_status=None).exists()
     rows = rows_of(report)
     assert rows[("cm_patients.csv", "e1")]["reason"] == (
         "changed in the export: updated: medicaid_verification, pod_assignment, status"

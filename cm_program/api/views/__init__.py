@@ -47,6 +47,7 @@ from cm_program.api.views.providers import (
     CMProviderViewSet,
 )
 from cm_program.api.views.reports import (
+    CMProgramReportView,
     PatientPoolView,
 )
 
@@ -56,6 +57,7 @@ __all__ = [
     "CMEnrollmentViewSet",
     "CMLedgerViewSet",
     "CMPatientViewSet",
+    "CMProgramReportView",
     "CMProgramViewSet",
     "CMProviderViewSet",
     "CMViewSet",

@@ -167,6 +167,14 @@ def create_enrollments() -> list[str]:
                    status, medicaid, pod, notes
             FROM s_enrollment WHERE created
             """,
+            # The status history's first row (cm_enrollment_status_changes), dated at the enrollment date: the
+            # old system kept no dates of status changes, so an enrollment exported as ended starts ended.
+            """
+            INSERT INTO cm_enrollment_status_changes (enrollment_id, from_status, to_status, changed_at, reason)
+            SELECT ce.id, NULL, ce.status, ce.enrollment_date, 'migrate_cm_patients: status as exported'
+            FROM s_enrollment e JOIN cm_enrollments ce ON ce.id = e.enrollment_id
+            WHERE e.created
+            """,
             """
             UPDATE s_enrollment e SET enrollment_id = f.enrollment_id FROM s_enrollment f
             WHERE e.merged_into = f.line
@@ -241,6 +249,13 @@ def refresh_enrollments() -> None:
                  WHERE f.field = 'status' AND f.action = 'update' AND f.new = '"active"'
             ) r
             WHERE f.line = r.line AND f.field = 'status' AND r.holding + r.rank > r.max_caseload
+            """,
+            # A status the export changes is a status change: appended to the history before the update.
+            """
+            INSERT INTO cm_enrollment_status_changes (enrollment_id, from_status, to_status, reason)
+            SELECT ce.id, ce.status, f.new #>> '{}', 'migrate_cm_patients: status changed in the export'
+            FROM s_enrollment_fields f JOIN cm_enrollments ce ON ce.id = f.enrollment_id
+            WHERE f.field = 'status' AND f.action = 'update' AND ce.status IS DISTINCT FROM f.new #>> '{}'
             """,
             """
             UPDATE cm_enrollments ce SET

@@ -1,0 +1,417 @@
+"""The CM program report (issue 14, point 3): one selector for the admin page and the API.
+
+``cm_program_report`` computes every figure for a period of local days ``[first_day, last_day]``
+(``settings.TIME_ZONE``), optionally one CPSS and one program, within the requesting user's scope (CM
+supervisors and superusers: every enrollment; a CPSS: their own caseload), in a constant number of
+queries (five, whatever the number of enrollments, weeks or CPSS). The definitions, as docs/REPORTS.md
+gives them:
+
+* **Enrollments** are those of live canonical patients (not deleted, not merged) in scope.
+* **Statuses**: each enrollment enrolled before the period's end, by its status at the period's end
+  (or now, for a period that ends later), read from the status history (``EnrollmentStatusChange``).
+* **Retention at 4, 8 and 12 weeks**: of the enrollments whose enrollment date is in the period (the
+  cohort), those whose date 4 (8, 12) weeks after enrollment has passed are *eligible*; of them, those
+  *retained* were active at that instant (not paused, withdrawn or graduated), per the status history.
+  The rate is retained / eligible (none when nobody is eligible).
+* **Tests per ISO week** (Monday to Sunday in local time, by when the test took place): every drug test
+  recorded (negative, positive, missed) that no reversal cancels; the negative-test rate is negative /
+  all, so a missed test counts as not negative. Reversal entries and the entries they cancel are left out.
+* **Attendance**: group-attendance events per week (reversed ones left out), and of the enrollments
+  active at the period's end, how many attended at least one group in the period.
+* **Points per week**: *earned* is the sum of the positive entries other than reversals, *deducted*
+  the negative ones other than reversals (manual adjustments), *reversed* the points taken back by
+  reversal entries (a reversal of a deduction gives points back: it counts negatively).
+* **Longest current streaks**: the active enrollments with the longest negative-test streak now.
+* **Caseload use per CPSS**: active enrollments now (in every program: the limit is the CPSS's, not a
+  program's) against ``max_caseload``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    FilteredRelation,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    TextField,
+)
+from django.db.models.functions import Coalesce, TruncWeek
+from django.http import Http404
+from django.utils import timezone
+
+from cm_program import selectors
+from cm_program.models import (
+    CMPointsTransaction,
+    CMProgram,
+    CMProvider,
+    CMStatus,
+    EnrollmentStatusChange,
+    PointsEvent,
+    ProviderRole,
+)
+
+RETENTION_WEEKS = (4, 8, 12)
+DEFAULT_WEEKS = 12  # the default period: the last 12 full ISO weeks
+MAX_PERIOD_DAYS = 731  # two years of weeks at most on one page
+STREAKS_SHOWN = 10
+# Days a report may name: wide enough for any real period, narrow enough that no instant computed from one
+# (the period's end, a date weeks later) overflows a datetime.
+EARLIEST_DAY, LATEST_DAY = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+TESTS = (PointsEvent.TEST_NEGATIVE, PointsEvent.TEST_POSITIVE, PointsEvent.TEST_MISSED)
+
+
+@dataclass(frozen=True)
+class ReportPeriod:
+    """``[first_day, last_day]`` in local days, as ``[start, end)`` instants."""
+
+    first_day: dt.date
+    last_day: dt.date
+
+    @property
+    def start(self) -> dt.datetime:
+        return timezone.make_aware(dt.datetime.combine(self.first_day, dt.time.min))
+
+    @property
+    def end(self) -> dt.datetime:
+        return timezone.make_aware(dt.datetime.combine(self.last_day + dt.timedelta(days=1), dt.time.min))
+
+    def weeks(self) -> list[dt.date]:
+        """The Mondays of the ISO weeks the period touches."""
+        monday = self.first_day - dt.timedelta(days=self.first_day.weekday())
+        mondays = []
+        while monday <= self.last_day:
+            mondays.append(monday)
+            monday += dt.timedelta(days=7)
+        return mondays
+
+
+def default_period(today: dt.date | None = None) -> ReportPeriod:
+    """The last ``DEFAULT_WEEKS`` full ISO weeks before the current one."""
+    today = today or timezone.localdate()
+    this_monday = today - dt.timedelta(days=today.weekday())
+    return ReportPeriod(this_monday - dt.timedelta(weeks=DEFAULT_WEEKS), this_monday - dt.timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class ReportParameters:
+    period: ReportPeriod
+    cpss: CMProvider | None
+    program: CMProgram | None
+
+
+def _day(params, name: str, default: dt.date) -> dt.date:
+    text = (params.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError({name: [f"{text[:40]!r} is not a date of the form YYYY-MM-DD."]}) from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ValidationError({name: [f"{day.isoformat()} is outside {EARLIEST_DAY.year} to {LATEST_DAY.year}."]})
+    return day
+
+
+def _uuid(params, name: str) -> uuid.UUID | None:
+    text = (params.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise ValidationError({name: [f"{text[:40]!r} is not an id (a UUID)."]}) from None
+
+
+def report_parameters(params, *, user) -> ReportParameters:
+    """``from``, ``to`` (local days, optional: the last 12 full weeks by default; ``from`` <= ``to``, at most
+    two years), ``cpss`` and ``program`` (ids, optional) of a request's query.
+
+    A ``ValidationError`` naming the parameter for bad input; ``PermissionDenied`` for users without CM
+    access; ``Http404`` for a CPSS outside the user's scope (a CPSS asking for another CPSS), as elsewhere.
+    """
+    if selectors.cm_scope(user) == "none":
+        raise PermissionDenied
+    default = default_period()
+    errors: dict[str, list[str]] = {}
+    first_day = last_day = None
+    for name, fallback in (("from", default.first_day), ("to", default.last_day)):
+        try:
+            value = _day(params, name, fallback)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+            continue
+        if name == "from":
+            first_day = value
+        else:
+            last_day = value
+    if first_day and last_day:
+        if first_day > last_day:
+            errors["from"] = ["`from` must be on or before `to`."]
+        elif (last_day - first_day).days >= MAX_PERIOD_DAYS:
+            errors["to"] = [f"The period is at most {MAX_PERIOD_DAYS} days."]
+    cpss = program = None
+    try:
+        cpss_id = _uuid(params, "cpss")
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+        cpss_id = None
+    try:
+        program_id = _uuid(params, "program")
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+        program_id = None
+    if program_id is not None:
+        program = selectors.cm_programs_visible_to(user).filter(pk=program_id).first()
+        if program is None:
+            errors["program"] = [f"No CM program has the id {str(program_id)!r}."]
+    if errors:
+        raise ValidationError(errors)
+    if cpss_id is not None:
+        cpss = selectors.cm_providers_visible_to(user).filter(pk=cpss_id).first()
+        if cpss is None:
+            raise Http404("No CPSS with this id in your scope.")
+    return ReportParameters(ReportPeriod(first_day, last_day), cpss, program)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The selector
+
+
+def report_enrollments(user, *, cpss: CMProvider | None = None, program: CMProgram | None = None) -> QuerySet:
+    """The enrollments the report counts: in the user's scope, of live canonical patients, filtered."""
+    queryset = selectors.cm_enrollments_visible_to(user).filter(
+        canonical_patient__is_active=True, canonical_patient__merged_into__isnull=True
+    )
+    if cpss is not None:
+        queryset = queryset.filter(cpss_provider=cpss)
+    if program is not None:
+        queryset = queryset.filter(cm_program=program)
+    return queryset
+
+
+def _status_at(when) -> Coalesce:
+    """An enrollment's status at the instant ``when`` (a value or an expression of the enrollment): its last
+    status change at or before it; its current status when it has no history (written around the services)."""
+    last = (
+        EnrollmentStatusChange.objects.filter(enrollment=OuterRef("pk"), changed_at__lte=when)
+        .order_by("-changed_at", "-created_at")
+        .values("to_status")[:1]
+    )
+    return Coalesce(Subquery(last, output_field=TextField()), F("status"))
+
+
+def _not_reversed() -> Q:
+    return ~Q(Exists(CMPointsTransaction.objects.filter(reverses=OuterRef("pk"))))
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime) -> dict[str, Any]:
+    """Query 1: the statuses at the period's end, and who of the active attended a group in the period."""
+    at = min(period.end, now)
+    attended = CMPointsTransaction.objects.filter(
+        enrollment=OuterRef("pk"),
+        event_type=PointsEvent.GROUP_ATTENDANCE,
+        occurred_at__gte=period.start,
+        occurred_at__lt=period.end,
+    ).filter(_not_reversed())
+    counts = (
+        enrollments.filter(enrollment_date__lt=period.end)
+        .annotate(status_then=_status_at(at), attended=Exists(attended))
+        .aggregate(
+            **{status: Count("pk", filter=Q(status_then=status)) for status in CMStatus.values},
+            active_attending=Count("pk", filter=Q(status_then=CMStatus.ACTIVE, attended=True)),
+        )
+    )
+    statuses = {status: counts[status] for status in CMStatus.values}
+    return {
+        "statuses": {**statuses, "total": sum(statuses.values()), "at": at},
+        "active_attending": counts["active_attending"],
+    }
+
+
+def _retention(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime) -> dict[str, Any]:
+    """Query 2: the cohort enrolled in the period, retained at 4, 8 and 12 weeks."""
+    cohort = enrollments.filter(enrollment_date__gte=period.start, enrollment_date__lt=period.end)
+    annotations = {
+        f"status_{w}": _status_at(OuterRef("enrollment_date") + dt.timedelta(weeks=w)) for w in RETENTION_WEEKS
+    }
+    aggregates: dict[str, Any] = {"cohort": Count("pk")}
+    for weeks in RETENTION_WEEKS:
+        passed = Q(enrollment_date__lte=now - dt.timedelta(weeks=weeks))
+        aggregates[f"eligible_{weeks}"] = Count("pk", filter=passed)
+        aggregates[f"retained_{weeks}"] = Count("pk", filter=passed & Q(**{f"status_{weeks}": CMStatus.ACTIVE}))
+    counts = cohort.annotate(**annotations).aggregate(**aggregates)
+    return {
+        "cohort": counts["cohort"],
+        "retention": [
+            {
+                "weeks": weeks,
+                "eligible": counts[f"eligible_{weeks}"],
+                "retained": counts[f"retained_{weeks}"],
+                "rate": _rate(counts[f"retained_{weeks}"], counts[f"eligible_{weeks}"]),
+            }
+            for weeks in RETENTION_WEEKS
+        ],
+    }
+
+
+def _weeks(ledger: QuerySet, period: ReportPeriod) -> list[dict[str, Any]]:
+    """Query 3: the ledger of the period by ISO week and event type, reversed entries apart."""
+    rows = (
+        ledger.filter(occurred_at__gte=period.start, occurred_at__lt=period.end)
+        .annotate(
+            week=TruncWeek("occurred_at", tzinfo=timezone.get_current_timezone()),
+            # A reversal is written after the entry it cancels, so the period's entries can only be reversed by
+            # entries from the period's start on: the join reads those, not the whole ledger.
+            reversal=FilteredRelation("reversed_by", condition=Q(reversed_by__occurred_at__gte=period.start)),
+        )
+        .values("week", "event_type")
+        .annotate(
+            # A LEFT JOIN to the reversal (at most one per entry): the planner hashes it and aggregates by hash;
+            # a NOT EXISTS inside the aggregate's filter made it sort every entry of the period instead.
+            entries=Count("pk", filter=Q(reversal__isnull=True)),
+            positive=Coalesce(Sum("points", filter=Q(points__gt=0)), 0, output_field=IntegerField()),
+            negative=Coalesce(Sum("points", filter=Q(points__lt=0)), 0, output_field=IntegerField()),
+        )
+        .order_by()
+    )
+    by_week = {
+        monday: {
+            "week": f"{monday.isocalendar().year}-W{monday.isocalendar().week:02d}",
+            "start": monday,
+            "tests": 0,
+            "negative_tests": 0,
+            "positive_tests": 0,
+            "missed_tests": 0,
+            "negative_rate": None,
+            "group_attendance": 0,
+            "weekly_checkins": 0,
+            "peer_support": 0,
+            "points_earned": 0,
+            "points_deducted": 0,
+            "points_reversed": 0,
+            "reversal_entries": 0,
+        }
+        for monday in period.weeks()
+    }
+    counted = {
+        PointsEvent.TEST_NEGATIVE: "negative_tests",
+        PointsEvent.TEST_POSITIVE: "positive_tests",
+        PointsEvent.TEST_MISSED: "missed_tests",
+        PointsEvent.GROUP_ATTENDANCE: "group_attendance",
+        PointsEvent.WEEKLY_CHECKIN: "weekly_checkins",
+        PointsEvent.PEER_SUPPORT: "peer_support",
+    }
+    for row in rows:
+        week = by_week[timezone.localtime(row["week"]).date()]
+        event = row["event_type"]
+        if event == PointsEvent.REVERSAL:
+            week["points_reversed"] -= row["positive"] + row["negative"]
+            week["reversal_entries"] += row["entries"]
+            continue
+        week["points_earned"] += row["positive"]
+        week["points_deducted"] -= row["negative"]
+        if event in counted:
+            week[counted[event]] += row["entries"]
+        if event in TESTS:
+            week["tests"] += row["entries"]
+    for week in by_week.values():
+        week["negative_rate"] = _rate(week["negative_tests"], week["tests"])
+    return list(by_week.values())
+
+
+def _streaks(enrollments: QuerySet) -> list[dict[str, Any]]:
+    """Query 4: the active enrollments with the longest current negative-test streaks."""
+    rows = (
+        enrollments.filter(status=CMStatus.ACTIVE, current_streak__gt=0)
+        .select_related("canonical_patient", "cm_program", "cpss_provider")
+        .order_by("-current_streak", "enrollment_date", "pk")[:STREAKS_SHOWN]
+    )
+    return [
+        {
+            "enrollment_id": e.pk,
+            "patient": f"{e.canonical_patient.first_name} {e.canonical_patient.last_name}",
+            "program": e.cm_program.name,
+            "cpss": str(e.cpss_provider) if e.cpss_provider else None,
+            "current_streak": e.current_streak,
+            "enrollment_date": e.enrollment_date,
+        }
+        for e in rows
+    ]
+
+
+def _caseloads(user, cpss: CMProvider | None) -> list[dict[str, Any]]:
+    """Query 5: each CPSS in scope, active enrollments now against ``max_caseload``."""
+    providers = selectors.cm_providers_visible_to(user).filter(role=ProviderRole.CPSS)
+    if cpss is not None:
+        providers = providers.filter(pk=cpss.pk)
+    rows = providers.annotate(active=Count("enrollments", filter=Q(enrollments__status=CMStatus.ACTIVE))).order_by(
+        "last_name", "first_name", "pk"
+    )
+    return [
+        {
+            "cpss_id": p.pk,
+            "cpss": f"{p.first_name} {p.last_name}",
+            "active": p.active,
+            "max_caseload": p.max_caseload,
+            "use": _rate(p.active, p.max_caseload),
+        }
+        for p in rows
+    ]
+
+
+def cm_program_report(
+    *,
+    user,
+    period: ReportPeriod,
+    cpss: CMProvider | None = None,
+    program: CMProgram | None = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Every figure of the CM program report (see the module's docstring), as plain data: five queries."""
+    now = now or timezone.now()
+    enrollments = report_enrollments(user, cpss=cpss, program=program)
+    statuses = _statuses(enrollments, period, now)
+    retention = _retention(enrollments, period, now)
+    ledger = CMPointsTransaction.objects.filter(enrollment__in=enrollments.values("pk"))
+    weeks = _weeks(ledger, period)
+    totals = {
+        name: sum(week[name] for week in weeks) for name in weeks[0] if name not in ("week", "start", "negative_rate")
+    }
+    totals["negative_rate"] = _rate(totals["negative_tests"], totals["tests"])
+    active = statuses["statuses"][CMStatus.ACTIVE]
+    return {
+        "from": period.first_day,
+        "to": period.last_day,
+        "cpss": {"id": cpss.pk, "name": f"{cpss.first_name} {cpss.last_name}"} if cpss else None,
+        "program": {"id": program.pk, "name": program.name} if program else None,
+        "scope": selectors.cm_scope(user),
+        "statuses": statuses["statuses"],
+        "cohort": retention["cohort"],
+        "retention": retention["retention"],
+        "attendance": {
+            "group_attendance": totals["group_attendance"],
+            "active_enrollments": active,
+            "active_attending": statuses["active_attending"],
+            "rate": _rate(statuses["active_attending"], active),
+        },
+        "weeks": weeks,
+        "totals": totals,
+        "longest_streaks": _streaks(enrollments),
+        "caseloads": _caseloads(user, cpss),
+    }
