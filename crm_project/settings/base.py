@@ -317,6 +317,17 @@ CACHES = {
         "OPTIONS": {"MAX_ENTRIES": 20_000},
     },
 }
+# REDIS_URL (optional; docs/OPERATIONS.md "Several web nodes"): the API throttle's counters go to Redis instead
+# of PostgreSQL - one short write per API request taken off the primary's WAL; a counter lost on a Redis
+# restart is harmless. Everything that must be transactional or kept (sessions, lockouts, idempotency keys,
+# the audit trail, the PHI access log) stays in PostgreSQL whatever this says.
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES["throttle"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "crm-throttle",
+    }
 # API_THROTTLE=false switches throttling off entirely (benchmarks only: bench/README.md); rates stay as set.
 API_THROTTLE = env.bool("API_THROTTLE", default=True)
 REST_FRAMEWORK.update(

@@ -93,3 +93,69 @@ def test_an_unknown_pooler_mode_refuses_to_start_naming_the_setting():
     result = run_python(PRINT_POOLER, env=env)
     assert result.returncode != 0
     assert "DATABASE_POOLER must be one of 'transaction', 'session' or empty, not 'statement'" in result.stderr
+
+
+PRINT_THROTTLE_CACHE = (
+    "import django, json, sys; django.setup(); from django.conf import settings; from django.core.cache import caches;"
+    "c = caches['throttle']; key, value = sys.argv[1], sys.argv[2];"
+    "c.set(key, value, 60) if value else None;"
+    "print(json.dumps([settings.CACHES['throttle']['BACKEND'], c.get(key)]))"
+)
+
+
+def _redis_answers() -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        try:
+            probe.connect(("127.0.0.1", 6379))
+        except OSError:
+            return False
+    return True
+
+
+def test_redis_url_puts_the_throttle_counters_in_redis_shared_by_every_node():
+    """Two processes (two web nodes) with REDIS_URL: a counter one writes, the other reads; without REDIS_URL
+    the counters stay in PostgreSQL (DatabaseCache)."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    import pytest
+
+    from tests.subprocess_utils import ROOT
+
+    if not _redis_answers():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("no Redis on 127.0.0.1:6379 (CI=true: the machine's Redis is expected)")
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+        "DJANGO_SETTINGS_MODULE": "crm_project.settings.local",
+        "DATABASE_URL": "postgres://app@db.internal/crm",
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
+    }
+    key = f"test-{uuid.uuid4()}"
+
+    def node(value: str, environment: dict) -> list:
+        result = subprocess.run(
+            [sys.executable, "-c", PRINT_THROTTLE_CACHE, key, value],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert node("7", env) == ["django.core.cache.backends.redis.RedisCache", "7"]
+    assert node("", env) == ["django.core.cache.backends.redis.RedisCache", "7"]  # the other node sees it
+    without = {**env, "REDIS_URL": ""}
+    result = run_python(
+        "import django; django.setup(); from django.conf import settings;print(settings.CACHES['throttle']['BACKEND'])",
+        env=without,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "django.core.cache.backends.db.DatabaseCache"
