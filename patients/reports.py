@@ -412,26 +412,35 @@ def _overdue(cursor, params: dict, navigator: Person | None, weeks: list[Week]) 
 
     # For one navigator, only their patients' calls (by the patients' ids); for all, the join below filters.
     one_navigator = f"AND c.patient_id IN (SELECT p.id FROM patient p WHERE {patients})" if navigator else ""
+    # The calls of the window are walked once, in order, with lead(); the first one of each patient also
+    # fetches the patient's last call before the window (its "anchor", whose next call is that first one):
+    # no set of the window's patients to build (a hash of a million rows), no second pass over the calls.
+    # Patients called after the period but not in the window get their anchor by themselves (few).
+    anchor = """
+        SELECT c0.call_date, c0.reminder_date FROM call_history c0
+        WHERE c0.patient_id = {patient} AND c0.is_active AND c0.call_date < %(end_d0)s
+        ORDER BY c0.call_date DESC, c0.created_at DESC LIMIT 1
+    """
     cursor.execute(
         f"""
         WITH win AS (
-            SELECT c.patient_id, c.call_date, c.created_at, c.reminder_date FROM call_history c
+            SELECT c.patient_id, c.call_date, c.reminder_date,
+                   lead(c.call_date) OVER w AS next_at, row_number() OVER w = 1 AS is_first
+            FROM call_history c
             WHERE c.is_active AND c.call_date >= %(end_d0)s AND c.call_date < %(end_dmax)s {one_navigator}
-        ), moved AS (
-            SELECT patient_id FROM win
-            UNION
-            SELECT p.id FROM patient p WHERE {patients} AND p.last_call_at >= %(end_dmax)s
-        ), anchors AS (
-            SELECT m.patient_id, a.call_date, a.created_at, a.reminder_date FROM moved m
-            CROSS JOIN LATERAL (
-                SELECT c0.call_date, c0.created_at, c0.reminder_date FROM call_history c0
-                WHERE c0.patient_id = m.patient_id AND c0.is_active AND c0.call_date < %(end_d0)s
-                ORDER BY c0.call_date DESC, c0.created_at DESC LIMIT 1
-            ) a
+            WINDOW w AS (PARTITION BY c.patient_id ORDER BY c.call_date, c.created_at)
         ), seq AS (
-            SELECT patient_id, call_date, reminder_date,
-                   lead(call_date) OVER (PARTITION BY patient_id ORDER BY call_date, created_at) AS next_at
-            FROM (SELECT * FROM win UNION ALL SELECT * FROM anchors) x
+            SELECT patient_id, call_date, reminder_date, next_at FROM win
+            UNION ALL
+            SELECT w.patient_id, a.call_date, a.reminder_date, w.call_date FROM win w
+            CROSS JOIN LATERAL ({anchor.format(patient="w.patient_id")}) a
+            WHERE w.is_first
+            UNION ALL
+            SELECT p.id, a.call_date, a.reminder_date, NULL FROM patient p
+            CROSS JOIN LATERAL ({anchor.format(patient="p.id")}) a
+            WHERE {patients} AND p.last_call_at >= %(end_dmax)s AND NOT EXISTS (
+                SELECT 1 FROM call_history c1 WHERE c1.patient_id = p.id AND c1.is_active
+                AND c1.call_date >= %(end_d0)s AND c1.call_date < %(end_dmax)s)
         ), spans AS (
             SELECT p.navigator_id,
                    GREATEST(s.reminder_date, {local_day.format(column="s.call_date")}) AS from_day,
