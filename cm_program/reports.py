@@ -53,6 +53,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from cm_program import selectors
+from cm_program.billing import BillingPeriod
 from cm_program.models import (
     CMPointsTransaction,
     CMProgram,
@@ -74,19 +75,9 @@ TESTS = (PointsEvent.TEST_NEGATIVE, PointsEvent.TEST_POSITIVE, PointsEvent.TEST_
 
 
 @dataclass(frozen=True)
-class ReportPeriod:
-    """``[first_day, last_day]`` in local days, as ``[start, end)`` instants."""
-
-    first_day: dt.date
-    last_day: dt.date
-
-    @property
-    def start(self) -> dt.datetime:
-        return timezone.make_aware(dt.datetime.combine(self.first_day, dt.time.min))
-
-    @property
-    def end(self) -> dt.datetime:
-        return timezone.make_aware(dt.datetime.combine(self.last_day + dt.timedelta(days=1), dt.time.min))
+class ReportPeriod(BillingPeriod):
+    """``[first_day, last_day]`` in local days, as ``[start, end)`` instants (the billing export's period),
+    with the ISO weeks it touches."""
 
     def weeks(self) -> list[dt.date]:
         """The Mondays of the ISO weeks the period touches."""
