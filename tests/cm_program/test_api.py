@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.utils import timezone
 
 from cm_program.models import CanonicalPatient, CMPatient, CMProgram, CMProvider, IntakeQLink, IntakeQPatient
 from common.audit import record_history
@@ -16,6 +15,7 @@ from people.models import Person
 from tests.cm_program.api_support import API, error, ids, lonely_canonical_patient, world
 from tests.factories.cm_program import CMEnrollmentFactory, CMProviderFactory, IntakeQPatientFactory
 from tests.factories.people import UserFactory
+from tests.relative_dates import FromToday, resolve
 
 __all__ = ["world"]
 
@@ -467,7 +467,7 @@ def test_intakeq_patient_lookup_as_scenario_2_step_1(sup, world):
             {
                 "first_name": "T",
                 "last_name": "W",
-                "date_of_birth": (timezone.localdate() + dt.timedelta(days=2)).isoformat(),
+                "date_of_birth": FromToday(days=2, iso=True),
             },
             "date_of_birth",
         ),
@@ -476,7 +476,7 @@ def test_intakeq_patient_lookup_as_scenario_2_step_1(sup, world):
 )
 def test_intakeq_patient_bad_input(sup, world, body, field):
     before = IntakeQPatient.objects.count()
-    response = sup.post(f"{API}/intakeq-patients/", body, format="json")
+    response = sup.post(f"{API}/intakeq-patients/", resolve(body), format="json")
     assert response.status_code == 400 and field in error(response)["fields"], response.content
     assert IntakeQPatient.objects.count() == before
 

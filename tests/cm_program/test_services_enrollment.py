@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from cm_program import services
 from cm_program.models import (
@@ -25,6 +24,7 @@ from tests.factories.cm_program import (
     CMProviderFactory,
     IntakeQPatientFactory,
 )
+from tests.relative_dates import FromNow, resolve
 
 # ---------------------------------------------------------------------------------------------------
 # Scenario 1: a new CM patient
@@ -104,13 +104,13 @@ def test_a_second_program_reuses_the_identity_and_cm_profile(program, cpss):
         ({"dob": "2999-01-01"}, "date_of_birth"),
         ({"phone": "555"}, "phone"),
         ({"email": "jessica@"}, "email"),
-        ({"consent_date": timezone.now() + dt.timedelta(days=2)}, "consent_date"),
-        ({"enrollment_date": timezone.now() + dt.timedelta(days=2)}, "enrollment_date"),
+        ({"consent_date": FromNow(days=2)}, "consent_date"),
+        ({"enrollment_date": FromNow(days=2)}, "enrollment_date"),
         ({"cpss": None}, "cpss_provider"),
     ],
 )
 def test_enroll_new_refuses_bad_input_and_writes_nothing(program, cpss, kwargs, field):
-    kwargs = {"cpss": cpss, **kwargs}
+    kwargs = {"cpss": cpss, **resolve(kwargs)}
     before = counts()
     with pytest.raises(ValidationError) as excinfo:
         enroll(program, kwargs.pop("cpss"), **kwargs)

@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from cm_program import services
 from cm_program.models import (
@@ -18,6 +17,7 @@ from people.models import Person
 from tests.cm_program.conftest import run_concurrently
 from tests.cm_program.services_support import assert_field_error, counts
 from tests.factories.people import PersonFactory
+from tests.relative_dates import FromToday, resolve
 
 
 @pytest.mark.django_db
@@ -118,7 +118,7 @@ def test_email_of_another_canonical_patient_is_a_conflict():
 @pytest.mark.parametrize(
     ("kwargs", "field", "text"),
     [
-        ({"date_of_birth": timezone.localdate() + dt.timedelta(days=1)}, "date_of_birth", "future"),
+        ({"date_of_birth": FromToday(days=1)}, "date_of_birth", "future"),
         ({"date_of_birth": "1899-12-31"}, "date_of_birth", "1900"),
         ({"date_of_birth": "22/03/1992"}, "date_of_birth", "not a date"),
         ({"first_name": "   "}, "first_name", "required"),
@@ -128,7 +128,7 @@ def test_email_of_another_canonical_patient_is_a_conflict():
     ],
 )
 def test_find_or_create_refuses_bad_input_and_writes_nothing(kwargs, field, text):
-    given = {"first_name": "Ann", "last_name": "Lee", "date_of_birth": "1990-01-01", **kwargs}
+    given = {"first_name": "Ann", "last_name": "Lee", "date_of_birth": "1990-01-01", **resolve(kwargs)}
     with pytest.raises(ValidationError) as excinfo:
         services.canonical_patient_find_or_create(**given)
     assert_field_error(excinfo, field, text)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from cm_program import services
 from cm_program.models import (
@@ -24,6 +22,7 @@ from tests.factories.cm_program import (
     CMProgramFactory,
     CMProviderFactory,
 )
+from tests.relative_dates import FromNow, resolve
 
 
 @pytest.fixture
@@ -114,13 +113,13 @@ def test_manual_adjustments_need_a_reason_and_keep_the_balance_positive(enrollme
         ({"event_type": "enrollment_bonus"}, "event_type"),
         ({"event_type": "reversal"}, "event_type"),
         ({"event_type": "group_attendance", "points": 500}, "points"),
-        ({"event_type": "group_attendance", "occurred_at": timezone.now() + dt.timedelta(hours=2)}, "occurred_at"),
+        ({"event_type": "group_attendance", "occurred_at": FromNow(hours=2)}, "occurred_at"),
     ],
 )
 def test_bad_events_are_refused_and_nothing_is_written(enrollment, kwargs, field):
     before = counts()
     with pytest.raises(ValidationError) as excinfo:
-        services.cm_event_record(enrollment=enrollment, **kwargs)
+        services.cm_event_record(enrollment=enrollment, **resolve(kwargs))
     assert_field_error(excinfo, field)
     assert counts() == before
     enrollment.refresh_from_db()

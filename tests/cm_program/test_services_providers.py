@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from cm_program import services
 from cm_program.models import (
@@ -23,6 +20,7 @@ from tests.factories.cm_program import (
     CMProgramFactory,
     CMProviderFactory,
 )
+from tests.relative_dates import FromToday, resolve
 
 
 @pytest.mark.django_db
@@ -33,12 +31,12 @@ from tests.factories.cm_program import (
         ({"status": "retired"}, "status"),
         ({"max_caseload": -1}, "max_caseload"),
         ({"email": "nope"}, "email"),
-        ({"hire_date": timezone.localdate() + dt.timedelta(days=3)}, "hire_date"),
+        ({"hire_date": FromToday(days=3)}, "hire_date"),
     ],
 )
 def test_provider_create_refuses_values_outside_the_lists(kwargs, field):
     with pytest.raises(ValidationError) as excinfo:
-        services.cm_provider_create(first_name="Casey", last_name="Peer", **kwargs)
+        services.cm_provider_create(first_name="Casey", last_name="Peer", **resolve(kwargs))
     assert_field_error(excinfo, field)
     assert CMProvider.objects.count() == 0
 

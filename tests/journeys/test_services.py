@@ -14,6 +14,7 @@ from journeys import services
 from journeys.models import ClinicalTrialJourney, EAPJourney, JourneyStatusChange
 from journeys.selectors import journey_history, journey_timeline, patient_journeys
 from tests.factories.patients import PatientFactory, PhysicianFactory
+from tests.relative_dates import FromToday, resolve
 
 pytestmark = pytest.mark.django_db
 
@@ -168,7 +169,7 @@ def test_eap_path_fills_its_dates():
             {
                 "kind": "clinical_trial",
                 "trial_id": "NCT01234567",
-                "referral_date": timezone.localdate() + dt.timedelta(1),
+                "referral_date": FromToday(days=1),
             },
             "referral_date",
         ),
@@ -179,7 +180,7 @@ def test_eap_path_fills_its_dates():
 def test_journey_open_bad_input_writes_nothing(kwargs, field):
     patient = PatientFactory()
     with pytest.raises(ValidationError) as caught:
-        services.journey_open(patient=patient, **kwargs)
+        services.journey_open(patient=patient, **resolve(kwargs))
     assert field in caught.value.message_dict
     assert not ClinicalTrialJourney.all_objects.exists() and not EAPJourney.all_objects.exists()
     assert not JourneyStatusChange.objects.exists()

@@ -32,6 +32,7 @@ from tests.factories.patients import (
     seeded_condition,
 )
 from tests.factories.people import NavigatorFactory, PersonFactory
+from tests.relative_dates import FromNow, FromToday, resolve
 
 pytestmark = pytest.mark.django_db
 
@@ -139,17 +140,17 @@ def test_registration_on_a_soft_deleted_patient_points_at_it():
         ({"email": "ann@"}, "email", "not a valid email"),
         ({"phone": "12345"}, "phone", "not a valid phone number"),
         ({"phone": "call me maybe"}, "phone", "not a phone number"),
-        ({"date_of_birth": timezone.localdate() + dt.timedelta(days=1)}, "date_of_birth", "future"),
+        ({"date_of_birth": FromToday(days=1)}, "date_of_birth", "future"),
         ({"medical_condition": "Common cold"}, "medical_condition", "Unknown medical condition"),
         ({"first_name": "  "}, "first_name", "required"),
-        ({"first_contact_date": timezone.localdate() + dt.timedelta(days=3)}, "first_contact_date", "future"),
+        ({"first_contact_date": FromToday(days=3)}, "first_contact_date", "future"),
     ],
 )
 def test_register_refuses_bad_input_naming_the_field_and_writes_nothing(overrides, field, reason):
     PersonFactory(email="ann.lee@example.org", phone="")  # a returning person whose blanks could be filled
     before = written_rows()
     with pytest.raises(ValidationError) as caught:
-        services.patient_register(**{**ANN, "phone": "+18015550123", **overrides})
+        services.patient_register(**{**ANN, "phone": "+18015550123", **resolve(overrides)})
     assert field in caught.value.message_dict
     assert reason in " ".join(caught.value.message_dict[field])
     assert written_rows() == before
@@ -342,7 +343,7 @@ def test_call_log_adds_a_row_every_time_and_defaults_the_navigator_to_the_actor(
         ({"direction": "sideways"}, "direction"),
         ({"outcome": "great"}, "outcome"),
         ({"call_duration_minutes": -5}, "call_duration_minutes"),
-        ({"call_date": timezone.now() + dt.timedelta(days=1)}, "call_date"),
+        ({"call_date": FromNow(days=1)}, "call_date"),
         ({"reminder_date": dt.date(2000, 1, 1)}, "reminder_date"),
         ({"navigator": None}, "navigator"),
     ],
@@ -352,7 +353,7 @@ def test_call_log_bad_input(overrides, field):
     values = {"patient": patient, "direction": "outbound", "outcome": "reached", "navigator": patient.navigator}
     before = written_rows()
     with pytest.raises(ValidationError) as caught:
-        services.call_log(**{**values, **overrides})
+        services.call_log(**{**values, **resolve(overrides)})
     assert field in caught.value.message_dict
     assert written_rows() == before
 
