@@ -13,17 +13,7 @@ from cm_program.models import (
 
 @admin.register(CMProgram)
 class CMProgramAdmin(ServiceAdmin):
-    list_display = (
-        "name",
-        "is_active",
-        "points_group_attendance",
-        "points_negative_test_base",
-        "points_negative_test_increment",
-        "points_negative_test_cap",
-        "points_weekly_checkin",
-        "points_peer_support",
-        "points_enrollment_bonus",
-    )
+    list_display = ("name", "is_active", *CMProgram.SCHEDULE_FIELDS)
     list_filter = ("is_active",)
     search_fields = ("name", "description")
     readonly_fields = ("created_at", "updated_at")

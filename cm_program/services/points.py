@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cm_program.models import (
+    BEHAVIOUR_EVENTS,
     CMEnrollment,
     CMPointsTransaction,
     CMProgram,
@@ -23,15 +24,7 @@ from common.validation import check_text
 from people.models import User
 
 # Events a CPSS records; enrollment bonuses and reversals are written by their own services.
-RECORDABLE_EVENTS = (
-    PointsEvent.GROUP_ATTENDANCE,
-    PointsEvent.TEST_NEGATIVE,
-    PointsEvent.TEST_POSITIVE,
-    PointsEvent.TEST_MISSED,
-    PointsEvent.WEEKLY_CHECKIN,
-    PointsEvent.PEER_SUPPORT,
-    PointsEvent.MANUAL_ADJUSTMENT,
-)
+RECORDABLE_EVENTS = (*BEHAVIOUR_EVENTS, PointsEvent.MANUAL_ADJUSTMENT)
 
 
 def _schedule_points(program: CMProgram, event_type: str, streak_before: int) -> tuple[int, int]:
