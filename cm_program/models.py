@@ -868,3 +868,6 @@ class CanonicalPatientDuplicatePair(DuplicatePairBase):
 
     def __str__(self) -> str:
         return f"{self.canonical_low_id} ~ {self.canonical_high_id} ({self.score})"
+
+
+from cm_program.report_models import CMPointsWeek  # noqa: E402, F401  (the CM report's rollup: its own module)
