@@ -39,7 +39,6 @@ from django.core.exceptions import EmptyResultSet, PermissionDenied, ValidationE
 from django.db import connection, transaction
 from django.db.models import (
     Count,
-    Exists,
     F,
     FilteredRelation,
     IntegerField,
@@ -57,6 +56,9 @@ from django.utils import timezone
 from cm_program import report_rollup, selectors
 from cm_program.billing import BillingPeriod
 from cm_program.models import (
+    LIVE_CANONICAL,
+    CanonicalPatient,
+    CMEnrollment,
     CMPointsTransaction,
     CMProgram,
     CMProvider,
@@ -187,9 +189,10 @@ def report_parameters(params, *, user) -> ReportParameters:
 
 def report_enrollments(user, *, cpss: CMProvider | None = None, program: CMProgram | None = None) -> QuerySet:
     """The enrollments the report counts: in the user's scope, of live canonical patients, filtered."""
-    queryset = selectors.cm_enrollments_visible_to(user).filter(
-        canonical_patient__is_active=True, canonical_patient__merged_into__isnull=True
-    )
+    # Not the enrollments of the few patients not live (``canonical_not_live_idx``): a hashed NOT IN of that
+    # small set, where joining every canonical patient to test each one cost a scan and a hash of them all.
+    not_live = CanonicalPatient.all_objects.filter(~LIVE_CANONICAL).values("pk")
+    queryset = selectors.cm_enrollments_visible_to(user).exclude(canonical_patient_id__in=not_live)
     if cpss is not None:
         queryset = queryset.filter(cpss_provider=cpss)
     if program is not None:
@@ -209,21 +212,27 @@ def _status_at(when) -> Coalesce:
 
 
 def _not_reversed() -> Q:
-    return ~Q(Exists(CMPointsTransaction.objects.filter(reverses=OuterRef("pk"))))
+    """No reversal names the entry: ``NOT IN`` every reversed id (a hashed set of the reversals, tens of thousands,
+    read from the ``reverses`` unique index), where ``NOT EXISTS`` sorted the period's entries for a merge join."""
+    reversed_ids = CMPointsTransaction.objects.filter(reverses__isnull=False).values("reverses_id")
+    return ~Q(pk__in=reversed_ids)
 
 
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime) -> dict[str, Any]:
+def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime, *, few: bool) -> dict[str, Any]:
     """Query 1: the statuses at the period's end, and who of the active attended a group in the period.
 
     Set-based: each enrollment's last status change at or before the instant is one ``DISTINCT ON`` pass over
-    the history, joined to the enrollments (a correlated subquery probed the history once per enrollment, and
-    once per status counted), and the attendees are one set read from the period's ledger (a hashed ``IN``),
-    not one probe of the ledger per enrollment."""
+    the history (``cm_status_changes_latest_idx``, in its order: no sort), joined to the enrollments, and the
+    attendees are one set read from the period's group attendances (``cm_points_group_time_idx``, a hashed
+    ``IN``). With ``few`` enrollments in scope (one CPSS's caseload), both are limited to them, so that the
+    planner probes the indexes for those enrollments instead of reading every enrollment's history and the
+    period's attendances (for every enrollment, that restriction only adds two hash joins)."""
     at = min(period.end, now)
+    in_scope = enrollments.filter(enrollment_date__lt=period.end)
     attendees = (
         CMPointsTransaction.objects.filter(
             event_type=PointsEvent.GROUP_ATTENDANCE, occurred_at__gte=period.start, occurred_at__lt=period.end
@@ -232,12 +241,13 @@ def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime) -> 
         .values("enrollment_id")
         .order_by()
     )
+    if few:
+        attendees = attendees.filter(enrollment__in=in_scope.values("pk"))
     statuses = dict.fromkeys(CMStatus.values, 0)
     active_attending = 0
     try:
-        scope_sql, scope_params = (
-            enrollments.filter(enrollment_date__lt=period.end).values("pk", "status").order_by().query.sql_with_params()
-        )
+        scope_sql, scope_params = in_scope.values("pk", "status").order_by().query.sql_with_params()
+        ids_sql, ids_params = in_scope.values("pk").order_by().query.sql_with_params() if few else ("", ())
         attendees_sql, attendees_params = attendees.query.sql_with_params()
     except EmptyResultSet:  # nobody in scope: nothing to count
         rows = []
@@ -250,11 +260,12 @@ def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime) -> 
                 FROM ({scope_sql}) AS e (id, status)
                 LEFT JOIN (
                     SELECT DISTINCT ON (enrollment_id) enrollment_id, to_status FROM {history}
-                    WHERE changed_at <= %s ORDER BY enrollment_id, changed_at DESC, created_at DESC
+                    WHERE changed_at <= %s {f"AND enrollment_id IN ({ids_sql})" if few else ""}
+                    ORDER BY enrollment_id, changed_at DESC, created_at DESC
                 ) AS last ON last.enrollment_id = e.id
                 GROUP BY 1, 2
                 """,
-                [*attendees_params, *scope_params, at],
+                [*attendees_params, *scope_params, at, *ids_params],
             )
             rows = cursor.fetchall()
     for status_then, attended, count in rows:
@@ -444,7 +455,15 @@ def _caseloads(user, cpss: CMProvider | None) -> list[dict[str, Any]]:
     providers = selectors.cm_providers_visible_to(user).filter(role=ProviderRole.CPSS)
     if cpss is not None:
         providers = providers.filter(pk=cpss.pk)
-    rows = providers.annotate(active=Count("enrollments", filter=Q(enrollments__status=CMStatus.ACTIVE))).order_by(
+    # A count per CPSS from the caseload index (cpss_provider, status), not a join of every enrollment.
+    active = (
+        CMEnrollment.objects.filter(cpss_provider=OuterRef("pk"), status=CMStatus.ACTIVE)
+        .order_by()
+        .values("cpss_provider")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    rows = providers.annotate(active=Coalesce(Subquery(active, output_field=IntegerField()), 0)).order_by(
         "last_name", "first_name", "pk"
     )
     return [
@@ -475,7 +494,7 @@ def cm_program_report(
         # JIT compiling these plans cost more than running them (60-300 ms a query at full size), and the ledger
         # aggregate of cut weeks sorts to disk at the default work_mem: both for this transaction only.
         cursor.execute("SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)", [REPORT_WORK_MEM])
-        statuses = _statuses(enrollments, period, now)
+        statuses = _statuses(enrollments, period, now, few=cpss is not None or selectors.cm_scope(user) == "caseload")
         retention = _retention(enrollments, period, now)
         ledger = CMPointsTransaction.objects.filter(enrollment__in=enrollments.values("pk"))
         weeks = _weeks(user, cpss, program, ledger, period)
