@@ -228,9 +228,10 @@ def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime, *, 
     Set-based: each enrollment's last status change at or before the instant is one ``DISTINCT ON`` pass over
     the history (``cm_status_changes_latest_idx``, in its order: no sort), joined to the enrollments, and the
     attendees are one set read from the period's group attendances (``cm_points_group_time_idx``, a hashed
-    ``IN``). With ``few`` enrollments in scope (one CPSS's caseload), both are limited to them, so that the
-    planner probes the indexes for those enrollments instead of reading every enrollment's history and the
-    period's attendances (for every enrollment, that restriction only adds two hash joins)."""
+    ``IN``). With ``few`` enrollments in scope (one CPSS's caseload), the history is limited to them and each
+    one's attendances are an ``EXISTS`` probe of (enrollment, occurred_at), so that nothing reads every
+    enrollment's history or the period's attendances (for every enrollment, probes would cost more than
+    those two passes)."""
     at = min(period.end, now)
     in_scope = enrollments.filter(enrollment_date__lt=period.end)
     attendees = (
@@ -241,14 +242,22 @@ def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime, *, 
         .values("enrollment_id")
         .order_by()
     )
-    if few:
-        attendees = attendees.filter(enrollment__in=in_scope.values("pk"))
     statuses = dict.fromkeys(CMStatus.values, 0)
     active_attending = 0
     try:
         scope_sql, scope_params = in_scope.values("pk", "status").order_by().query.sql_with_params()
         ids_sql, ids_params = in_scope.values("pk").order_by().query.sql_with_params() if few else ("", ())
-        attendees_sql, attendees_params = attendees.query.sql_with_params()
+        if few:  # each enrollment's attendances probed by (enrollment, occurred_at), reversals by their unique key
+            ledger = CMPointsTransaction._meta.db_table
+            attended_sql = (
+                f"EXISTS (SELECT 1 FROM {ledger} t WHERE t.enrollment_id = e.id AND t.event_type = %s"
+                " AND t.occurred_at >= %s AND t.occurred_at < %s"
+                f" AND NOT EXISTS (SELECT 1 FROM {ledger} r WHERE r.reverses_id = t.id))"
+            )
+            attended_params = [PointsEvent.GROUP_ATTENDANCE.value, period.start, period.end]
+        else:
+            attendees_sql, attended_params = attendees.query.sql_with_params()
+            attended_sql = f"e.id IN ({attendees_sql})"
     except EmptyResultSet:  # nobody in scope: nothing to count
         rows = []
     else:
@@ -256,7 +265,7 @@ def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime, *, 
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
-                SELECT COALESCE(last.to_status, e.status), e.id IN ({attendees_sql}), COUNT(*)
+                SELECT COALESCE(last.to_status, e.status), {attended_sql}, COUNT(*)
                 FROM ({scope_sql}) AS e (id, status)
                 LEFT JOIN (
                     SELECT DISTINCT ON (enrollment_id) enrollment_id, to_status FROM {history}
@@ -265,7 +274,7 @@ def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime, *, 
                 ) AS last ON last.enrollment_id = e.id
                 GROUP BY 1, 2
                 """,
-                [*attendees_params, *scope_params, at, *ids_params],
+                [*attended_params, *scope_params, at, *ids_params],
             )
             rows = cursor.fetchall()
     for status_then, attended, count in rows:
