@@ -16,6 +16,7 @@ patients are left out. Reversed peer-support and group-attendance entries are no
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.db.models import (
     Case,
     Count,
@@ -43,6 +45,8 @@ from django.utils import timezone
 
 from cm_program.admin_views import csv_safe
 from cm_program.models import (
+    LIVE_CANONICAL,
+    CanonicalPatient,
     CMEnrollment,
     CMPointsTransaction,
     CMProgram,
@@ -143,9 +147,10 @@ def _ended_at() -> Subquery:
 def pool_enrollments(*, period: BillingPeriod, program: CMProgram | None = None) -> QuerySet[CMEnrollment]:
     """The enrollments active at any time in ``period`` (of ``program``, or of every program), ordered by
     id, annotated with ``ended_at``, ``peer_support_events`` and ``group_attendance_events``."""
-    queryset = CMEnrollment.objects.filter(
-        enrollment_date__lt=period.end, canonical_patient__is_active=True, canonical_patient__merged_into__isnull=True
-    )
+    # Patients not live are left out by their small set (``canonical_not_live_idx``), not by joining every
+    # canonical patient: the join made the planner probe the enrollments once per patient (0.9 s at full size).
+    not_live = CanonicalPatient.all_objects.filter(~LIVE_CANONICAL).values("pk")
+    queryset = CMEnrollment.objects.filter(enrollment_date__lt=period.end).exclude(canonical_patient_id__in=not_live)
     if program is not None:
         queryset = queryset.filter(cm_program=program)
     ended = Q(status__in=ENDED_STATUSES)
@@ -208,6 +213,16 @@ def pool_row(values: dict[str, Any]) -> dict[str, Any]:
     return {name: values[name] for name in POOL_FIELDS}
 
 
+@contextlib.contextmanager
+def _without_jit():
+    """A transaction in which PostgreSQL does not JIT-compile: these plans are costed high enough for it (the
+    status-history probes), and compiling cost more than running them (the count: 0.76 s against 0.23 s at
+    full size). ``set_config(..., true)`` lasts until the transaction ends, so no other request is affected."""
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('jit', 'off', true)")
+        yield
+
+
 def iter_patient_pool(
     *, period: BillingPeriod, program: CMProgram | None = None, batch_rows: int = POOL_BATCH_ROWS
 ) -> Iterator[dict[str, Any]]:
@@ -216,7 +231,8 @@ def iter_patient_pool(
     rows = patient_pool(period=period, program=program)
     last = None
     while True:
-        batch = list((rows if last is None else rows.filter(id__gt=last))[:batch_rows])
+        with _without_jit():
+            batch = list((rows if last is None else rows.filter(id__gt=last))[:batch_rows])
         for values in batch:
             yield pool_row(values)
         if len(batch) < batch_rows:
@@ -225,7 +241,8 @@ def iter_patient_pool(
 
 
 def patient_pool_count(*, period: BillingPeriod, program: CMProgram | None = None) -> int:
-    return patient_pool(period=period, program=program).count()
+    with _without_jit():
+        return pool_enrollments(period=period, program=program).order_by().count()
 
 
 # ---------------------------------------------------------------------------------------------------

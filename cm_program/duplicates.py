@@ -7,12 +7,8 @@ Person's (the CM profile keeps the contact details the program uses). ``live_can
 
 from __future__ import annotations
 
-from django.db.models import Q
-
+from cm_program.models import LIVE_CANONICAL  # noqa: F401  (defined with the model; its callers import it from here too)
 from common.duplicates import DuplicateSource, swapped
-
-# The identities that take part: not deleted, not merged into another one.
-LIVE_CANONICAL = Q(is_active=True, merged_into__isnull=True)
 
 
 def live_canonical_sql(alias: str) -> str:

@@ -3,8 +3,9 @@
 ``cm_program_report`` computes every figure for a period of local days ``[first_day, last_day]``
 (``settings.TIME_ZONE``), optionally one CPSS and one program, within the requesting user's scope (CM
 supervisors and superusers: every enrollment; a CPSS: their own caseload), in a constant number of
-queries (five, whatever the number of enrollments, weeks or CPSS). The definitions, as docs/REPORTS.md
-gives them:
+queries (six, seven when the period cuts an ISO week, whatever the number of enrollments, weeks or CPSS).
+The ledger's figures of whole weeks come from its weekly rollup (``cm_program.report_rollup``). The
+definitions, as docs/REPORTS.md gives them:
 
 * **Enrollments** are those of live canonical patients (not deleted, not merged) in scope.
 * **Statuses**: each enrollment enrolled before the period's end, by its status at the period's end
@@ -33,11 +34,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet, PermissionDenied, ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Count,
-    Exists,
     F,
     FilteredRelation,
     IntegerField,
@@ -52,10 +53,14 @@ from django.db.models.functions import Coalesce, TruncWeek
 from django.http import Http404
 from django.utils import timezone
 
-from cm_program import selectors
+from cm_program import report_rollup, selectors
 from cm_program.billing import BillingPeriod
 from cm_program.models import (
+    LIVE_CANONICAL,
+    CanonicalPatient,
+    CMEnrollment,
     CMPointsTransaction,
+    CMPointsWeek,
     CMProgram,
     CMProvider,
     CMStatus,
@@ -68,6 +73,7 @@ RETENTION_WEEKS = (4, 8, 12)
 DEFAULT_WEEKS = 12  # the default period: the last 12 full ISO weeks
 MAX_PERIOD_DAYS = 731  # two years of weeks at most on one page
 STREAKS_SHOWN = 10
+REPORT_WORK_MEM = "32MB"  # the report's transaction only (set_config(..., true))
 # Days a report may name: wide enough for any real period, narrow enough that no instant computed from one
 # (the period's end, a date weeks later) overflows a datetime.
 EARLIEST_DAY, LATEST_DAY = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
@@ -183,9 +189,10 @@ def report_parameters(params, *, user) -> ReportParameters:
 
 def report_enrollments(user, *, cpss: CMProvider | None = None, program: CMProgram | None = None) -> QuerySet:
     """The enrollments the report counts: in the user's scope, of live canonical patients, filtered."""
-    queryset = selectors.cm_enrollments_visible_to(user).filter(
-        canonical_patient__is_active=True, canonical_patient__merged_into__isnull=True
-    )
+    # Not the enrollments of the few patients not live (``canonical_not_live_idx``): a hashed NOT IN of that
+    # small set, where joining every canonical patient to test each one cost a scan and a hash of them all.
+    not_live = CanonicalPatient.all_objects.filter(~LIVE_CANONICAL).values("pk")
+    queryset = selectors.cm_enrollments_visible_to(user).exclude(canonical_patient_id__in=not_live)
     if cpss is not None:
         queryset = queryset.filter(cpss_provider=cpss)
     if program is not None:
@@ -205,21 +212,28 @@ def _status_at(when) -> Coalesce:
 
 
 def _not_reversed() -> Q:
-    return ~Q(Exists(CMPointsTransaction.objects.filter(reverses=OuterRef("pk"))))
+    """No reversal names the entry: ``NOT IN`` every reversed id (a hashed set of the reversals, tens of thousands,
+    read from the ``reverses`` unique index), where ``NOT EXISTS`` sorted the period's entries for a merge join."""
+    reversed_ids = CMPointsTransaction.objects.filter(reverses__isnull=False).values("reverses_id")
+    return ~Q(pk__in=reversed_ids)
 
 
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime) -> dict[str, Any]:
+def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime, *, few: bool) -> dict[str, Any]:
     """Query 1: the statuses at the period's end, and who of the active attended a group in the period.
 
     Set-based: each enrollment's last status change at or before the instant is one ``DISTINCT ON`` pass over
-    the history, joined to the enrollments (a correlated subquery probed the history once per enrollment, and
-    once per status counted), and the attendees are one set read from the period's ledger (a hashed ``IN``),
-    not one probe of the ledger per enrollment."""
+    the history (``cm_status_changes_latest_idx``, in its order: no sort), joined to the enrollments, and the
+    attendees are one set read from the period's group attendances (``cm_points_group_time_idx``, a hashed
+    ``IN``). With ``few`` enrollments in scope (one CPSS's caseload), the history is limited to them and each
+    one's attendances are an ``EXISTS`` probe of (enrollment, occurred_at), so that nothing reads every
+    enrollment's history or the period's attendances (for every enrollment, probes would cost more than
+    those two passes)."""
     at = min(period.end, now)
+    in_scope = enrollments.filter(enrollment_date__lt=period.end)
     attendees = (
         CMPointsTransaction.objects.filter(
             event_type=PointsEvent.GROUP_ATTENDANCE, occurred_at__gte=period.start, occurred_at__lt=period.end
@@ -231,10 +245,19 @@ def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime) -> 
     statuses = dict.fromkeys(CMStatus.values, 0)
     active_attending = 0
     try:
-        scope_sql, scope_params = (
-            enrollments.filter(enrollment_date__lt=period.end).values("pk", "status").order_by().query.sql_with_params()
-        )
-        attendees_sql, attendees_params = attendees.query.sql_with_params()
+        scope_sql, scope_params = in_scope.values("pk", "status").order_by().query.sql_with_params()
+        ids_sql, ids_params = in_scope.values("pk").order_by().query.sql_with_params() if few else ("", ())
+        if few:  # each enrollment's attendances probed by (enrollment, occurred_at), reversals by their unique key
+            ledger = CMPointsTransaction._meta.db_table
+            attended_sql = (
+                f"EXISTS (SELECT 1 FROM {ledger} t WHERE t.enrollment_id = e.id AND t.event_type = %s"
+                " AND t.occurred_at >= %s AND t.occurred_at < %s"
+                f" AND NOT EXISTS (SELECT 1 FROM {ledger} r WHERE r.reverses_id = t.id))"
+            )
+            attended_params = [PointsEvent.GROUP_ATTENDANCE.value, period.start, period.end]
+        else:
+            attendees_sql, attended_params = attendees.query.sql_with_params()
+            attended_sql = f"e.id IN ({attendees_sql})"
     except EmptyResultSet:  # nobody in scope: nothing to count
         rows = []
     else:
@@ -242,15 +265,16 @@ def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime) -> 
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
-                SELECT COALESCE(last.to_status, e.status), e.id IN ({attendees_sql}), COUNT(*)
+                SELECT COALESCE(last.to_status, e.status), {attended_sql}, COUNT(*)
                 FROM ({scope_sql}) AS e (id, status)
                 LEFT JOIN (
                     SELECT DISTINCT ON (enrollment_id) enrollment_id, to_status FROM {history}
-                    WHERE changed_at <= %s ORDER BY enrollment_id, changed_at DESC, created_at DESC
+                    WHERE changed_at <= %s {f"AND enrollment_id IN ({ids_sql})" if few else ""}
+                    ORDER BY enrollment_id, changed_at DESC, created_at DESC
                 ) AS last ON last.enrollment_id = e.id
                 GROUP BY 1, 2
                 """,
-                [*attendees_params, *scope_params, at],
+                [*attended_params, *scope_params, at, *ids_params],
             )
             rows = cursor.fetchall()
     for status_then, attended, count in rows:
@@ -289,10 +313,63 @@ def _retention(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime) ->
     }
 
 
-def _weeks(ledger: QuerySet, period: ReportPeriod) -> list[dict[str, Any]]:
-    """Query 3: the ledger of the period by ISO week and event type, reversed entries apart."""
-    rows = (
-        ledger.filter(occurred_at__gte=period.start, occurred_at__lt=period.end)
+def _full_weeks(period: ReportPeriod) -> tuple[dt.date, dt.date]:
+    """``[first Monday, end Monday)``: the whole ISO weeks inside the period (an empty range when none is)."""
+    first = period.first_day + dt.timedelta(days=-period.first_day.weekday() % 7)
+    end = period.last_day + dt.timedelta(days=1) - dt.timedelta(days=(period.last_day.weekday() + 1) % 7)
+    return first, max(first, end)
+
+
+def _empty_week(monday: dt.date) -> dict[str, Any]:
+    return {
+        "week": f"{monday.isocalendar().year}-W{monday.isocalendar().week:02d}",
+        "start": monday,
+        "tests": 0,
+        "negative_tests": 0,
+        "positive_tests": 0,
+        "missed_tests": 0,
+        "negative_rate": None,
+        "group_attendance": 0,
+        "weekly_checkins": 0,
+        "peer_support": 0,
+        "points_earned": 0,
+        "points_deducted": 0,
+        "points_reversed": 0,
+        "reversal_entries": 0,
+    }
+
+
+def _rollup_weeks(user, cpss, program, first: dt.date, end: dt.date) -> tuple[str | None, list[tuple]]:
+    """Query 3: the whole weeks ``[first, end)`` from the rollup ``cm_points_weekly`` (its rows of the
+    enrollments' CPSS and program now, as the report's enrollments are), with the zone it is kept in."""
+    weeks = CMPointsWeek.objects.filter(week__gte=first, week__lt=end)
+    if selectors.cm_scope(user) != "all":  # a CPSS: their own caseload
+        weeks = weeks.filter(cpss_provider_id__in=CMProvider.objects.filter(user=user).values("pk"))
+    if cpss is not None:
+        weeks = weeks.filter(cpss_provider_id=cpss.pk)
+    if program is not None:
+        weeks = weeks.filter(cm_program_id=program.pk)
+    sums = weeks.values("week").annotate(**{name: Sum(name) for name in report_rollup.FIGURES}).order_by()
+    sql, params = sums.query.sql_with_params()
+    columns = ", ".join(f"w.{name}" for name in report_rollup.FIGURES)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT z.zone, w.week, {columns} FROM (SELECT cm_report_time_zone() AS zone) AS z"
+            f" LEFT JOIN ({sql}) AS w ON true",
+            params,
+        )
+        rows = cursor.fetchall()
+    return rows[0][0], [row[1:] for row in rows if row[1] is not None]
+
+
+def _ledger_weeks(ledger: QuerySet, period: ReportPeriod, ranges: list[tuple[dt.datetime, dt.datetime]]) -> QuerySet:
+    """Query 4: the ledger's entries in ``ranges`` (the period's cut weeks) by ISO week and event type,
+    reversed entries apart: what the rollup holds, computed from the entries."""
+    in_ranges = Q(pk__in=[])
+    for start, end in ranges:
+        in_ranges |= Q(occurred_at__gte=start, occurred_at__lt=end)
+    return (
+        ledger.filter(in_ranges)
         .annotate(
             week=TruncWeek("occurred_at", tzinfo=timezone.get_current_timezone()),
             # A reversal is written after the entry it cancels, so the period's entries can only be reversed by
@@ -313,25 +390,30 @@ def _weeks(ledger: QuerySet, period: ReportPeriod) -> list[dict[str, Any]]:
         )
         .order_by()
     )
-    by_week = {
-        monday: {
-            "week": f"{monday.isocalendar().year}-W{monday.isocalendar().week:02d}",
-            "start": monday,
-            "tests": 0,
-            "negative_tests": 0,
-            "positive_tests": 0,
-            "missed_tests": 0,
-            "negative_rate": None,
-            "group_attendance": 0,
-            "weekly_checkins": 0,
-            "peer_support": 0,
-            "points_earned": 0,
-            "points_deducted": 0,
-            "points_reversed": 0,
-            "reversal_entries": 0,
-        }
-        for monday in period.weeks()
-    }
+
+
+def _instant(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _weeks(user, cpss, program, ledger: QuerySet, period: ReportPeriod) -> list[dict[str, Any]]:
+    """The ledger of the period by ISO week: the whole weeks from the rollup (query 3), the weeks the period
+    cuts from the ledger itself (query 4; the whole period when the rollup's zone is not the report's)."""
+    by_week = {monday: _empty_week(monday) for monday in period.weeks()}
+    first, end = _full_weeks(period)
+    zone, rollup_rows = _rollup_weeks(user, cpss, program, first, end)
+    if zone == settings.TIME_ZONE:
+        ranges = (
+            [(period.start, _instant(first)), (_instant(end), period.end)]
+            if first < end
+            else [(period.start, period.end)]
+        )
+        for row in rollup_rows:
+            week = by_week[row[0]]
+            for name, value in zip(report_rollup.FIGURES, row[1:], strict=True):
+                week[name] += int(value)  # sum() of bigint is numeric
+    else:  # the rollup counts other weeks (settings.TIME_ZONE changed since): check_cm_report_rollups --repair
+        ranges = [(period.start, period.end)]
     counted = {
         PointsEvent.TEST_NEGATIVE: "negative_tests",
         PointsEvent.TEST_POSITIVE: "positive_tests",
@@ -340,7 +422,7 @@ def _weeks(ledger: QuerySet, period: ReportPeriod) -> list[dict[str, Any]]:
         PointsEvent.WEEKLY_CHECKIN: "weekly_checkins",
         PointsEvent.PEER_SUPPORT: "peer_support",
     }
-    for row in rows:
+    for row in _ledger_weeks(ledger, period, [(start, stop) for start, stop in ranges if start < stop]):
         week = by_week[timezone.localtime(row["week"]).date()]
         event = row["event_type"]
         if event == PointsEvent.REVERSAL:
@@ -351,9 +433,8 @@ def _weeks(ledger: QuerySet, period: ReportPeriod) -> list[dict[str, Any]]:
         week["points_deducted"] -= row["negative"]
         if event in counted:
             week[counted[event]] += row["entries"]
-        if event in TESTS:
-            week["tests"] += row["entries"]
     for week in by_week.values():
+        week["tests"] = week["negative_tests"] + week["positive_tests"] + week["missed_tests"]
         week["negative_rate"] = _rate(week["negative_tests"], week["tests"])
     return list(by_week.values())
 
@@ -383,7 +464,15 @@ def _caseloads(user, cpss: CMProvider | None) -> list[dict[str, Any]]:
     providers = selectors.cm_providers_visible_to(user).filter(role=ProviderRole.CPSS)
     if cpss is not None:
         providers = providers.filter(pk=cpss.pk)
-    rows = providers.annotate(active=Count("enrollments", filter=Q(enrollments__status=CMStatus.ACTIVE))).order_by(
+    # A count per CPSS from the caseload index (cpss_provider, status), not a join of every enrollment.
+    active = (
+        CMEnrollment.objects.filter(cpss_provider=OuterRef("pk"), status=CMStatus.ACTIVE)
+        .order_by()
+        .values("cpss_provider")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    rows = providers.annotate(active=Coalesce(Subquery(active, output_field=IntegerField()), 0)).order_by(
         "last_name", "first_name", "pk"
     )
     return [
@@ -406,13 +495,20 @@ def cm_program_report(
     program: CMProgram | None = None,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Every figure of the CM program report (see the module's docstring), as plain data: five queries."""
+    """Every figure of the CM program report (see the module's docstring), as plain data: six or seven queries, in one
+    transaction."""
     now = now or timezone.now()
     enrollments = report_enrollments(user, cpss=cpss, program=program)
-    statuses = _statuses(enrollments, period, now)
-    retention = _retention(enrollments, period, now)
-    ledger = CMPointsTransaction.objects.filter(enrollment__in=enrollments.values("pk"))
-    weeks = _weeks(ledger, period)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # JIT compiling these plans cost more than running them (60-300 ms a query at full size), and the ledger
+        # aggregate of cut weeks sorts to disk at the default work_mem: both for this transaction only.
+        cursor.execute("SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)", [REPORT_WORK_MEM])
+        statuses = _statuses(enrollments, period, now, few=cpss is not None or selectors.cm_scope(user) == "caseload")
+        retention = _retention(enrollments, period, now)
+        ledger = CMPointsTransaction.objects.filter(enrollment__in=enrollments.values("pk"))
+        weeks = _weeks(user, cpss, program, ledger, period)
+        streaks = _streaks(enrollments)
+        caseloads = _caseloads(user, cpss)
     totals = {
         name: sum(week[name] for week in weeks) for name in weeks[0] if name not in ("week", "start", "negative_rate")
     }
@@ -435,6 +531,6 @@ def cm_program_report(
         },
         "weeks": weeks,
         "totals": totals,
-        "longest_streaks": _streaks(enrollments),
-        "caseloads": _caseloads(user, cpss),
+        "longest_streaks": streaks,
+        "caseloads": caseloads,
     }

@@ -102,11 +102,18 @@ def generate(
     indexes.drop(definitions)
     loader.write_context()
     loader.disable_history_triggers(tracked_models())
+    # The CM report's rollup triggers too: each COPY batch would re-read the ledger for reversals (its indexes
+    # are dropped meanwhile); the rollup is rebuilt from the whole ledger in one pass at the end instead.
+    from cm_program import report_rollup
+
+    rollup_triggers = report_rollup.TRIGGER_NAMES
+    _switch_triggers(rollup_triggers, "DISABLE")
     try:
         for table in made:
             loader.load(table.model, table.columns, table.rows, total=table.total, label=table.label)
     finally:
         loader.enable_history_triggers()
+        _switch_triggers(rollup_triggers, "ENABLE")
     # The patients' maintained follow-up columns, as every path that writes calls must keep them: one
     # set-based pass over the calls (before the indexes come back, so it does not maintain them row by row).
     from patients.follow_up import refresh_follow_up
@@ -120,11 +127,22 @@ def generate(
         stream.flush()
     seconds = indexes.recreate(definitions)
     indexes.check_unchanged(before, affected)
+    # The CM report's weekly rollup of the ledger, as its triggers would have kept it (check_cm_report_rollups).
+    if stream is not None and show_progress:
+        stream.write("rolling the points ledger up by week for the CM report ...\n")
+        stream.flush()
+    report_rollup.rebuild_cm_report_rollups()
     for stats in loader.stats:
         stats.index_seconds = seconds.get(stats.table, 0.0) + seconds.get(with_events.get(stats.table, ""), 0.0)
     foreign_keys = TableStats("foreign keys (all)")
     foreign_keys.index_seconds = seconds["foreign keys"]
     return [*loader.stats, foreign_keys]
+
+
+def _switch_triggers(triggers, action: str) -> None:
+    with connection.cursor() as cursor:
+        for trigger, table in triggers:
+            cursor.execute(f'ALTER TABLE "{table}" {action} TRIGGER "{trigger}"')
 
 
 def table_name(model) -> str:

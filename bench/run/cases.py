@@ -397,6 +397,7 @@ def page_cases(client) -> list[Case]:
         Case("API report", "GET /api/v1/reports/cm/ (last 12 weeks)", "GET", f"{API}reports/cm/", floor=cm_report,
              tags={"report"}),
     ]  # fmt: skip
+    cases.extend(cm_report_cases(cm_report))
     cases.extend(audit_event_cases(client))
     cases.extend(report_cases())
     if canonical is not None:
@@ -406,6 +407,34 @@ def page_cases(client) -> list[Case]:
                  floor=complete, tags={"admin", "page"})
         )  # fmt: skip
     return cases
+
+
+def cm_report_cases(floor: Floor) -> list[Case]:
+    """The CM program report for one CPSS and for one program (issue 14), and the billing patient pool's CSV
+    for the last full month (streamed: the time is the whole CSV's; its first byte is in docs/REPORTS.md)."""
+    import datetime as dt
+
+    from cm_program.models import CMEnrollment
+
+    first = (
+        CMEnrollment.objects.filter(cpss_provider__isnull=False)
+        .order_by("pk")
+        .values("cpss_provider_id", "cm_program_id")
+        .first()
+    )
+    if first is None:
+        return []
+    this_month = dt.date.today().replace(day=1)
+    last_month = (this_month - dt.timedelta(days=1)).replace(day=1)
+    pool = f"from={last_month}&to={this_month - dt.timedelta(days=1)}"
+    return [
+        Case("API report", "GET /api/v1/reports/cm/ (CM program report, one CPSS, last 12 weeks)", "GET",
+             f"{API}reports/cm/?cpss={first['cpss_provider_id']}", floor=floor, tags={"report"}),
+        Case("API report", "GET /api/v1/reports/cm/ (CM program report, one program, last 12 weeks)", "GET",
+             f"{API}reports/cm/?program={first['cm_program_id']}", floor=floor, tags={"report"}),
+        Case("API report", "GET /api/v1/cm/reports/patient-pool/ CSV (CM program report's billing pool, a month)",
+             "GET", f"{API}cm/reports/patient-pool/?{pool}&format=csv", floor=floor, tags={"report", "csv"}),
+    ]  # fmt: skip
 
 
 def report_cases() -> list[Case]:

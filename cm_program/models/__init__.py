@@ -15,7 +15,8 @@ The models live in sub-modules by sub-domain, as the services do, and are all im
 IntakeQ mirror, links, match candidates and the matching's watermark), ``profiles`` (CM profiles),
 ``providers`` (CPSS staff), ``programs`` (CM programs and their schedule), ``enrollment`` (enrollments
 and their status history), ``points`` (the points ledger), ``duplicates`` (possible duplicate canonical
-patients); ``base`` holds what they share. pghistory adds each tracked model's event model
+patients), ``report_rollup`` (the CM report's weekly rollup of the ledger); ``base`` holds what they
+share. pghistory adds each tracked model's event model
 (``CanonicalPatientEvent``, ...) to this package.
 """
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 from cm_program.models.base import CMModel, CMStatus, normalised_name
 from cm_program.models.duplicates import CanonicalPatientDuplicatePair
 from cm_program.models.enrollment import CMEnrollment, EnrollmentStatusChange
-from cm_program.models.identity import CanonicalPatient
+from cm_program.models.identity import LIVE_CANONICAL, CanonicalPatient
 from cm_program.models.intakeq import (
     IntakeQLink,
     IntakeQMatchCandidate,
@@ -37,8 +38,11 @@ from cm_program.models.points import BEHAVIOUR_EVENTS, REASON_REQUIRED_EVENTS, C
 from cm_program.models.profiles import CMPatient, EnrollmentSource, SmartphoneAccess
 from cm_program.models.programs import CMProgram
 from cm_program.models.providers import CMProvider, ProviderRole, ProviderStatus
+from cm_program.models.report_rollup import CMPointsWeek
 
 __all__ = [
+    "LIVE_CANONICAL",
+    "CMPointsWeek",
     "BEHAVIOUR_EVENTS",
     "REASON_REQUIRED_EVENTS",
     "CanonicalPatient",

@@ -89,6 +89,12 @@ class CMEnrollment(CMModel):
             models.Index(fields=["-enrollment_date", "id"], name="cm_enrollments_order_idx"),  # the list's order
             # The pod filter (admin and ?pod_assignment=), and its list of pods in the admin's sidebar.
             models.Index(fields=["pod_assignment"], name="cm_enrollments_pod_idx"),
+            # The CM report's longest current streaks: the first active enrollments in this order.
+            models.Index(
+                fields=["-current_streak", "enrollment_date", "id"],
+                name="cm_enrollments_streaks_idx",
+                condition=Q(status=CMStatus.ACTIVE, current_streak__gt=0),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -137,6 +143,16 @@ class EnrollmentStatusChange(models.Model):
         indexes = [
             # An enrollment's status at a date: its last row at or before it (the reports, the billing pool).
             models.Index(fields=["enrollment", "changed_at"], name="cm_status_changes_enr_time_idx"),
+            # The same in the order the CM report reads it (latest first, ties by the later written), with the
+            # status: each enrollment's status at an instant is the first row of its range, read from the index
+            # alone, without sorting (retention probes; the statuses at the period's end in one ordered pass).
+            models.Index(
+                F("enrollment"),
+                F("changed_at").desc(),
+                F("created_at").desc(),
+                name="cm_status_changes_latest_idx",
+                include=["to_status"],
+            ),
         ]
         triggers = append_only_triggers(
             update_message="cm_enrollment_status_changes is append-only: record a new status change instead",

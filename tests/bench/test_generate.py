@@ -246,6 +246,16 @@ def test_ledger_agrees_with_the_enrollments():
 
 
 @pytest.mark.django_db
+def test_the_cm_report_rollup_agrees_with_the_ledger():
+    out = StringIO()
+    call_command("check_cm_report_rollups", stdout=out)
+    assert "cm_points_weekly is exact" in out.getvalue()
+    assert _scalar("SELECT count(*) FROM cm_points_weekly WHERE negative_tests > 0") >= 10
+    # The triggers are on again after the load.
+    assert _scalar("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'cm_points_weekly_%%' AND tgenabled = 'O'") == 3
+
+
+@pytest.mark.django_db
 def test_patients_follow_up_dates_agree_with_their_calls():
     out = StringIO()
     call_command("check_follow_up_dates", "--no-progress", stdout=out)

@@ -1,0 +1,133 @@
+"""The CM report's weekly rollup of the points ledger (``cm_points_weekly``, issue 14 point 5): equal to a
+from-scratch computation over the ledger after every kind of write that changes what it counts (service
+events and reversals, a CPSS reassignment, a bulk ``QuerySet.update()``, a soft delete and its undo, a merge
+and its undo, an import), and the report equal whether it reads the rollup or the ledger, for whole and cut
+weeks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from cm_program import report_rollup, reports, services
+from cm_program.models import CanonicalPatient, CMEnrollment, CMPointsWeek, PointsEvent
+from tests.cm_program import test_cm_report as known
+from tests.cm_program import test_import_cm_patients as imports
+from tests.cm_program.test_merge import everything_of
+from tests.factories.cm_program import CanonicalPatientFactory, CMEnrollmentFactory, CMPatientFactory
+
+AS_OF, PERIOD = known.AS_OF, known.PERIOD
+# The known data set of test_cm_report and the import's export files, as fixtures of this module too.
+data, denver, export = known.data, known.denver, imports.export
+
+
+def assert_exact() -> None:
+    zone, differences = report_rollup.rollup_differences()
+    assert differences == []
+    assert zone is not None
+
+
+@pytest.mark.django_db
+def test_services_keep_it_exact_and_it_holds_the_weeks(data):
+    assert_exact()
+    # The hand-computed W03 of test_cm_report (Ann's and Bob's rows together).
+    w03 = CMPointsWeek.objects.filter(week=dt.date(2026, 1, 12))
+    assert sum(row.negative_tests for row in w03) == 3
+    assert sum(row.points_reversed for row in w03) == 50
+    assert sum(row.reversal_entries for row in w03) == 1
+    # The reversed negative of 8 Jan (W02) is out of W02's count, its 50 points still earned.
+    w02 = CMPointsWeek.objects.filter(week=dt.date(2026, 1, 5))
+    assert sum(row.negative_tests for row in w02) == 2
+    assert sum(row.points_earned for row in w02) == 210
+
+
+def _weeks_both_ways(user, period, **kwargs):
+    via_rollup = reports.cm_program_report(user=user, period=period, now=AS_OF, **kwargs)
+    report_rollup.rebuild_cm_report_rollups("Asia/Tokyo")  # another zone: the report reads the ledger
+    via_ledger = reports.cm_program_report(user=user, period=period, now=AS_OF, **kwargs)
+    report_rollup.rebuild_cm_report_rollups("America/Denver")
+    return via_rollup, via_ledger
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "first, last",
+    [
+        (PERIOD.first_day, PERIOD.last_day),  # two whole weeks: the rollup only
+        (dt.date(2026, 1, 7), dt.date(2026, 1, 15)),  # cut at both ends: the ledger only
+        (dt.date(2026, 1, 1), dt.date(2026, 1, 18)),  # a cut week, then two whole ones
+        (dt.date(2026, 1, 5), dt.date(2026, 1, 20)),  # two whole weeks, then a cut one
+        (dt.date(2026, 1, 11), dt.date(2026, 1, 11)),  # one day
+    ],
+)
+def test_the_report_is_the_same_from_the_rollup_and_from_the_ledger(data, superuser, first, last):
+    period = reports.ReportPeriod(first, last)
+    via_rollup, via_ledger = _weeks_both_ways(superuser, period)
+    assert via_rollup == via_ledger
+    assert via_rollup["totals"]["tests"] > 0
+    ann_rollup, ann_ledger = _weeks_both_ways(superuser, period, cpss=data["ann"])
+    assert ann_rollup == ann_ledger
+    cpss_rollup, cpss_ledger = _weeks_both_ways(data["ann"].user, period)
+    assert cpss_rollup["weeks"] == cpss_ledger["weeks"] == ann_rollup["weeks"]
+
+
+@pytest.mark.django_db
+def test_reassignment_bulk_update_soft_delete_and_restore(data):
+    e1 = data["E1"]
+    CMEnrollment.objects.filter(pk=e1.pk).update(
+        cpss_provider=data["bob"]
+    )  # a CPSS reassignment (a bulk UPDATE, no service)
+    assert_exact()
+    CMEnrollment.objects.filter(cpss_provider=data["bob"]).update(cpss_provider=None)  # several rows at once
+    assert_exact()
+    assert CMPointsWeek.objects.filter(cpss_provider_id=None).exclude(negative_tests=0).exists()
+    patient = CanonicalPatient.objects.get(pk=data["E4"].canonical_patient_id)
+    patient.mark_deleted(reason="test")
+    patient.save()
+    assert_exact()
+    patient.mark_restored()
+    patient.save()
+    assert_exact()
+
+
+@pytest.mark.django_db
+def test_merge_and_unmerge(data, superuser):
+    survivor = CanonicalPatientFactory(first_name="Rosa", last_name="Vega", date_of_birth=dt.date(1985, 6, 1))
+    duplicate = CanonicalPatientFactory(first_name="Rosa", last_name="Veiga", date_of_birth=dt.date(1985, 1, 6))
+    services.cm_event_record(
+        enrollment=CMEnrollmentFactory(cm_patient=CMPatientFactory(canonical_patient=survivor)),
+        event_type=PointsEvent.TEST_NEGATIVE,
+    )
+    records = everything_of(duplicate)
+    services.cm_event_record(enrollment=records["enrollment"], event_type=PointsEvent.GROUP_ATTENDANCE)
+    assert_exact()
+    log = services.canonical_patient_merge(survivor=survivor, duplicate=duplicate, actor=superuser, reason="typo")
+    assert_exact()
+    services.canonical_patient_unmerge(merge=log, actor=superuser)
+    assert_exact()
+
+
+@pytest.mark.django_db
+def test_an_import_keeps_it_exact(export):
+    imports.migrate(export())
+    assert_exact()
+    assert CMPointsWeek.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_check_command_finds_and_repairs(data):
+    out = io.StringIO()
+    call_command("check_cm_report_rollups", stdout=out)
+    assert "exact" in out.getvalue()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE cm_points_weekly SET negative_tests = negative_tests + 1 WHERE negative_tests > 0")
+    with pytest.raises(CommandError, match="rows differ from the ledger"):
+        call_command("check_cm_report_rollups", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("check_cm_report_rollups", "--repair", stdout=out)
+    assert "rebuilt" in out.getvalue()
+    assert_exact()
