@@ -56,6 +56,7 @@ from django.db import connection, transaction
 
 from common import roles
 from journeys.transitions import CTStatus, EAPStatus
+from patients import report_rollups
 from patients.models import CallDirection, CallOutcome, LeadStatus, PatientStatus
 from people.models import ContactType, Person, PersonContactType
 
@@ -280,9 +281,16 @@ def _figures_for(groups: dict, grouping: int, week, navigator) -> Figures:
     return found
 
 
-def _calls(cursor, params: dict, navigator: Person | None, groups: dict) -> None:
-    """One row per week and navigator (a hash aggregate, no sort); the week, navigator and total figures are
-    their sums (the mean call length from the summed minutes and timed calls, so it is exact)."""
+def _call_rows(cursor, params: dict, navigator: Person | None, from_rollups: bool) -> list:
+    """One row per week and navigator: week, navigator, calls, outbound, reached outbound, timed, summed
+    minutes, then the calls per outcome; from the days of ``call_day_rollup`` or, when the summary tables
+    are kept in another time zone, from the calls (one range scan of ``call_date``, a hash aggregate)."""
+    outcome_params = {f"outcome_{i}": outcome for i, outcome in enumerate(OUTCOMES)}
+    query_params = {**params, "outbound": CallDirection.OUTBOUND, "reached": CallOutcome.REACHED, **outcome_params}
+    if from_rollups:
+        return report_rollups.calls_by_week_and_navigator(
+            cursor, query_params, _nav_filter("r.navigator_id", navigator), OUTCOMES
+        )
     outcome_columns = ", ".join(
         f"count(*) FILTER (WHERE outcome = %(outcome_{i})s)" for i in range(len(OUTCOMES))
     )  # fmt: skip
@@ -302,15 +310,16 @@ def _calls(cursor, params: dict, navigator: Person | None, groups: dict) -> None
         ) c
         GROUP BY week, navigator
         """,
-        {
-            **params,
-            "outbound": CallDirection.OUTBOUND,
-            "reached": CallOutcome.REACHED,
-            **{f"outcome_{i}": outcome for i, outcome in enumerate(OUTCOMES)},
-        },
+        query_params,
     )
+    return cursor.fetchall()
+
+
+def _calls(rows: list, groups: dict) -> None:
+    """The week, navigator and total figures are the sums of the rows (the mean call length from the summed
+    minutes and timed calls, so it is exact)."""
     minutes: dict = defaultdict(int)
-    for week, nav, calls, outbound, reached, timed, summed, *outcomes in cursor.fetchall():
+    for week, nav, calls, outbound, reached, timed, summed, *outcomes in rows:
         for grouping in (0, 1, 2, 3):
             figures = _figures_for(groups, grouping, week, nav)
             figures.calls += calls
@@ -536,11 +545,20 @@ def navigation_report(*, period: ReportPeriod, navigator: Person | None = None) 
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         # JIT compiling these aggregates cost more than running them (2 s of 6 at 1M calls), and the overdue
         # query's window sort spills to disk at the default work_mem: both for this transaction only.
-        cursor.execute("SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)", [REPORT_WORK_MEM])
-        _calls(cursor, params, navigator, groups)
+        # The summary tables answer the calls and the overdue follow-ups when their days are this report's.
+        cursor.execute(
+            "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true), report_rollup_time_zone()",
+            [REPORT_WORK_MEM],
+        )
+        from_rollups = cursor.fetchone()[2] == settings.TIME_ZONE
+        _calls(_call_rows(cursor, params, navigator, from_rollups), groups)
         _new_patients(cursor, params, navigator, groups)
         _consults(cursor, params, navigator, groups)
-        overdue = _overdue(cursor, params, navigator, weeks)
+        if from_rollups:
+            ends = [week.last_day for week in weeks]
+            overdue = report_rollups.overdue_at_week_ends(cursor, params, _nav_filter("r.navigator_id", navigator), ends)
+        else:
+            overdue = _overdue(cursor, params, navigator, weeks)
         leads = _leads(cursor, params, navigator)
         eap = _eap(cursor, params, navigator)
 
