@@ -72,22 +72,21 @@ def report_rollup_mismatches() -> list[RollupMismatch]:
     """Each table against its from-scratch computation (multisets: a duplicated span counts); the tables
     that disagree. The spans are checked against the calls, the deltas against the stored spans and the
     patients, so that both together prove the report's figures."""
+    # One statement, so one snapshot for the three comparisons, whatever writes meanwhile.
+    parts = []
+    for table, (fresh, columns, carries) in TABLES.items():
+        stored = f"SELECT {columns} FROM {table} WHERE {carries}"
+        computed = f"SELECT {columns} FROM {fresh}"
+        parts.append(f"(SELECT count(*) FROM ({stored} EXCEPT ALL {computed}) a)")
+        parts.append(f"(SELECT count(*) FROM ({computed} EXCEPT ALL {stored}) b)")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(parts)}")
+        counts = cursor.fetchone()
     found = []
-    with transaction.atomic(), connection.cursor() as cursor:
-        # One snapshot for the three comparisons, whatever writes meanwhile.
-        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        for table, (fresh, columns, carries) in TABLES.items():
-            cursor.execute(
-                f"""
-                WITH stored AS (SELECT {columns} FROM {table} WHERE {carries}),
-                     fresh AS (SELECT {columns} FROM {fresh})
-                SELECT (SELECT count(*) FROM (SELECT * FROM stored EXCEPT ALL SELECT * FROM fresh) a),
-                       (SELECT count(*) FROM (SELECT * FROM fresh EXCEPT ALL SELECT * FROM stored) b)
-                """
-            )
-            stored_only, fresh_only = cursor.fetchone()
-            if stored_only or fresh_only:
-                found.append(RollupMismatch(table, stored_only, fresh_only))
+    for i, table in enumerate(TABLES):
+        stored_only, fresh_only = counts[2 * i], counts[2 * i + 1]
+        if stored_only or fresh_only:
+            found.append(RollupMismatch(table, stored_only, fresh_only))
     return found
 
 

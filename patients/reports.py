@@ -556,7 +556,8 @@ def navigation_report(*, period: ReportPeriod, navigator: Person | None = None) 
         _consults(cursor, params, navigator, groups)
         if from_rollups:
             ends = [week.last_day for week in weeks]
-            overdue = report_rollups.overdue_at_week_ends(cursor, params, _nav_filter("r.navigator_id", navigator), ends)
+            nav_filter = _nav_filter("r.navigator_id", navigator)
+            overdue = report_rollups.overdue_at_week_ends(cursor, params, nav_filter, ends)
         else:
             overdue = _overdue(cursor, params, navigator, weeks)
         leads = _leads(cursor, params, navigator)

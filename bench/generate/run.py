@@ -102,11 +102,13 @@ def generate(
     indexes.drop(definitions)
     loader.write_context()
     loader.disable_history_triggers(tracked_models())
+    _switch_report_rollup_triggers("DISABLE")
     try:
         for table in made:
             loader.load(table.model, table.columns, table.rows, total=table.total, label=table.label)
     finally:
         loader.enable_history_triggers()
+        _switch_report_rollup_triggers("ENABLE")
     # The patients' maintained follow-up columns, as every path that writes calls must keep them: one
     # set-based pass over the calls (before the indexes come back, so it does not maintain them row by row).
     from patients.follow_up import refresh_follow_up
@@ -115,6 +117,14 @@ def generate(
         stream.write("filling the patients' follow-up dates from their calls ...\n")
         stream.flush()
     refresh_follow_up()
+    # The navigation report's summary tables (patients/report_rollups.py): their triggers were off during the
+    # load (each batch of calls would recompute its patients' spans); one set-based rebuild instead.
+    from patients.report_rollups import rebuild_report_rollups
+
+    if stream is not None and show_progress:
+        stream.write("filling the navigation report's summary tables ...\n")
+        stream.flush()
+    rebuild_report_rollups()
     if stream is not None and show_progress:
         stream.write("re-creating indexes, keys and foreign keys ...\n")
         stream.flush()
@@ -125,6 +135,21 @@ def generate(
     foreign_keys = TableStats("foreign keys (all)")
     foreign_keys.index_seconds = seconds["foreign keys"]
     return [*loader.stats, foreign_keys]
+
+
+# The triggers that keep the navigation report's summary tables (patients/migrations/0011_navigation_report_rollups).
+REPORT_ROLLUP_TRIGGERS = (
+    ("call_history", "call_history_report_rollups_insert"),
+    ("call_history", "call_history_report_rollups_update"),
+    ("call_history", "call_history_report_rollups_delete"),
+    ("patient", "patient_report_rollups_update"),
+)
+
+
+def _switch_report_rollup_triggers(state: str) -> None:
+    with connection.cursor() as cursor:
+        for table, trigger in REPORT_ROLLUP_TRIGGERS:
+            cursor.execute(f'ALTER TABLE "{table}" {state} TRIGGER "{trigger}"')
 
 
 def table_name(model) -> str:
