@@ -459,7 +459,7 @@ def _overdue(cursor, params: dict, navigator: Person | None, weeks: list[Week]) 
             WHERE s.reminder_date IS NOT NULL AND (s.next_at IS NOT NULL OR p.last_call_at >= %(end_dmax)s)
         )
         SELECT navigator_id, {bucket_from.format(day="from_day")} AS k_from,
-               LEAST(FLOOR((to_day - %(d0)s) / 7.0)::int, {last}) AS k_to, count(*)
+               CASE WHEN to_day >= %(dmax)s THEN {last} ELSE FLOOR((to_day - %(d0)s) / 7.0)::int END AS k_to, count(*)
         FROM spans
         WHERE from_day <= to_day AND from_day <= %(dmax)s AND to_day >= %(d0)s
         GROUP BY 1, 2, 3
