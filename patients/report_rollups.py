@@ -35,17 +35,40 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-# Each stored table, the view that computes it from scratch, and the rows that carry something (the
-# triggers add and subtract, so rows that fell back to zero may stay: they count for nothing).
+from patients.models import CallOutcome
+
+# The counts of the call rollups, per day or week and navigator. The triggers add and subtract, so rows that
+# fell back to zero may stay: they count for nothing (the checks leave them out).
+COUNTS = (
+    "calls",
+    "outbound_calls",
+    "reached_outbound_calls",
+    "timed_calls",
+    "minutes",
+    *(f"outcome_{outcome}" for outcome in CallOutcome.values),
+)
+
+
+def _call_columns(key: str) -> str:
+    return ", ".join([key, "navigator_id", *COUNTS])
+
+
+# table -> its columns and the rows that carry something; ``<table>_fresh`` is the view that computes it.
 TABLES = {
-    "call_day_rollup": (
-        "call_day_rollup_fresh",
-        "day, navigator_id, direction, outcome, calls, timed_calls, minutes",
-        "calls <> 0 OR timed_calls <> 0 OR minutes <> 0",
-    ),
-    "follow_up_overdue_span": ("follow_up_overdue_span_fresh", "patient_id, from_day, to_day", "true"),
-    "follow_up_overdue_delta": ("follow_up_overdue_delta_fresh", "navigator_id, day, delta", "delta <> 0"),
+    "call_day_rollup": (_call_columns("day"), "calls <> 0 OR minutes <> 0"),
+    "call_week_rollup": (_call_columns("week"), "calls <> 0 OR minutes <> 0"),
+    "follow_up_overdue_span": ("patient_id, from_day, to_day", "true"),
+    "follow_up_overdue_delta": ("navigator_id, day, delta", "delta <> 0"),
+    "follow_up_overdue_week_delta": ("navigator_id, week, delta", "delta <> 0"),
+    "follow_up_overdue_block_delta": ("navigator_id, block, delta", "delta <> 0"),
 }
+BLOCK_EPOCH = dt.date(2000, 1, 3)  # a Monday: blocks of 16 ISO weeks are counted from it
+BLOCK_DAYS = 16 * 7
+
+
+def report_block(day: dt.date) -> dt.date:
+    """The first Monday of the day's block of 16 weeks (the SQL function ``report_block``)."""
+    return BLOCK_EPOCH + dt.timedelta(days=(day - BLOCK_EPOCH).days // BLOCK_DAYS * BLOCK_DAYS)
 
 
 def rollup_time_zone() -> str:
@@ -74,9 +97,9 @@ def report_rollup_mismatches() -> list[RollupMismatch]:
     patients, so that both together prove the report's figures."""
     # One statement, so one snapshot for the three comparisons, whatever writes meanwhile.
     parts = []
-    for table, (fresh, columns, carries) in TABLES.items():
+    for table, (columns, carries) in TABLES.items():
         stored = f"SELECT {columns} FROM {table} WHERE {carries}"
-        computed = f"SELECT {columns} FROM {fresh}"
+        computed = f"SELECT {columns} FROM {table}_fresh"
         parts.append(f"(SELECT count(*) FROM ({stored} EXCEPT ALL {computed}) a)")
         parts.append(f"(SELECT count(*) FROM ({computed} EXCEPT ALL {stored}) b)")
     with connection.cursor() as cursor:
@@ -95,42 +118,72 @@ def report_rollup_mismatches() -> list[RollupMismatch]:
 # tables' time zone is the report's).
 
 
-def calls_by_week_and_navigator(cursor, params: dict, navigator_filter: str, outcomes: tuple[str, ...]) -> list:
-    """The rows of ``patients.reports._calls``: week, navigator, calls, outbound, reached outbound, timed,
-    summed minutes, then the calls per outcome — from the days of the period."""
-    outcome_columns = ", ".join(
-        f"coalesce(sum(r.calls) FILTER (WHERE r.outcome = %(outcome_{i})s), 0)" for i in range(len(outcomes))
-    )
+def calls_by_week_and_navigator(cursor, params: dict, navigator_filter: str, weeks: list) -> list:
+    """The rows of ``patients.reports._calls``: grouping (0: a week and navigator, 1: a week, 2: a navigator,
+    3: the total), week, navigator, calls, outbound, reached outbound, timed, summed minutes, then the calls per
+    outcome (``CallOutcome``'s order), summed by ``GROUPING SETS`` — the weeks that lie whole in the
+    period from ``call_week_rollup``, the days of the others (the first and last, when cut) from
+    ``call_day_rollup``."""
+    whole = [w.monday for w in weeks if (w.last_day - w.first_day).days == 6]
+    cut_days = [
+        w.first_day + dt.timedelta(days=i)
+        for w in weeks
+        if (w.last_day - w.first_day).days != 6
+        for i in range((w.last_day - w.first_day).days + 1)
+    ]
+    counts = ", ".join(COUNTS)
+    sums = ", ".join(f"sum({c})::bigint" for c in COUNTS)
     cursor.execute(
         f"""
-        SELECT date_trunc('week', r.day)::date AS week, r.navigator_id, sum(r.calls),
-               coalesce(sum(r.calls) FILTER (WHERE r.direction = %(outbound)s), 0),
-               coalesce(sum(r.calls) FILTER (WHERE r.direction = %(outbound)s AND r.outcome = %(reached)s), 0),
-               sum(r.timed_calls), sum(r.minutes)::bigint, {outcome_columns}
-        FROM call_day_rollup r
-        WHERE r.day >= %(first_day)s AND r.day <= %(last_day)s {navigator_filter}
-        GROUP BY 1, 2
-        HAVING sum(r.calls) <> 0
+        SELECT GROUPING(week, navigator_id), week, navigator_id, {sums}
+        FROM (
+            SELECT week, navigator_id, {counts} FROM call_week_rollup r
+            WHERE week = ANY(%(whole_weeks)s::date[]) AND calls <> 0 {navigator_filter}
+            UNION ALL
+            SELECT report_week(day), navigator_id, {counts} FROM call_day_rollup r
+            WHERE day = ANY(%(cut_days)s::date[]) AND calls <> 0 {navigator_filter}
+        ) r
+        GROUP BY GROUPING SETS ((week, navigator_id), (week), (navigator_id), ())
+        HAVING sum(calls) <> 0
         """,
-        params,
+        {**params, "whole_weeks": whole, "cut_days": cut_days},
     )
     return cursor.fetchall()
 
 
-def overdue_at_week_ends(cursor, params: dict, navigator_filter: str, ends: list[dt.date]) -> dict[Any, list[int]]:
-    """navigator id -> the overdue follow-ups at the end of each of ``ends`` (consecutive week ends: each
-    a week after the one before, only the last may be earlier): the deltas summed up to each end, in one
-    pass grouped by the first end on or after their day. Navigators with none at every end are left out."""
+def overdue_at_week_ends(cursor, params: dict, navigator_filter: str, weeks: list) -> dict[Any, list[int]]:
+    """navigator id -> the overdue follow-ups at the end of each of ``weeks`` (consecutive ISO weeks; only the
+    last may end before its Sunday): the changes summed up to each end, grouped by the first end they count
+    at — the 16-week blocks before the first week's block, the weeks from that block up to the last whole
+    week, the days of a cut last week. Navigators with none at every end are left out."""
+    last = weeks[-1]
+    cut = (last.last_day - last.monday).days != 6
+    m0 = weeks[0].monday
     cursor.execute(
         f"""
-        SELECT r.navigator_id, GREATEST(0, CEIL((r.day - %(d0)s) / 7.0))::int AS k, sum(r.delta)
-        FROM follow_up_overdue_delta r
-        WHERE r.day <= %(dmax)s {navigator_filter}
+        SELECT navigator_id, 0, sum(delta) FROM follow_up_overdue_block_delta r
+        WHERE block < %(m0_block)s {navigator_filter}
+        GROUP BY 1
+        UNION ALL
+        SELECT navigator_id, GREATEST(0, (week - %(m0)s) / 7), sum(delta) FROM follow_up_overdue_week_delta r
+        WHERE week >= %(m0_block)s AND week <= %(last_whole)s {navigator_filter}
         GROUP BY 1, 2
+        UNION ALL
+        SELECT navigator_id, %(k_last)s, sum(delta) FROM follow_up_overdue_delta r
+        WHERE day >= %(cut_from)s AND day <= %(dmax)s {navigator_filter}
+        GROUP BY 1
         """,
-        {**params, "d0": ends[0], "dmax": ends[-1]},
+        {
+            **params,
+            "m0": m0,
+            "m0_block": report_block(m0),
+            "last_whole": last.monday - dt.timedelta(days=7) if cut else last.monday,
+            "k_last": len(weeks) - 1,
+            "cut_from": last.monday if cut else last.last_day + dt.timedelta(days=1),  # none when whole
+            "dmax": last.last_day,
+        },
     )
-    changes: dict[Any, list[int]] = defaultdict(lambda: [0] * len(ends))
+    changes: dict[Any, list[int]] = defaultdict(lambda: [0] * len(weeks))
     for nav, k, delta in cursor.fetchall():
         changes[nav][k] += delta
     counts = {}

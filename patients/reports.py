@@ -281,7 +281,7 @@ def _figures_for(groups: dict, grouping: int, week, navigator) -> Figures:
     return found
 
 
-def _call_rows(cursor, params: dict, navigator: Person | None, from_rollups: bool) -> list:
+def _call_rows(cursor, params: dict, navigator: Person | None, weeks: list[Week], from_rollups: bool) -> list:
     """One row per week and navigator: week, navigator, calls, outbound, reached outbound, timed, summed
     minutes, then the calls per outcome; from the days of ``call_day_rollup`` or, when the summary tables
     are kept in another time zone, from the calls (one range scan of ``call_date``, a hash aggregate)."""
@@ -289,7 +289,7 @@ def _call_rows(cursor, params: dict, navigator: Person | None, from_rollups: boo
     query_params = {**params, "outbound": CallDirection.OUTBOUND, "reached": CallOutcome.REACHED, **outcome_params}
     if from_rollups:
         return report_rollups.calls_by_week_and_navigator(
-            cursor, query_params, _nav_filter("r.navigator_id", navigator), OUTCOMES
+            cursor, params, _nav_filter("r.navigator_id", navigator), weeks
         )
     outcome_columns = ", ".join(
         f"count(*) FILTER (WHERE outcome = %(outcome_{i})s)" for i in range(len(OUTCOMES))
@@ -312,25 +312,36 @@ def _call_rows(cursor, params: dict, navigator: Person | None, from_rollups: boo
         """,
         query_params,
     )
-    return cursor.fetchall()
+    return _grouped(cursor.fetchall())
+
+
+def _grouped(rows: list) -> list:
+    """Rows of week and navigator summed into the grouping sets of the report (as ``GROUPING SETS`` gives them:
+    grouping, week, navigator, sums), for the calls read from ``call_history``."""
+    sums: dict = {}
+    for week, nav, *values in rows:
+        values = [value or 0 for value in values]
+        for key in ((0, week, nav), (1, week, None), (2, None, nav), (3, None, None)):
+            found = sums.get(key)
+            if found is None:
+                sums[key] = list(values)
+            else:
+                for i, value in enumerate(values):
+                    found[i] += value
+    return [(*key, *values) for key, values in sums.items()]
 
 
 def _calls(rows: list, groups: dict) -> None:
-    """The week, navigator and total figures are the sums of the rows (the mean call length from the summed
-    minutes and timed calls, so it is exact)."""
-    minutes: dict = defaultdict(int)
-    for week, nav, calls, outbound, reached, timed, summed, *outcomes in rows:
-        for grouping in (0, 1, 2, 3):
-            figures = _figures_for(groups, grouping, week, nav)
-            figures.calls += calls
-            figures.outbound_calls += outbound
-            figures.reached_outbound_calls += reached
-            figures.timed_calls += timed
-            for outcome, count in zip(OUTCOMES, outcomes, strict=True):
-                figures.outcomes[outcome] += count
-            minutes[id(figures)] += summed or 0
-            if figures.timed_calls:
-                figures.average_call_minutes = round(minutes[id(figures)] / figures.timed_calls, 2)
+    """One row per grouping set: grouping, week, navigator, calls, outbound, reached outbound, timed, summed
+    minutes, the calls per outcome (the mean call length from the summed minutes and timed calls, so it is
+    exact for a week, a navigator and the total too)."""
+    for grouping, week, nav, calls, outbound, reached, timed, summed, *outcomes in rows:
+        figures = _figures_for(groups, grouping, week, nav)
+        figures.calls, figures.outbound_calls, figures.reached_outbound_calls = calls, outbound, reached
+        figures.timed_calls = timed
+        figures.outcomes = dict(zip(OUTCOMES, outcomes, strict=True))
+        if timed:
+            figures.average_call_minutes = round((summed or 0) / timed, 2)
 
 
 def _new_patients(cursor, params: dict, navigator: Person | None, groups: dict) -> None:
@@ -551,13 +562,12 @@ def navigation_report(*, period: ReportPeriod, navigator: Person | None = None) 
             [REPORT_WORK_MEM],
         )
         from_rollups = cursor.fetchone()[2] == settings.TIME_ZONE
-        _calls(_call_rows(cursor, params, navigator, from_rollups), groups)
+        _calls(_call_rows(cursor, params, navigator, weeks, from_rollups), groups)
         _new_patients(cursor, params, navigator, groups)
         _consults(cursor, params, navigator, groups)
         if from_rollups:
-            ends = [week.last_day for week in weeks]
             nav_filter = _nav_filter("r.navigator_id", navigator)
-            overdue = report_rollups.overdue_at_week_ends(cursor, params, nav_filter, ends)
+            overdue = report_rollups.overdue_at_week_ends(cursor, params, nav_filter, weeks)
         else:
             overdue = _overdue(cursor, params, navigator, weeks)
         leads = _leads(cursor, params, navigator)

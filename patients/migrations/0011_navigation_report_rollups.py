@@ -13,18 +13,36 @@ SQL = r"""
 -- report_rollups_rebuild(tz) redefines it; the report uses the rollups only when it equals TIME_ZONE.
 CREATE FUNCTION report_rollup_time_zone() RETURNS text LANGUAGE sql STABLE AS $$ SELECT {tz}::text $$;
 
--- Calls per local day, navigator (call_history.pn_id), direction and outcome; voided calls left out.
+-- Non-void calls per local day and navigator (call_history.pn_id), and per ISO week (its Monday) and
+-- navigator: the count, outbound, reached outbound, timed calls, summed minutes and one count per outcome.
+-- A report reads the weeks that lie whole in its period from the week table, the others' days from the day
+-- table. The outcome columns are those of CallOutcome when this was written (adding an outcome needs a
+-- migration for its CHECK constraint anyway; tests/patients/test_report_rollups.py fails until the rollups
+-- gain its column too).
 CREATE TABLE call_day_rollup (
     day date NOT NULL,
     navigator_id uuid NOT NULL,
-    direction varchar(10) NOT NULL,
-    outcome varchar(30) NOT NULL,
-    calls integer NOT NULL,
-    timed_calls integer NOT NULL,
-    minutes bigint NOT NULL,
-    PRIMARY KEY (day, navigator_id, direction, outcome)
+    {count_columns},
+    PRIMARY KEY (day, navigator_id)
 );
-CREATE INDEX call_day_rollup_navigator_day_idx ON call_day_rollup (navigator_id, day);
+CREATE TABLE call_week_rollup (
+    week date NOT NULL,
+    navigator_id uuid NOT NULL,
+    {count_columns},
+    PRIMARY KEY (week, navigator_id)
+);
+CREATE INDEX call_day_rollup_navigator_idx ON call_day_rollup (navigator_id, day);
+CREATE INDEX call_week_rollup_navigator_idx ON call_week_rollup (navigator_id, week);
+
+-- The Monday of a day's ISO week (no time zone involved: the day is already local).
+CREATE FUNCTION report_week(day date) RETURNS date LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT day - (extract(isodow FROM day)::integer - 1)
+$$;
+-- The first Monday of a day's block of 16 ISO weeks (blocks counted from Monday 2000-01-03; Python's
+-- patients.report_rollups.report_block says the same).
+CREATE FUNCTION report_block(day date) RETURNS date LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT DATE '2000-01-03' + floor((day - DATE '2000-01-03') / 112.0)::integer * 112
+$$;
 
 -- Each patient's overdue spans: the local days [from_day, to_day] (to_day NULL: open) on whose evening the
 -- patient's latest non-void call made by then has a reminder on or before that day. One span per call
@@ -42,16 +60,37 @@ CREATE TABLE follow_up_overdue_delta (
     navigator_id uuid NOT NULL,
     day date NOT NULL,
     delta integer NOT NULL,
-    PRIMARY KEY (navigator_id, day)
+    PRIMARY KEY (day, navigator_id)
+);
+-- The same per ISO week (its Monday), and per block of 16 weeks (report_block: its first Monday): the stock at
+-- a Sunday is the sum of the blocks before its own, then of the weeks of its block up to it. A report reads a
+-- row per navigator and block (a few dozen) and per week of its period's block, not every day since the first
+-- call; the day table serves a period that ends before its last Sunday.
+CREATE TABLE follow_up_overdue_week_delta (
+    navigator_id uuid NOT NULL,
+    week date NOT NULL,
+    delta integer NOT NULL,
+    PRIMARY KEY (week, navigator_id)
+);
+CREATE TABLE follow_up_overdue_block_delta (
+    navigator_id uuid NOT NULL,
+    block date NOT NULL,
+    delta integer NOT NULL,
+    PRIMARY KEY (block, navigator_id)
 );
 
 -- The from-scratch computations: the rebuild fills the tables from them, check_report_rollups compares.
 CREATE VIEW call_day_rollup_fresh AS
 SELECT (c.call_date AT TIME ZONE report_rollup_time_zone())::date AS day, c.pn_id AS navigator_id,
-       c.direction, c.outcome, count(*)::integer AS calls,
-       count(c.call_duration_minutes)::integer AS timed_calls, coalesce(sum(c.call_duration_minutes), 0)::bigint AS minutes
+       {fresh_sums}
 FROM call_history c WHERE c.is_active
-GROUP BY 1, 2, 3, 4;
+GROUP BY 1, 2;
+
+CREATE VIEW call_week_rollup_fresh AS
+SELECT report_week((c.call_date AT TIME ZONE report_rollup_time_zone())::date) AS week, c.pn_id AS navigator_id,
+       {fresh_sums}
+FROM call_history c WHERE c.is_active
+GROUP BY 1, 2;
 
 -- The spans of the patients `ids` (every patient when NULL), from their non-void calls in order (call
 -- date, then the later logged), as the report's replay defines them.
@@ -81,6 +120,16 @@ CROSS JOIN LATERAL (VALUES (s.from_day, 1), (s.to_day + 1, -1)) d(day, delta)
 WHERE d.day IS NOT NULL
 GROUP BY 1, 2 HAVING sum(d.delta) <> 0;
 
+CREATE VIEW follow_up_overdue_week_delta_fresh AS
+SELECT d.navigator_id, report_week(d.day) AS week, sum(d.delta)::integer AS delta
+FROM follow_up_overdue_delta_fresh d
+GROUP BY 1, 2 HAVING sum(d.delta) <> 0;
+
+CREATE VIEW follow_up_overdue_block_delta_fresh AS
+SELECT d.navigator_id, report_block(d.day) AS block, sum(d.delta)::integer AS delta
+FROM follow_up_overdue_delta_fresh d
+GROUP BY 1, 2 HAVING sum(d.delta) <> 0;
+
 -- Recompute the spans of the patients `ids` from their calls and move the deltas accordingly. The
 -- patients' rows are locked first (in id order): a second writer for the same patient waits, and its
 -- next statements see the first one's spans (READ COMMITTED takes a snapshot per statement).
@@ -104,10 +153,18 @@ BEGIN
         CROSS JOIN LATERAL (VALUES (c.from_day, 1), (c.to_day + 1, -1)) d(day, delta)
         WHERE d.day IS NOT NULL
         GROUP BY 1, 2 HAVING sum(d.delta * c.sign) <> 0
+    ), by_day AS (
+        INSERT INTO follow_up_overdue_delta AS r (navigator_id, day, delta)
+        SELECT * FROM deltas ORDER BY 2, 1
+        ON CONFLICT (day, navigator_id) DO UPDATE SET delta = r.delta + EXCLUDED.delta
+    ), by_week AS (
+        INSERT INTO follow_up_overdue_week_delta AS r (navigator_id, week, delta)
+        SELECT navigator_id, report_week(day), sum(delta) FROM deltas GROUP BY 1, 2 HAVING sum(delta) <> 0 ORDER BY 2, 1
+        ON CONFLICT (week, navigator_id) DO UPDATE SET delta = r.delta + EXCLUDED.delta
     )
-    INSERT INTO follow_up_overdue_delta AS r (navigator_id, day, delta)
-    SELECT * FROM deltas ORDER BY 1, 2
-    ON CONFLICT (navigator_id, day) DO UPDATE SET delta = r.delta + EXCLUDED.delta;
+    INSERT INTO follow_up_overdue_block_delta AS r (navigator_id, block, delta)
+    SELECT navigator_id, report_block(day), sum(delta) FROM deltas GROUP BY 1, 2 HAVING sum(delta) <> 0 ORDER BY 2, 1
+    ON CONFLICT (block, navigator_id) DO UPDATE SET delta = r.delta + EXCLUDED.delta;
 END
 $$;
 
@@ -117,44 +174,21 @@ DECLARE
     tz text := report_rollup_time_zone();
     ids uuid[];
 BEGIN
+    -- The statement's calls as signed rows (+1 inserted or new version, -1 deleted or old version), summed
+    -- per day and navigator, then per week: an edit that changes nothing counted nets to no row.
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO call_day_rollup AS r (day, navigator_id, direction, outcome, calls, timed_calls, minutes)
-        SELECT (n.call_date AT TIME ZONE tz)::date, n.pn_id, n.direction, n.outcome, count(*),
-               count(n.call_duration_minutes), coalesce(sum(n.call_duration_minutes), 0)
-        FROM new_rows n WHERE n.is_active
-        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-        ON CONFLICT (day, navigator_id, direction, outcome) DO UPDATE
-        SET calls = r.calls + EXCLUDED.calls, timed_calls = r.timed_calls + EXCLUDED.timed_calls,
-            minutes = r.minutes + EXCLUDED.minutes;
+        {rollup_insert}
+    ELSIF TG_OP = 'DELETE' THEN
+        {rollup_delete}
+    ELSE
+        {rollup_update}
+    END IF;
+
+    IF TG_OP = 'INSERT' THEN
         SELECT array_agg(DISTINCT n.patient_id ORDER BY n.patient_id) INTO ids FROM new_rows n WHERE n.is_active;
     ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO call_day_rollup AS r (day, navigator_id, direction, outcome, calls, timed_calls, minutes)
-        SELECT (o.call_date AT TIME ZONE tz)::date, o.pn_id, o.direction, o.outcome, -count(*),
-               -count(o.call_duration_minutes), -coalesce(sum(o.call_duration_minutes), 0)
-        FROM old_rows o WHERE o.is_active
-        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-        ON CONFLICT (day, navigator_id, direction, outcome) DO UPDATE
-        SET calls = r.calls + EXCLUDED.calls, timed_calls = r.timed_calls + EXCLUDED.timed_calls,
-            minutes = r.minutes + EXCLUDED.minutes;
         SELECT array_agg(DISTINCT o.patient_id ORDER BY o.patient_id) INTO ids FROM old_rows o WHERE o.is_active;
     ELSE
-        INSERT INTO call_day_rollup AS r (day, navigator_id, direction, outcome, calls, timed_calls, minutes)
-        SELECT day, navigator_id, direction, outcome, sum(calls), sum(timed_calls), sum(minutes)
-        FROM (
-            SELECT (n.call_date AT TIME ZONE tz)::date AS day, n.pn_id AS navigator_id, n.direction, n.outcome,
-                   1 AS calls, (n.call_duration_minutes IS NOT NULL)::integer AS timed_calls,
-                   coalesce(n.call_duration_minutes, 0) AS minutes
-            FROM new_rows n WHERE n.is_active
-            UNION ALL
-            SELECT (o.call_date AT TIME ZONE tz)::date, o.pn_id, o.direction, o.outcome,
-                   -1, -(o.call_duration_minutes IS NOT NULL)::integer, -coalesce(o.call_duration_minutes, 0)
-            FROM old_rows o WHERE o.is_active
-        ) d
-        GROUP BY 1, 2, 3, 4 HAVING sum(calls) <> 0 OR sum(timed_calls) <> 0 OR sum(minutes) <> 0
-        ORDER BY 1, 2, 3, 4
-        ON CONFLICT (day, navigator_id, direction, outcome) DO UPDATE
-        SET calls = r.calls + EXCLUDED.calls, timed_calls = r.timed_calls + EXCLUDED.timed_calls,
-            minutes = r.minutes + EXCLUDED.minutes;
         -- The patients whose calls changed in what the spans read (both sides of a moved call).
         SELECT array_agg(DISTINCT x.patient_id ORDER BY x.patient_id) INTO ids
         FROM old_rows o JOIN new_rows n ON n.id = o.id
@@ -176,7 +210,8 @@ CREATE TRIGGER call_history_report_rollups_delete AFTER DELETE ON call_history
 
 CREATE FUNCTION report_rollups_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    TRUNCATE call_day_rollup, follow_up_overdue_span, follow_up_overdue_delta;
+    TRUNCATE call_day_rollup, call_week_rollup, follow_up_overdue_span, follow_up_overdue_delta,
+             follow_up_overdue_week_delta, follow_up_overdue_block_delta;
     RETURN NULL;
 END
 $$;
@@ -206,10 +241,18 @@ BEGIN
         CROSS JOIN LATERAL (VALUES (c.from_day, 1), (c.to_day + 1, -1)) d(day, delta)
         WHERE d.day IS NOT NULL
         GROUP BY 1, 2 HAVING sum(d.delta * c.sign) <> 0
+    ), by_day AS (
+        INSERT INTO follow_up_overdue_delta AS r (navigator_id, day, delta)
+        SELECT * FROM deltas ORDER BY 2, 1
+        ON CONFLICT (day, navigator_id) DO UPDATE SET delta = r.delta + EXCLUDED.delta
+    ), by_week AS (
+        INSERT INTO follow_up_overdue_week_delta AS r (navigator_id, week, delta)
+        SELECT navigator_id, report_week(day), sum(delta) FROM deltas GROUP BY 1, 2 HAVING sum(delta) <> 0 ORDER BY 2, 1
+        ON CONFLICT (week, navigator_id) DO UPDATE SET delta = r.delta + EXCLUDED.delta
     )
-    INSERT INTO follow_up_overdue_delta AS r (navigator_id, day, delta)
-    SELECT * FROM deltas ORDER BY 1, 2
-    ON CONFLICT (navigator_id, day) DO UPDATE SET delta = r.delta + EXCLUDED.delta;
+    INSERT INTO follow_up_overdue_block_delta AS r (navigator_id, block, delta)
+    SELECT navigator_id, report_block(day), sum(delta) FROM deltas GROUP BY 1, 2 HAVING sum(delta) <> 0 ORDER BY 2, 1
+    ON CONFLICT (block, navigator_id) DO UPDATE SET delta = r.delta + EXCLUDED.delta;
     RETURN NULL;
 END
 $$;
@@ -227,10 +270,14 @@ BEGIN
     END IF;
     -- Whoever writes calls meanwhile waits: the tables are rebuilt from one state of the calls.
     LOCK TABLE call_history, patient IN SHARE ROW EXCLUSIVE MODE;
-    TRUNCATE call_day_rollup, follow_up_overdue_span, follow_up_overdue_delta;
+    TRUNCATE call_day_rollup, call_week_rollup, follow_up_overdue_span, follow_up_overdue_delta,
+             follow_up_overdue_week_delta, follow_up_overdue_block_delta;
     INSERT INTO call_day_rollup SELECT * FROM call_day_rollup_fresh;
+    INSERT INTO call_week_rollup SELECT * FROM call_week_rollup_fresh;
     INSERT INTO follow_up_overdue_span SELECT * FROM follow_up_overdue_span_fresh;
     INSERT INTO follow_up_overdue_delta SELECT * FROM follow_up_overdue_delta_fresh;
+    INSERT INTO follow_up_overdue_week_delta SELECT * FROM follow_up_overdue_week_delta_fresh;
+    INSERT INTO follow_up_overdue_block_delta SELECT * FROM follow_up_overdue_block_delta_fresh;
 END
 $$;
 """
@@ -246,15 +293,77 @@ DROP FUNCTION patient_report_rollups();
 DROP FUNCTION report_rollups_truncate();
 DROP FUNCTION call_history_report_rollups();
 DROP FUNCTION follow_up_overdue_refresh(uuid[]);
+DROP VIEW follow_up_overdue_block_delta_fresh;
+DROP VIEW follow_up_overdue_week_delta_fresh;
 DROP VIEW follow_up_overdue_delta_fresh;
 DROP VIEW follow_up_overdue_span_fresh;
 DROP FUNCTION follow_up_overdue_spans_of(uuid[]);
+DROP VIEW call_week_rollup_fresh;
 DROP VIEW call_day_rollup_fresh;
+DROP TABLE follow_up_overdue_block_delta;
+DROP TABLE follow_up_overdue_week_delta;
 DROP TABLE follow_up_overdue_delta;
 DROP TABLE follow_up_overdue_span;
+DROP TABLE call_week_rollup;
 DROP TABLE call_day_rollup;
+DROP FUNCTION report_block(date);
+DROP FUNCTION report_week(date);
 DROP FUNCTION report_rollup_time_zone();
 """
+
+
+# CallOutcome's values when this migration was written (a migration does not follow later code).
+OUTCOMES = ("reached", "voicemail", "no_answer", "busy", "wrong_number", "callback_requested", "not_recorded")
+# Each counted column and its value for one call row x (multiplied by x.sign in the triggers).
+COUNTS = {
+    "calls": "1",
+    "outbound_calls": "(x.direction = 'outbound')::integer",
+    "reached_outbound_calls": "(x.direction = 'outbound' AND x.outcome = 'reached')::integer",
+    "timed_calls": "(x.call_duration_minutes IS NOT NULL)::integer",
+    "minutes": "coalesce(x.call_duration_minutes, 0)",
+    **{f"outcome_{o}": f"(x.outcome = '{o}')::integer" for o in OUTCOMES},
+}
+
+
+ROLLUP = """
+        WITH changed AS (
+            SELECT (x.call_date AT TIME ZONE tz)::date AS day, x.pn_id AS navigator_id, {signed_columns}
+            FROM ({source}) x
+        ), by_day AS (
+            SELECT day, navigator_id, {sums} FROM changed GROUP BY 1, 2 HAVING {any_nonzero}
+        ), days AS (
+            INSERT INTO call_day_rollup AS r SELECT * FROM by_day ORDER BY 1, 2
+            ON CONFLICT (day, navigator_id) DO UPDATE SET {increments}
+        )
+        INSERT INTO call_week_rollup AS r
+        SELECT report_week(day), navigator_id, {sums} FROM by_day GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (week, navigator_id) DO UPDATE SET {increments};"""
+NEW_ROWS = "SELECT n.*, 1 AS sign FROM new_rows n WHERE n.is_active"
+OLD_ROWS = "SELECT o.*, -1 AS sign FROM old_rows o WHERE o.is_active"
+
+
+def _sql() -> str:
+    names = list(COUNTS)
+    parts = {
+        "count_columns": ",\n    ".join(f"{n} {'bigint' if n == 'minutes' else 'integer'} NOT NULL" for n in names),
+        "fresh_sums": ",\n       ".join(
+            f"sum({e.replace('x.', 'c.')})::{'bigint' if n == 'minutes' else 'integer'} AS {n}" for n, e in COUNTS.items()
+        ),
+        "signed_columns": ", ".join(f"x.sign * {e} AS {n}" for n, e in COUNTS.items()),
+        "sums": ", ".join(f"sum({n}) AS {n}" for n in names),
+        "any_nonzero": " OR ".join(f"sum({n}) <> 0" for n in names),
+        "increments": ", ".join(f"{n} = r.{n} + EXCLUDED.{n}" for n in names),
+        "tz": _literal(settings.TIME_ZONE),
+    }
+    parts["rollup_insert"] = ROLLUP.replace("{source}", NEW_ROWS)
+    parts["rollup_delete"] = ROLLUP.replace("{source}", OLD_ROWS)
+    parts["rollup_update"] = ROLLUP.replace("{source}", f"{NEW_ROWS} UNION ALL {OLD_ROWS}")
+    text = SQL
+    for key in ("rollup_insert", "rollup_delete", "rollup_update"):
+        text = text.replace("{" + key + "}", parts.pop(key).strip())
+    for key, value in parts.items():
+        text = text.replace("{" + key + "}", value)
+    return text
 
 
 def _literal(text: str) -> str:
@@ -262,7 +371,7 @@ def _literal(text: str) -> str:
 
 
 def create(apps, schema_editor):
-    schema_editor.execute(SQL.replace("{tz}", _literal(settings.TIME_ZONE)), params=None)
+    schema_editor.execute(_sql(), params=None)
     schema_editor.execute(f"SELECT report_rollups_rebuild({_literal(settings.TIME_ZONE)})", params=None)
 
 

@@ -259,7 +259,7 @@ def test_patients_follow_up_dates_agree_with_their_calls():
 def test_the_navigation_reports_summary_tables_agree_with_the_calls():
     out = StringIO()
     call_command("check_report_rollups", stdout=out)
-    assert "The 3 summary tables agree with the calls and patients" in out.getvalue()
+    assert "The 6 summary tables agree with the calls and patients" in out.getvalue()
     # ... and it is not trivially so: every non-void call is in a day's row, and some patients are overdue.
     assert _scalar("SELECT sum(calls) FROM call_day_rollup") == _scalar(
         "SELECT count(*) FROM call_history WHERE is_active"
