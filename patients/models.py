@@ -255,6 +255,19 @@ class Patient(SoftDeleteModel, BaseModel):
                 fields=["navigator", "follow_up_date"], name="patient_nav_follow_up_idx", condition=_ACTIVE_PATIENT
             ),
             models.Index(fields=["-created_at", "id"], name="patient_created_order_idx"),  # ?ordering=-created_at
+            # The navigation report's new patients and consults of a period, read from the index alone.
+            models.Index(
+                fields=["created_at"],
+                include=["navigator"],
+                name="patient_report_created_idx",
+                condition=Q(is_active=True),
+            ),
+            models.Index(
+                fields=["initial_consult_date"],
+                include=["navigator", "first_contact_date"],
+                name="patient_report_consult_idx",
+                condition=Q(is_active=True, first_contact_date__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
