@@ -2,10 +2,10 @@
 pipeline went, for the CRM supervisors (every navigator) and each navigator (themself).
 
 One selector, ``navigation_report(period=..., navigator=...)``, feeds the admin page and the API. It
-answers in nine queries (one sets the transaction's planner settings) whatever the number of calls,
-patients, navigators or weeks: every figure is an aggregate computed by PostgreSQL (the calls grouped by
-week and navigator and summed up; ``GROUPING SETS`` for the consults, so the medians of the totals are true
-medians, not medians of medians).
+answers in eight queries (one sets the transaction's planner settings) whatever the number of calls,
+patients, navigators or weeks: every figure is an aggregate computed by PostgreSQL (the calls and the
+overdue follow-ups from the summary tables that triggers keep exact, ``patients.report_rollups``;
+``GROUPING SETS`` for the consults, so the medians of the totals are true medians, not medians of medians).
 
 Definitions (docs/REPORTS.md, "Navigation report", says the same for readers):
 
@@ -541,8 +541,10 @@ def _eap(cursor, params: dict, navigator: Person | None) -> EAPFunnel:
 
 
 def navigation_report(*, period: ReportPeriod, navigator: Person | None = None) -> NavigationReport:
-    """The navigation report of ``period``, of every navigator or of ``navigator`` only. Nine queries,
-    whatever the data (the module docstring defines each figure)."""
+    """The navigation report of ``period``, of every navigator or of ``navigator`` only. Eight queries
+    whatever the data, the calls and the overdue follow-ups read from the summary tables
+    (``patients.report_rollups``); nine when those are kept in another time zone than ``TIME_ZONE`` (then
+    both are computed from the calls). The module docstring defines each figure."""
     weeks = period.weeks
     params = {
         "tz": settings.TIME_ZONE,
