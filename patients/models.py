@@ -182,6 +182,10 @@ class PatientLead(BaseModel):
         indexes = [
             models.Index(fields=["status", "created_at"], name="patient_lead_status_idx"),
             models.Index(fields=["-created_at", "id"], name="patient_lead_order_idx"),  # the leads list's order
+            # The navigation report's leads cohort of a period, read from the index alone.
+            models.Index(
+                fields=["created_at"], include=["status", "converted_patient"], name="patient_lead_report_idx"
+            ),
         ]
 
     def __str__(self) -> str:
