@@ -1,23 +1,27 @@
 """The navigation report's summary tables (docs/REPORTS.md, "Navigation report", "Summary tables").
 
-Three tables, kept exact by PostgreSQL itself: statement-level triggers on ``call_history`` (insert,
+Six tables, kept exact by PostgreSQL itself: statement-level triggers on ``call_history`` (insert,
 update, delete, truncate) and on ``patient`` (update) with transition tables, so every path that writes
 calls or patients — the services, the admin, the API, the importers, merges, bulk ``QuerySet.update()``,
 raw SQL — keeps them right, one statement at a time (a bulk statement costs one set-based pass, not a
 trigger call per row). The migration ``patients/0011_navigation_report_rollups`` defines them, the
 triggers and the from-scratch computations (the ``*_fresh`` views, ``report_rollups_rebuild``).
 
-* ``call_day_rollup``: the non-void calls per local day (``report_rollup_time_zone()``), navigator
-  (``pn_id``), direction and outcome: count, timed calls, summed minutes. The report's calls figures of a
-  period are sums of its days' rows (about 10 rows per navigator and day instead of 45 calls).
+* ``call_day_rollup`` and ``call_week_rollup``: the non-void calls per local day
+  (``report_rollup_time_zone()``), or ISO week, and navigator (``pn_id``): count, outbound, reached
+  outbound, timed calls, summed minutes and one count per outcome. A report reads the weeks that lie whole
+  in its period from the week table (a row per navigator and week instead of ~200 calls) and the days of
+  a cut first or last week from the day table.
 * ``follow_up_overdue_span``: per patient, the local days ``[from_day, to_day]`` (``to_day`` NULL: open)
   on whose evening the patient's latest non-void call made by then has a reminder on or before that day —
   the replay of the report's definition, once, when the patient's calls change.
-* ``follow_up_overdue_delta``: those spans of the patients who count (active, not deleted, with a
-  navigator), as +1 on ``from_day`` and -1 on ``to_day + 1`` per navigator and day. The overdue
-  follow-ups of a navigator at the end of day D are the sum of their deltas up to D: one pass over a
-  table of navigators x days, whatever the number of calls. A patient who changes navigator or stops
-  counting moves their spans' deltas (the ``patient`` trigger), so "the navigator now" holds.
+* ``follow_up_overdue_delta``, ``_week_delta``, ``_block_delta``: those spans of the patients who count
+  (active, not deleted, with a navigator), as +1 on ``from_day`` and -1 on ``to_day + 1``, per navigator
+  and day, ISO week and block of 16 weeks. The overdue follow-ups of a navigator at the end of day D are
+  the sum of their changes up to D: the blocks before the first week's block, then weeks, then the days
+  of a cut last week — a few dozen rows per navigator whatever the number of calls. A patient who changes
+  navigator or stops counting moves their spans' changes (the ``patient`` trigger), so "the navigator
+  now" holds.
 
 The days are local days of the time zone the tables were last rebuilt in. When ``settings.TIME_ZONE``
 differs (it was changed after the migration), the report computes its figures from the calls instead
@@ -95,7 +99,7 @@ def report_rollup_mismatches() -> list[RollupMismatch]:
     """Each table against its from-scratch computation (multisets: a duplicated span counts); the tables
     that disagree. The spans are checked against the calls, the deltas against the stored spans and the
     patients, so that both together prove the report's figures."""
-    # One statement, so one snapshot for the three comparisons, whatever writes meanwhile.
+    # One statement, so one snapshot for every comparison, whatever writes meanwhile.
     parts = []
     for table, (columns, carries) in TABLES.items():
         stored = f"SELECT {columns} FROM {table} WHERE {carries}"
