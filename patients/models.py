@@ -182,6 +182,10 @@ class PatientLead(BaseModel):
         indexes = [
             models.Index(fields=["status", "created_at"], name="patient_lead_status_idx"),
             models.Index(fields=["-created_at", "id"], name="patient_lead_order_idx"),  # the leads list's order
+            # The navigation report's leads cohort of a period, read from the index alone.
+            models.Index(
+                fields=["created_at"], include=["status", "converted_patient"], name="patient_lead_report_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -255,6 +259,19 @@ class Patient(SoftDeleteModel, BaseModel):
                 fields=["navigator", "follow_up_date"], name="patient_nav_follow_up_idx", condition=_ACTIVE_PATIENT
             ),
             models.Index(fields=["-created_at", "id"], name="patient_created_order_idx"),  # ?ordering=-created_at
+            # The navigation report's new patients and consults of a period, read from the index alone.
+            models.Index(
+                fields=["created_at"],
+                include=["navigator"],
+                name="patient_report_created_idx",
+                condition=Q(is_active=True),
+            ),
+            models.Index(
+                fields=["initial_consult_date"],
+                include=["navigator", "first_contact_date"],
+                name="patient_report_consult_idx",
+                condition=Q(is_active=True, first_contact_date__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

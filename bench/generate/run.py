@@ -102,11 +102,11 @@ def generate(
     indexes.drop(definitions)
     loader.write_context()
     loader.disable_history_triggers(tracked_models())
-    # The CM report's rollup triggers too: each COPY batch would re-read the ledger for reversals (its indexes
-    # are dropped meanwhile); the rollup is rebuilt from the whole ledger in one pass at the end instead.
+    # The reports' rollup triggers too: each COPY batch would re-read the ledger for reversals (its indexes
+    # are dropped meanwhile) and replay calls; both rollups are rebuilt in one set-based pass at the end instead.
     from cm_program import report_rollup
 
-    rollup_triggers = report_rollup.TRIGGER_NAMES
+    rollup_triggers = (*report_rollup.TRIGGER_NAMES, *NAVIGATION_ROLLUP_TRIGGERS)
     _switch_triggers(rollup_triggers, "DISABLE")
     try:
         for table in made:
@@ -122,6 +122,14 @@ def generate(
         stream.write("filling the patients' follow-up dates from their calls ...\n")
         stream.flush()
     refresh_follow_up()
+    # The navigation report's summary tables (patients/report_rollups.py): their triggers were off during the
+    # load (each batch of calls would recompute its patients' spans); one set-based rebuild instead.
+    from patients.report_rollups import rebuild_report_rollups
+
+    if stream is not None and show_progress:
+        stream.write("filling the navigation report's summary tables ...\n")
+        stream.flush()
+    rebuild_report_rollups()
     if stream is not None and show_progress:
         stream.write("re-creating indexes, keys and foreign keys ...\n")
         stream.flush()
@@ -137,6 +145,16 @@ def generate(
     foreign_keys = TableStats("foreign keys (all)")
     foreign_keys.index_seconds = seconds["foreign keys"]
     return [*loader.stats, foreign_keys]
+
+
+# The triggers that keep the navigation report's summary tables (patients/migrations/0011_navigation_report_rollups),
+# as (trigger, table) like ``cm_program.report_rollup.TRIGGER_NAMES``.
+NAVIGATION_ROLLUP_TRIGGERS = (
+    ("call_history_report_rollups_insert", "call_history"),
+    ("call_history_report_rollups_update", "call_history"),
+    ("call_history_report_rollups_delete", "call_history"),
+    ("patient_report_rollups_update", "patient"),
+)
 
 
 def _switch_triggers(triggers, action: str) -> None:

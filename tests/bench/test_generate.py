@@ -265,6 +265,19 @@ def test_patients_follow_up_dates_agree_with_their_calls():
     assert _scalar("SELECT count(*) FROM patient WHERE last_call_at IS NOT NULL") >= 50
 
 
+@pytest.mark.django_db
+def test_the_navigation_reports_summary_tables_agree_with_the_calls():
+    out = StringIO()
+    call_command("check_report_rollups", stdout=out)
+    assert "The 6 summary tables agree with the calls and patients" in out.getvalue()
+    # ... and it is not trivially so: every non-void call is in a day's row, and some patients are overdue.
+    assert _scalar("SELECT sum(calls) FROM call_day_rollup") == _scalar(
+        "SELECT count(*) FROM call_history WHERE is_active"
+    )
+    assert _scalar("SELECT count(*) FROM follow_up_overdue_span") >= 10
+    assert _scalar("SELECT count(DISTINCT navigator_id) FROM follow_up_overdue_delta") >= 2
+
+
 def _generated_rows(generated) -> list[tuple]:
     """(model, event model, ids of rows shipped by the migrations) of each tracked table the generator fills."""
     found = []
