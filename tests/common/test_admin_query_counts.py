@@ -121,4 +121,3 @@ def test_changelist_search_and_filters_cost_the_same_queries_at_1_and_50_rows(la
     rows_at_fifty = len(client.get(url).context["cl"].result_list)
     assert rows_at_one >= 1 and rows_at_fifty >= 50, (rows_at_one, rows_at_fifty)
     assert at_fifty == at_one
-
