@@ -81,10 +81,13 @@ class NavigatorFilter(admin.SimpleListFilter):
         if value in (None, "all"):
             return queryset
         if value == "mine":
-            return queryset.filter(**{self.field_path: self.me}) if self.me else queryset.none()
+            return self.of_navigator(queryset, self.me.pk) if self.me else queryset.none()
         if value == "none":
             return queryset.filter(**{f"{self.field_path}__isnull": True})
-        return queryset.filter(**{f"{self.field_path}__pk": _uuid(value)})
+        return self.of_navigator(queryset, _uuid(value))
+
+    def of_navigator(self, queryset, navigator_id):
+        return queryset.filter(**{f"{self.field_path}__pk": navigator_id})
 
     def choices(self, changelist):
         value = self.value()
