@@ -81,3 +81,19 @@ def test_the_no_show_filter_lists_no_shows_newest_first(admin_client):
     CallHistoryFactory(patient=patient, no_show=False, call_date=now - dt.timedelta(days=2))
     listed = _listed(admin_client, admin_url(type(older), "changelist"), {"no_show__exact": "1"})
     assert listed == [newer.pk, older.pk]
+
+
+def test_a_capped_count_turns_jit_off():
+    from common.admin import EstimatedCountPaginator
+    from patients.models import Patient
+
+    def jit() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW jit")
+            return cursor.fetchone()[0]
+
+    PatientFactory()
+    before = jit()
+    assert EstimatedCountPaginator(Patient.objects.filter(is_active=True), 50).count == 1
+    assert jit() == "off"
+    assert before == "on"  # PostgreSQL's default: the count turned it off
