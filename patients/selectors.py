@@ -56,7 +56,7 @@ def _count(queryset: QuerySet, group_by: str) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
-# The navigators of active patients, one index probe each: a "loose index scan" of patient_navigator_status_idx
+# The navigators of active patients, one index probe each: a "loose index scan" of the navigator_id index
 # (each step the next navigator_id after the last). SELECT DISTINCT read all 500,000 patients for 500 navigators
 # (239 ms at full size, docs/PERFORMANCE.md "Admin pages at full size, round 2").
 _NAVIGATORS_OF_PATIENTS = """ARRAY(
