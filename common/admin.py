@@ -264,6 +264,7 @@ class EstimatedCountPaginator(Paginator):
         # A search counts to a lower cap: its matches are joined rows, and "more than 1000" is as useful as
         # "more than 10000" to someone who should type more of the name.
         cap = SEARCH_COUNT_CAP if is_searched(self.object_list) else COUNT_CAP
+        _without_jit()
         counted = self.object_list.order_by()[: cap + 1].count()
         if counted > cap:
             self.approximate = "more than"
@@ -289,6 +290,18 @@ class EstimatedCountPaginator(Paginator):
                 rows = fetch_searched_rows(self.object_list, bottom, top)
             return self._get_page(rows, number, self)
         return super().page(number)
+
+
+def _without_jit() -> None:
+    """No JIT compilation for the rest of this request's transaction (``SET LOCAL``; nothing outside a transaction).
+
+    A capped count's plan is costed as if it read the whole filtered table, which passes PostgreSQL's
+    ``jit_above_cost``: compiling it took longer than the count (the patients with an open journey: 960 ms with JIT,
+    380-440 ms without, at full size; docs/PERFORMANCE.md "Admin pages at full size, round 2"). An admin page
+    reads at most 10,001 rows: JIT never pays for itself there."""
+    if connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
 
 
 def _estimated_rows(table: str) -> int:

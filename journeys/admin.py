@@ -16,12 +16,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from common.admin import CrmModelAdmin, ServiceAdminMixin, SoftDeleteAdminMixin, add_refusal_to_form
+from common.db import in_array
 from common.errors import ConflictError
 from common.validation import FieldErrors
 from journeys import services
 from journeys.models import ClinicalTrialJourney, EAPJourney, JourneyStatusChange
 from journeys.transitions import CTStatus, EAPStatus, allowed_next_statuses, transitions_for
 from patients.admin_filters import NavigatorFilter
+from patients.models import Patient
 from people.admin import SoftDeletedFilter, name_cell
 
 
@@ -77,6 +79,12 @@ class JourneyNavigatorFilter(NavigatorFilter):
     default_to_mine = False
     offer_unassigned = False
     field_path = "patient__navigator"
+
+    def of_navigator(self, queryset, navigator_id):
+        # The navigator's patients first (patient_navigator_status_idx), then their journeys by patient: a join
+        # on the patient made PostgreSQL walk every journey in the list's order testing each one's navigator
+        # (3.97 s for a navigator with 1,367 patients of 500,000; 154 ms this way, docs/PERFORMANCE.md).
+        return queryset.filter(in_array("patient_id", Patient.objects.filter(navigator_id=navigator_id).values("pk")))
 
 
 class MoveForm(forms.Form):

@@ -61,7 +61,9 @@ class NavigatorFilter(admin.SimpleListFilter):
         choices = [("mine", self.mine_label)] if self.me else []
         if self.offer_unassigned:
             choices.append(("none", "Unassigned"))
-        team = [(str(p.pk), p.full_name) for p in navigators().order_by("last_name", "first_name")]
+        # Plain values, not 500 Person objects (their construction was most of the sidebar's cost at full size).
+        names = navigators().order_by("last_name", "first_name").values_list("pk", "first_name", "last_name")
+        team = [(str(pk), f"{first} {last}".strip()) for pk, first, last in names]
         selected = super().value()
         if selected and selected not in ("mine", "all", "none") and selected not in dict(team):
             # Someone who no longer holds the role (the caseload page lists them while they have patients).
@@ -81,10 +83,13 @@ class NavigatorFilter(admin.SimpleListFilter):
         if value in (None, "all"):
             return queryset
         if value == "mine":
-            return queryset.filter(**{self.field_path: self.me}) if self.me else queryset.none()
+            return self.of_navigator(queryset, self.me.pk) if self.me else queryset.none()
         if value == "none":
             return queryset.filter(**{f"{self.field_path}__isnull": True})
-        return queryset.filter(**{f"{self.field_path}__pk": _uuid(value)})
+        return self.of_navigator(queryset, _uuid(value))
+
+    def of_navigator(self, queryset, navigator_id):
+        return queryset.filter(**{f"{self.field_path}__pk": navigator_id})
 
     def choices(self, changelist):
         value = self.value()

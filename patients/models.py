@@ -437,6 +437,10 @@ class CallHistory(SoftDeleteModel, BaseModel):
             ),
             # The call-history list's order.
             models.Index(fields=["-call_date", "-created_at", "id"], name="call_history_order_idx"),
+            # The list filtered on no-shows (1% of calls, none among the newest): its page and capped count.
+            models.Index(
+                fields=["-call_date", "-created_at", "id"], name="call_history_no_show_idx", condition=Q(no_show=True)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -224,6 +224,8 @@ class PersonContactType(BaseModel):
         indexes = [
             # The admin changelist's order (newest periods first, the key last).
             models.Index(fields=["valid_from", "id"], name="person_contact_type_list_idx"),
+            # The holders of a role: the persons list's "contact type" filter reads them index-only.
+            models.Index(fields=["contact_type", "person"], name="person_role_holders_idx"),
         ]
 
     def __str__(self) -> str:

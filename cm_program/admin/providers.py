@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.urls import path
 
 from cm_program import admin_views, services
 from cm_program.admin._common import ServiceAdmin, _actor
 from cm_program.models import (
+    CMEnrollment,
     CMProvider,
     CMStatus,
 )
@@ -29,8 +31,18 @@ class CMProviderAdmin(ServiceAdmin):
         return obj._active
 
     def get_queryset(self, request):
-        active = Count("enrollments", filter=Q(enrollments__status=CMStatus.ACTIVE))
-        return super().get_queryset(request).annotate(_active=active)
+        # One index-only COUNT(*) per listed provider (cm_enrollments_caseload_idx), not a join of every enrollment
+        # grouped per provider before the page is cut, nor the same join under the list's count and its sidebar's
+        # list of credentials (docs/PERFORMANCE.md, "Admin pages at full size, round 2").
+        active = (
+            CMEnrollment.objects.filter(cpss_provider=OuterRef("pk"), status=CMStatus.ACTIVE)
+            .order_by()
+            .values("cpss_provider")
+            .annotate(n=Count("*"))
+            .values("n")
+        )
+        counted = Coalesce(Subquery(active, output_field=IntegerField()), Value(0))
+        return super().get_queryset(request).annotate(_active=counted)
 
     def get_readonly_fields(self, request, obj=None):
         # Logins and Persons are managed by superusers (CM supervisors do not see the people app).

@@ -124,6 +124,8 @@ class CMPointsTransaction(models.Model):
             # "No behaviour recorded in 7 days" on the CPSS caseload page probes each active enrollment's
             # recent entries: without it each probe intersected the whole week's entries (15 s at 400 CPSS).
             models.Index(fields=["enrollment", "occurred_at"], name="cm_points_enrollment_time_idx"),
+            # The ledger list filtered by event type, in its order (newest first): page and capped count.
+            models.Index(fields=["event_type", "-occurred_at", "-id"], name="cm_points_event_time_idx"),
             # The CM report's "active enrollments that attended a group in the period": the period's group
             # attendances read from this small index alone (with the id, to leave the reversed ones out), not
             # from a scan of the whole ledger.
