@@ -79,10 +79,9 @@ def write_calls(*, navigator_id, actor_id, run_id) -> None:
             )
             # refresh_follow_up reads each patient's latest call by index. Named columns: see __init__.
             sql("ANALYZE call_history (id, patient_id)")
-    _refresh_follow_up(run_id)
 
 
-def _refresh_follow_up(run_id) -> None:
+def refresh_follow_ups(run_id) -> None:
     """The follow-up columns of the patients whose calls this run made or updated, a batch at a time.
 
     Their ids are gathered once into a TEMP table with a primary key, and read back by key range: a
