@@ -166,7 +166,7 @@ def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progr
         eap_file.write_eap(actor_id=config.actor_id, run_id=run_id)
         _save_mappings(run_id)
     # After the calls' indexes are back (bulk-load mode): it reads each patient's latest call by index.
-    calls_file.refresh_follow_ups(run_id)
+    calls_file.refresh_follow_ups(run_id, everyone=config.bulk_load)
 
     for name, table in (
         (contacts_file.FILE, "stg_contact"),

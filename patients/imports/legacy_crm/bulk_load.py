@@ -8,7 +8,8 @@ transaction:
 1. the secondary indexes of the tables the import fills (and of their audit-event tables) are dropped —
    never a unique index or a constraint's index (the primary keys, one Person per email, one patient per
    Person, one open lead per Person, the roles' no-overlap exclusion constraint keep checking every row);
-2. the foreign keys *between* those tables are dropped; the rows are inserted;
+2. the foreign keys between those tables, and to the lookups they name (conditions, contact types,
+   hospitals), are dropped; the rows are inserted;
 3. the indexes are built again, each in one sorted pass with a large ``maintenance_work_mem``, and the
    foreign keys are added again: ``ADD CONSTRAINT ... NOT VALID`` then ``VALIDATE CONSTRAINT``, which
    checks every row in one join instead of one probe per row.
@@ -19,8 +20,8 @@ those tables until the import commits, so nobody can read persons, patients, lea
 journeys meanwhile. That is right for a first migration before go-live, wrong for a system in use:
 the mode is refused when the tables already hold more rows than the files bring (rebuilding indexes
 over more stored rows than the import adds costs more than it saves, and such a system is in use),
-unless forced. Foreign keys to tables outside the set (users, contact types, conditions, hospitals,
-import runs) are left alone: dropping one would lock that table too (the users: every login).
+unless forced. Foreign keys to the users and the import runs are left alone (checked per row at the
+end): dropping one would lock that table too, and every login reads the users.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ TABLES = (
     "journeys_eapjourneyevent",
     "import_mapping",
 )
+# Lookups the filled tables point at: locked too, so that the foreign keys to them are dropped and
+# validated set-wise as well (their own indexes stay: they are small).
+LOOKUPS = ("medical_condition", "contact_type", "hospital")
 # The tables whose stored rows are compared with the import's size.
 SIZED = ("person", "patient", "patient_lead", "physician", "call_history", "clinical_trial_journey")
 MAINTENANCE_WORK_MEM = "512MB"
@@ -114,7 +118,7 @@ def _indexes() -> list[Index]:
 
 
 def _foreign_keys() -> list[ForeignKey]:
-    """The foreign keys between two of ``TABLES`` (both ends locked by the import anyway)."""
+    """The foreign keys from ``TABLES`` to ``TABLES`` or ``LOOKUPS`` (both ends locked by the import)."""
     return [
         ForeignKey(*row)
         for row in fetch(
@@ -125,7 +129,7 @@ def _foreign_keys() -> list[ForeignKey]:
               AND c.confrelid::regclass::text = ANY(%s)
             ORDER BY 1, 2
             """,
-            [list(TABLES), list(TABLES)],
+            [list(TABLES), list(TABLES + LOOKUPS)],
         )
     ]
 
@@ -147,7 +151,7 @@ def bulk_load(*, enabled: bool, timings: dict | None = None) -> Iterator[None]:
     start = time.perf_counter()
     _flush_deferred_checks()
     # One lock statement, in a fixed order, before any DDL: no lock upgrade half-way through.
-    sql(f"LOCK TABLE {', '.join(TABLES)} IN ACCESS EXCLUSIVE MODE")
+    sql(f"LOCK TABLE {', '.join(TABLES + LOOKUPS)} IN ACCESS EXCLUSIVE MODE")
     indexes, keys = _indexes(), _foreign_keys()
     for key in keys:
         sql(f'ALTER TABLE {key.table} DROP CONSTRAINT "{key.name}"')

@@ -239,17 +239,12 @@ def write_patients(*, run_id) -> None:
     apply_updates(
         staged="stg_patient", key="new_id", target="patient", old_table="patient", old_id="old_id", fields=UPDATABLE
     )
+    # The new Patients were planned in persons.resolve_persons (id and first row of each key with patient
+    # rows); a Person who already is a patient keeps that Patient instead (and makes none).
     sql(
         """
-        UPDATE stg_person s SET patient_id = pt.id FROM patient pt
+        UPDATE stg_person s SET patient_id = pt.id, patient_line = NULL FROM patient pt
         WHERE pt.person_id = s.person_id AND s.hidden IS NULL
-        """
-    )
-    sql(
-        """
-        UPDATE stg_person s SET patient_id = gen_random_uuid(), patient_line = f.line
-        FROM (SELECT DISTINCT ON (pkey) pkey, line FROM stg_patient WHERE skip IS NULL ORDER BY pkey, line) f
-        WHERE f.pkey = s.pkey AND s.patient_id IS NULL
         """
     )
     sql(
