@@ -15,6 +15,7 @@ from common.imports.report import Outcome
 from patients.imports.legacy_crm.bulk_load import TABLES
 from patients.models import CallHistory, Patient, PatientLead, Physician
 from people.models import Person
+from tests.factories.patients import PatientFactory
 from tests.factories.people import PersonFactory
 from tests.patients import legacy_crm_files as files
 from tests.patients.test_import_legacy_crm import navigator, run  # noqa: F401 (a fixture)
@@ -84,3 +85,13 @@ def test_bulk_load_is_refused_on_a_crm_holding_more_rows_than_the_files_unless_f
     call_command("import_legacy_crm", str(folder), "--quiet", "--force-bulk-load", stdout=io.StringIO())
     assert Person.objects.filter(email="ann.lee@example.org").exists()
     assert _schema() == schema
+
+
+@pytest.mark.parametrize("bulk_load", [False, True])
+def test_a_stored_person_who_is_already_a_patient_keeps_that_patient(tmp_path, bulk_load):
+    stored = PatientFactory(person=PersonFactory(email="finn@example.org", first_name="Finn", last_name="Ox"))
+    report = run(files.write(tmp_path), bulk_load=bulk_load)
+    row = next(r for r in report.rows if r["file"] == "patient.csv" and r["new_id"] == str(stored.pk))
+    assert row["outcome"] == Outcome.CONFLICT  # its contact_record names no contact: matched by email
+    assert "the person is already a patient" in row["reason"]
+    assert Patient.all_objects.filter(person=stored.person).count() == 1

@@ -145,6 +145,12 @@ _DIFFERENCES = """
 """
 
 
+_NAMES_DIFFER = (
+    "(r.first_name <> '' AND lower(r.first_name) <> lower(p.first_name)) "
+    "OR (r.last_name <> '' AND lower(r.last_name) <> lower(p.last_name))"
+)
+
+
 def link_rows() -> None:
     """Give every contact row its Person and outcome, and list how the rows differ from the stored
     Person (the patient rows get theirs in ``patients.write_patients``)."""
@@ -158,25 +164,24 @@ def link_rows() -> None:
         FROM stg_person s WHERE s.pkey = r.pkey AND r.skip IS NULL
         """
     )
-    sql("UPDATE stg_patient p SET person_id = s.person_id, skip = s.hidden FROM stg_person s WHERE s.pkey = p.pkey")
     phone = (
         "CASE WHEN r.phone <> '' AND p.phone <> '' AND r.phone <> p.phone "
         "THEN 'phone differs from the stored person''s (stored kept)' END"
-    )
-    differs = (
-        "(r.first_name <> '' AND lower(r.first_name) <> lower(p.first_name)) "
-        "OR (r.last_name <> '' AND lower(r.last_name) <> lower(p.last_name))"
     )
     sql(
         f"""
         UPDATE stg_contact r SET reasons = r.reasons || {_DIFFERENCES.format(phone=phone)}
         FROM person p WHERE p.id = r.person_id AND r.skip IS NULL
-          AND ({differs} OR (r.phone <> '' AND p.phone <> '' AND r.phone <> p.phone))
+          AND ({_NAMES_DIFFER} OR (r.phone <> '' AND p.phone <> '' AND r.phone <> p.phone))
         """
     )
+
+
+def report_patient_differences() -> None:
+    """How each linked patient row differs from its stored Person (names only: patient.csv has no phone)."""
     sql(
         f"""
         UPDATE stg_patient r SET reasons = r.reasons || {_DIFFERENCES.format(phone="NULL")}
-        FROM person p WHERE p.id = r.person_id AND r.skip IS NULL AND ({differs})
+        FROM person p WHERE p.id = r.person_id AND r.skip IS NULL AND ({_NAMES_DIFFER})
         """
     )
