@@ -40,9 +40,9 @@ class Command(ImportCommand):
             "--bulk-load",
             action="store_true",
             help="First migration into an (almost) empty CRM: drop the secondary indexes and the foreign keys "
-            "between the tables it fills, insert, then rebuild them in one pass each (1.5-2 times as fast at "
-            "166,000 rows). Locks persons, patients, leads, physicians, calls and journeys until the import "
-            "ends; refused when those tables already hold more rows than the files. See docs/MIGRATION.md.",
+            "between the tables it fills, insert, then rebuild the indexes in one pass each and check the keys "
+            "set-wise. Locks persons, patients, leads, physicians, calls and journeys until the import ends; "
+            "refused when those tables already hold more rows than the files. See docs/MIGRATION.md.",
         )
         parser.add_argument(
             "--force-bulk-load",
