@@ -28,7 +28,7 @@ from pathlib import Path
 from bench.harness import setup_django
 
 
-def _run(label: str, folder: Path, *, navigator: str, trace: bool, slowest: int) -> None:
+def _run(label: str, folder: Path, *, navigator: str, trace: bool, slowest: int, bulk_load: bool = False) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -45,7 +45,7 @@ def _run(label: str, folder: Path, *, navigator: str, trace: bool, slowest: int)
         report = execute(
             kind=ImportKind.LEGACY_CRM,
             files=ImportFiles.from_folder(folder, pattern="*.csv"),
-            options={"navigator": navigator, "phone_region": "US", "as": ""},
+            options={"navigator": navigator, "phone_region": "US", "as": "", "bulk_load": bulk_load},
             report=ImportReport(),
         )
     seconds = time.perf_counter() - start
@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--patients", type=int, default=60_000, help="patient.csv rows (default 60,000)")
     parser.add_argument("--dir", type=Path, help="use the files in this folder instead of generating them")
     parser.add_argument("--tracemalloc", action="store_true", help="also print Python's peak allocations (slower)")
+    parser.add_argument(
+        "--bulk-load", action="store_true", help="the first run with --bulk-load (the idempotent second run without it)"
+    )
     parser.add_argument("--slowest", type=int, default=0, metavar="N", help="also print the N slowest statements")
     args = parser.parse_args(argv)
 
@@ -120,7 +123,14 @@ def main(argv: list[str] | None = None) -> None:
             from tests.factories.people import NavigatorFactory
 
             navigator = NavigatorFactory(email="bench.navigator@example.org")
-            _run("first run", folder, navigator=navigator.email, trace=args.tracemalloc, slowest=args.slowest)
+            _run(
+                "first run",
+                folder,
+                navigator=navigator.email,
+                trace=args.tracemalloc,
+                slowest=args.slowest,
+                bulk_load=args.bulk_load,
+            )
             _run("second run", folder, navigator=navigator.email, trace=args.tracemalloc, slowest=args.slowest)
 
 

@@ -36,6 +36,7 @@ from patients.imports.legacy_crm import leads as leads_file
 from patients.imports.legacy_crm import patients as patients_file
 from patients.imports.legacy_crm import physicians as physicians_file
 from patients.imports.legacy_crm._staging import SOURCE, emit_report, save_mappings, sql, written_object
+from patients.imports.legacy_crm.bulk_load import bulk_load, check_size
 from patients.imports.legacy_crm.persons import link_rows, resolve_persons, write_persons
 from people.models import ContactType, Person, PersonContactType, User
 from people.normalize import normalize_email
@@ -54,6 +55,8 @@ class Settings:
     region: str
     scope_user: User | None
     actor_id: str | None
+    bulk_load: bool
+    force_bulk_load: bool
 
 
 def check_options(options: dict, actor) -> None:
@@ -87,6 +90,8 @@ def _settings(options: dict, actor) -> Settings:
         region=region,
         scope_user=scope_user,
         actor_id=str(actor.pk) if actor is not None and actor.pk else None,
+        bulk_load=bool(options.get("bulk_load") or options.get("force_bulk_load")),
+        force_bulk_load=bool(options.get("force_bulk_load")),
     )
 
 
@@ -142,21 +147,26 @@ def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progr
     eap_file.stage_eap(files=files, progress=advance)
 
     resolve_persons(scope_user=config.scope_user)
-    for src in (contacts_file.FILE, patients_file.FILE):
-        write_persons(src=src, run_id=run_id)
-    # Fresh statistics: the statements that follow join on the rows just inserted (a table analysed while
-    # nearly empty would be scanned once per row). Named columns only: a plain ANALYZE also samples every
-    # index expression (the trigram and unaccent indexes), which costs more than the rest of it.
-    sql("ANALYZE person (id, email)")
-    link_rows()
-    with import_file_context(source=SOURCE, file=patients_file.FILE, run_id=run_id, actor=actor):
-        patients_file.write_patients(run_id=run_id)
-    calls_file.write_calls(navigator_id=config.navigator_id, actor_id=config.actor_id, run_id=run_id)
-    leads_file.write_leads(run_id=run_id)
-    physicians_file.write_physicians(run_id=run_id)
-    journeys_file.write_journeys(actor_id=config.actor_id, run_id=run_id)
-    eap_file.write_eap(actor_id=config.actor_id, run_id=run_id)
-    _save_mappings(run_id)
+    if config.bulk_load:
+        check_size(done, force=config.force_bulk_load)
+    with bulk_load(enabled=config.bulk_load):
+        for src in (contacts_file.FILE, patients_file.FILE):
+            write_persons(src=src, run_id=run_id)
+        # Fresh statistics: the statements that follow join on the rows just inserted (a table analysed while
+        # nearly empty would be scanned once per row). Named columns only: a plain ANALYZE also samples every
+        # index expression (the trigram and unaccent indexes), which costs more than the rest of it.
+        sql("ANALYZE person (id, email)")
+        link_rows()
+        with import_file_context(source=SOURCE, file=patients_file.FILE, run_id=run_id, actor=actor):
+            patients_file.write_patients(run_id=run_id)
+        calls_file.write_calls(navigator_id=config.navigator_id, actor_id=config.actor_id, run_id=run_id)
+        leads_file.write_leads(run_id=run_id)
+        physicians_file.write_physicians(run_id=run_id)
+        journeys_file.write_journeys(actor_id=config.actor_id, run_id=run_id)
+        eap_file.write_eap(actor_id=config.actor_id, run_id=run_id)
+        _save_mappings(run_id)
+    # After the calls' indexes are back (bulk-load mode): it reads each patient's latest call by index.
+    calls_file.refresh_follow_ups(run_id, everyone=config.bulk_load)
 
     for name, table in (
         (contacts_file.FILE, "stg_contact"),

@@ -79,15 +79,22 @@ def write_calls(*, navigator_id, actor_id, run_id) -> None:
             )
             # refresh_follow_up reads each patient's latest call by index. Named columns: see __init__.
             sql("ANALYZE call_history (id, patient_id)")
-    _refresh_follow_up(run_id)
 
 
-def _refresh_follow_up(run_id) -> None:
+def refresh_follow_ups(run_id, *, everyone: bool = False) -> None:
     """The follow-up columns of the patients whose calls this run made or updated, a batch at a time.
 
-    Their ids are gathered once into a TEMP table with a primary key, and read back by key range: a
-    ``DISTINCT ... WHERE id > last ORDER BY id LIMIT n`` over the staged calls would read them all
-    again for every batch (quadratic in the calls)."""
+    ``everyone`` (bulk-load mode: the import holds the patients' table alone, and nearly all its rows are
+    the import's): one set-based pass over every patient and call instead, which writes only the
+    patients whose values differ.
+
+    Otherwise their ids are gathered once into a TEMP table with a primary key, and read back by key
+    range: a ``DISTINCT ... WHERE id > last ORDER BY id LIMIT n`` over the staged calls would read them
+    all again for every batch (quadratic in the calls)."""
+    if everyone:
+        with import_file_context(source=SOURCE, file="contact.csv", run_id=run_id):
+            refresh_follow_up()
+        return
     create_table("stg_follow_up", "patient_id uuid PRIMARY KEY")
     sql(
         """

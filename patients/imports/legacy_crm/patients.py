@@ -27,6 +27,7 @@ from patients.imports.legacy_crm._staging import (
 )
 from patients.imports.legacy_crm._values import BadValue, midnight, parse_bool, parse_date, parse_email
 from patients.imports.legacy_crm.conditions import Conditions
+from patients.imports.legacy_crm.persons import report_patient_differences
 
 FILE = "patient.csv"
 COLUMNS = [
@@ -236,21 +237,31 @@ def write_patients(*, run_id) -> None:
         WHERE q.line = p.line AND p.skip IS NULL
         """
     )
-    apply_updates(
-        staged="stg_patient", key="new_id", target="patient", old_table="patient", old_id="old_id", fields=UPDATABLE
-    )
+    # The new Patients were planned in persons.resolve_persons (id and first row of each key with patient
+    # rows); a Person who already is a patient keeps that Patient instead (and makes none).
     sql(
         """
-        UPDATE stg_person s SET patient_id = pt.id FROM patient pt
+        UPDATE stg_person s SET patient_id = pt.id, patient_line = NULL FROM patient pt
         WHERE pt.person_id = s.person_id AND s.hidden IS NULL
         """
     )
+    # Each row's Person and Patient and outcome in one pass (a row of a Person the operator may not see is
+    # skipped: its Person's ``hidden`` reason).
     sql(
         """
-        UPDATE stg_person s SET patient_id = gen_random_uuid(), patient_line = f.line
-        FROM (SELECT DISTINCT ON (pkey) pkey, line FROM stg_patient WHERE skip IS NULL ORDER BY pkey, line) f
-        WHERE f.pkey = s.pkey AND s.patient_id IS NULL
+        UPDATE stg_patient p SET person_id = s.person_id, skip = s.hidden,
+               new_id = CASE WHEN p.mapped THEN p.new_id ELSE s.patient_id END,
+               created = NOT p.mapped AND coalesce(s.patient_line = p.line, false),
+               patient_new = NOT p.mapped AND coalesce(s.patient_line = p.line, false),
+               matched = CASE WHEN p.mapped THEN p.matched
+                              WHEN s.patient_line IS NULL THEN 'the person is already a patient'
+                              ELSE 'same person as an earlier patient row' END
+        FROM stg_person s WHERE s.pkey = p.pkey
         """
+    )
+    report_patient_differences()
+    apply_updates(
+        staged="stg_patient", key="new_id", target="patient", old_table="patient", old_id="old_id", fields=UPDATABLE
     )
     sql(
         """
@@ -259,15 +270,6 @@ def write_patients(*, run_id) -> None:
         SELECT s.patient_id, s.person_id, p.condition_id, NULL, p.first_contact, p.consult, 'active', true, '',
                p.created_at, now()
         FROM stg_person s JOIN stg_patient p ON p.line = s.patient_line
-        """
-    )
-    sql(
-        """
-        UPDATE stg_patient p SET new_id = s.patient_id, created = (s.patient_line = p.line),
-               patient_new = (s.patient_line = p.line),
-               matched = CASE WHEN s.patient_line IS NULL THEN 'the person is already a patient'
-                              ELSE 'same person as an earlier patient row' END
-        FROM stg_person s WHERE s.pkey = p.pkey AND p.skip IS NULL AND NOT p.mapped
         """
     )
     sql("ANALYZE patient (id, person_id)")

@@ -42,13 +42,15 @@ def resolve_persons(*, scope_user) -> None:
     create_table("stg_person", TABLE)
     # Every key starts as a new Person with its id drawn here (one write per key); the two lookups below
     # turn the keys they find into 'mapped' / 'existing'. The phone: the first that parsed among the
-    # key's contact rows.
+    # key's contact rows. A key with patient rows also starts with a new Patient planned (its id, and its
+    # first patient row): patients.write_patients replaces it by the Patient the Person already has.
     sql(
         """
         INSERT INTO stg_person (pkey, email, first_name, last_name, phone, src, src_line, created_at, person_id,
-                                state)
+                                state, patient_line, patient_id)
         SELECT f.pkey, CASE WHEN position(' ' IN f.pkey) = 0 THEN f.pkey END, f.first_name, f.last_name,
-               coalesce(ph.phone, ''), f.src, f.line, f.created_at, gen_random_uuid(), 'new'
+               coalesce(ph.phone, ''), f.src, f.line, f.created_at, gen_random_uuid(), 'new',
+               pt.line, CASE WHEN pt.line IS NOT NULL THEN gen_random_uuid() END
         FROM (
             SELECT DISTINCT ON (pkey) pkey, first_name, last_name, src, line, created_at
             FROM (
@@ -64,6 +66,9 @@ def resolve_persons(*, scope_user) -> None:
             SELECT DISTINCT ON (pkey) pkey, phone FROM stg_contact
             WHERE skip IS NULL AND phone <> '' ORDER BY pkey, line
         ) ph ON ph.pkey = f.pkey
+        LEFT JOIN (
+            SELECT DISTINCT ON (pkey) pkey, line FROM stg_patient WHERE skip IS NULL ORDER BY pkey, line
+        ) pt ON pt.pkey = f.pkey
         """
     )
     sql(
@@ -87,14 +92,16 @@ def resolve_persons(*, scope_user) -> None:
         """
     )
     sql(
-        "UPDATE stg_person s SET hidden = %s FROM person p WHERE p.id = s.person_id AND NOT p.is_active "
+        "UPDATE stg_person s SET hidden = %s, patient_id = NULL, patient_line = NULL "
+        "FROM person p WHERE p.id = s.person_id AND NOT p.is_active "
         "AND s.state <> 'new'",
         [DELETED],
     )
     if scope_user is not None and not scope_user.is_superuser:
         visible, params = persons_visible_to(scope_user).values("id").query.sql_with_params()
         sql(
-            f"UPDATE stg_person SET hidden = %s WHERE state <> 'new' AND hidden IS NULL "
+            f"UPDATE stg_person SET hidden = %s, patient_id = NULL, patient_line = NULL "
+            f"WHERE state <> 'new' AND hidden IS NULL "
             f"AND person_id NOT IN ({visible})",
             [HIDDEN, *params],
         )
@@ -138,6 +145,12 @@ _DIFFERENCES = """
 """
 
 
+_NAMES_DIFFER = (
+    "(r.first_name <> '' AND lower(r.first_name) <> lower(p.first_name)) "
+    "OR (r.last_name <> '' AND lower(r.last_name) <> lower(p.last_name))"
+)
+
+
 def link_rows() -> None:
     """Give every contact row its Person and outcome, and list how the rows differ from the stored
     Person (the patient rows get theirs in ``patients.write_patients``)."""
@@ -151,25 +164,24 @@ def link_rows() -> None:
         FROM stg_person s WHERE s.pkey = r.pkey AND r.skip IS NULL
         """
     )
-    sql("UPDATE stg_patient p SET person_id = s.person_id, skip = s.hidden FROM stg_person s WHERE s.pkey = p.pkey")
     phone = (
         "CASE WHEN r.phone <> '' AND p.phone <> '' AND r.phone <> p.phone "
         "THEN 'phone differs from the stored person''s (stored kept)' END"
-    )
-    differs = (
-        "(r.first_name <> '' AND lower(r.first_name) <> lower(p.first_name)) "
-        "OR (r.last_name <> '' AND lower(r.last_name) <> lower(p.last_name))"
     )
     sql(
         f"""
         UPDATE stg_contact r SET reasons = r.reasons || {_DIFFERENCES.format(phone=phone)}
         FROM person p WHERE p.id = r.person_id AND r.skip IS NULL
-          AND ({differs} OR (r.phone <> '' AND p.phone <> '' AND r.phone <> p.phone))
+          AND ({_NAMES_DIFFER} OR (r.phone <> '' AND p.phone <> '' AND r.phone <> p.phone))
         """
     )
+
+
+def report_patient_differences() -> None:
+    """How each linked patient row differs from its stored Person (names only: patient.csv has no phone)."""
     sql(
         f"""
         UPDATE stg_patient r SET reasons = r.reasons || {_DIFFERENCES.format(phone="NULL")}
-        FROM person p WHERE p.id = r.person_id AND r.skip IS NULL AND ({differs})
+        FROM person p WHERE p.id = r.person_id AND r.skip IS NULL AND ({_NAMES_DIFFER})
         """
     )

@@ -36,6 +36,20 @@ class Command(ImportCommand):
             help="Match Persons within this user's program only (default: everyone, as a superuser); others are "
             "reported as 'matches a record you cannot see'.",
         )
+        parser.add_argument(
+            "--bulk-load",
+            action="store_true",
+            help="First migration into an (almost) empty CRM: drop the secondary indexes and the foreign keys "
+            "between the tables it fills, insert, then rebuild the indexes in one pass each and check the keys "
+            "set-wise. Locks persons, patients, leads, physicians, calls and journeys until the import ends; "
+            "refused when those tables already hold more rows than the files. See docs/MIGRATION.md.",
+        )
+        parser.add_argument(
+            "--force-bulk-load",
+            action="store_true",
+            help="--bulk-load even where the tables already hold more rows than the files (nobody may use the "
+            "CRM meanwhile).",
+        )
         super().add_arguments(parser)
 
     def files_from(self, options) -> ImportFiles:
@@ -46,4 +60,6 @@ class Command(ImportCommand):
             "navigator": options["navigator"] or "",
             "phone_region": options["phone_region"] or "",
             "as": options["as_user"] or "",
+            "bulk_load": options["bulk_load"],
+            "force_bulk_load": options["force_bulk_load"],
         }
