@@ -10,7 +10,9 @@ What matches (Django's own rules, made accent- and case-insensitive):
   (``SearchKey``), so "jose" finds "José" and "MULL" finds "Müller", and the other way round. A word of 3 or
   more characters matches anywhere in them (``contains``, a trigram GIN index); a shorter word matches from
   the start (``startswith``): trigram indexes cannot serve 1-2 characters, a btree ``text_pattern_ops``
-  index on the same expression can.
+  index on the same expression can. Where the model stores that expression in a generated column
+  (``search_key_field``: a person's names and email), the column is compared instead, and the indexes are on it
+  (``stored_search_indexes``): the same text, read instead of computed on every candidate row.
 * Other text columns (identifiers on small tables, a lookup's name) keep Django's ``icontains``: without an
   index, ``crm_unaccent`` on every row costs ~5 us against ~1 us for ``upper()``, so the index decides.
 * ``Person.phone`` is stored in E.164 (+18015550123, a CHECK constraint), and so is a CM profile's phone (its
