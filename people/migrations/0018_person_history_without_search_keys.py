@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     # Replaced in one transaction, before 0018 (which runs outside a transaction), so no update goes unrecorded.
 
     dependencies = [
-        ('people', '0016_merge_request_event_label_index'),
+        ('people', '0017_person_role_holders_index'),
     ]
 
     operations = [

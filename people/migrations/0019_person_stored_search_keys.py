@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('people', '0017_person_history_without_search_keys'),
+        ('people', '0018_person_history_without_search_keys'),
     ]
 
     operations = [
