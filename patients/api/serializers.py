@@ -21,6 +21,7 @@ from common.api.serializers import (
     StrictCharField,
     StrictInputSerializer,
     StrictModelSerializer,
+    UnreadReferenceField,
 )
 from patients.models import (
     CallDirection,
@@ -272,9 +273,9 @@ class CallFieldsInput(StrictInputSerializer):
 
 
 class CallCreateSerializer(CallFieldsInput):
-    patient = serializers.PrimaryKeyRelatedField(
-        queryset=Patient.all_objects.all(), help_text="Patient id (or `patient_id`)."
-    )
+    # Not read here: the service reads the patient once, with its row lock (call_log), and a missing or
+    # deleted patient is its 400 on "patient".
+    patient = UnreadReferenceField(queryset=Patient.all_objects.all(), help_text="Patient id (or `patient_id`).")
     aliases = {"patient_id": "patient", "pn_id": "navigator"}
 
 

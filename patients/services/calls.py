@@ -26,6 +26,7 @@ from patients.services._common import (
     _check_choice,
     _check_date,
     check_navigator,
+    navigator_of_user,
 )
 from people.models import Person, User
 
@@ -65,12 +66,6 @@ def _clean_call(values: dict[str, Any], errors: FieldErrors) -> None:
         check_navigator(navigator, errors=errors, at=call_date)
 
 
-def _default_navigator(actor: User | None) -> Person | None:
-    if actor is None or getattr(actor, "pk", None) is None:
-        return None
-    return Person.objects.filter(user=actor).first()
-
-
 @transaction.atomic
 def call_log(
     *,
@@ -93,11 +88,13 @@ def call_log(
     # The patient's row lock is taken first: its follow-up date moves with this call (refresh_follow_up),
     # and two calls logged at once for one patient then queue here instead of deadlocking later.
     stored_patient = _active_patient(patient, errors, lock=True, with_person=True)
+    call_date = call_date or timezone.now()
     values = {
         "direction": direction,
         "outcome": outcome,
-        "call_date": call_date or timezone.now(),
-        "navigator": navigator or _default_navigator(actor),
+        "call_date": call_date,
+        "navigator": navigator
+        or navigator_of_user(actor, at=call_date if isinstance(call_date, dt.datetime) else None),
         "booking_date": booking_date,
         "reminder_date": reminder_date,
         "call_duration_minutes": call_duration_minutes,

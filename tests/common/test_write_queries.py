@@ -62,19 +62,21 @@ def test_registering_a_returning_person_reads_and_locks_them(navigator_user, dja
     assert Patient.objects.filter(person=stored).count() == 1
 
 
-def test_logging_a_call_runs_13_queries(django_assert_num_queries):
+def test_logging_a_call_runs_11_queries(django_assert_num_queries):
     user = make_user("nina", "Patient Navigators")
     me = NavigatorFactory(user=user, first_name="Nina", last_name="Navigator")
     patient = PatientFactory()
     nav = client_for(user)
     body = {"patient": str(patient.pk), "direction": "outbound", "outcome": "voicemail", "reminder_date": None}
-    # The request's savepoint, the caller's permissions (two), the patient (the body's id), the service's
-    # savepoint, the patient's row lock (alone: tests/common/test_locking.py), its Person read after the
-    # lock, the caller's Person (the default navigator), their role, the insert, the follow-up update, the
-    # two releases.
-    with django_assert_num_queries(13):
+    # The request's savepoint, the caller's permissions (two: this client skips the token, which reads them
+    # with it), the service's savepoint, the patient's row lock (the body's id, read once: the serializer does
+    # not read it; alone: tests/common/test_locking.py), its Person read after the lock, the caller's Person
+    # (the default navigator) with their role, the insert, the follow-up update, the two releases.
+    with django_assert_num_queries(11) as captured:
         response = nav.post(f"{API}/call-history/", body, format="json")
     assert response.status_code == 201, response.content
+    patient_reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith('SELECT "patient"')]
+    assert len(patient_reads) == 1 and patient_reads[0].rstrip().endswith("FOR NO KEY UPDATE"), patient_reads
     answer = response.json()
     call = CallHistory.objects.get(pk=answer["id"])
     assert answer["patient_name"] == patient.person.full_name and answer["navigator"] == str(me.pk)
@@ -84,15 +86,15 @@ def test_logging_a_call_runs_13_queries(django_assert_num_queries):
     assert patient.last_call_at == call.call_date  # the follow-up columns moved with the call
 
 
-def test_recording_a_cm_event_runs_13_queries(world, django_assert_num_queries):
+def test_recording_a_cm_event_runs_10_queries(world, django_assert_num_queries):
     cpss = world.client("cpss")
     enrollment = world.own.enrollment
     before = CMEnrollment.objects.get(pk=enrollment.pk)
-    # The request's savepoint, the token, the permissions (two), the CM scope (one: the user's group names,
-    # common.roles.group_names), the enrollment (the URL) with its row lock (read once: the service trusts it),
-    # the service's savepoint, its program, the last sequence number, the
+    # The request's savepoint, the token with its user, their group names (the CM scope) and permissions (one
+    # query: accounts.authentication.token_with_user), the enrollment (the URL) with its row lock (read once:
+    # the service trusts it), the service's savepoint, its program, the last sequence number, the
     # entry's insert, the totals' update, the two releases: no re-read of the totals or of the entry.
-    with django_assert_num_queries(13) as captured:
+    with django_assert_num_queries(10) as captured:
         response = cpss.post(f"/api/v1/cm/enrollments/{enrollment.pk}/events/", {"event_type": "test_negative"})
     reads = [q["sql"] for q in captured.captured_queries if 'FROM "cm_enrollments"' in q["sql"]]
     assert len(reads) == 1 and reads[0].rstrip().endswith('FOR UPDATE OF "cm_enrollments"'), reads
