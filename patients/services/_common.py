@@ -74,6 +74,23 @@ def navigator_of_user(user: User | None, *, at: dt.datetime | None) -> Person | 
     return person
 
 
+def navigator_by_id(person_id, *, at: dt.datetime | None) -> Person | None:
+    """The Person named as navigator by id (a body's), read with whether it holds the navigator role at ``at``,
+    in one query; ``None`` when no Person of patient navigation has that id (a CM-only Person is not
+    disclosed: the same answer as an unknown id)."""
+    from people.selectors import persons_in_patient_navigation
+
+    person = (
+        persons_in_patient_navigation()
+        .filter(pk=person_id)
+        .annotate(holds_role=Exists(navigator_role(OuterRef("pk"), at)))
+        .first()
+    )
+    if person is not None and person.holds_role and at is not None:
+        person.__dict__[NAVIGATOR_ROLE_AT] = at
+    return person
+
+
 def check_navigator(navigator: Person | None, *, errors: FieldErrors, at: dt.datetime | None = None) -> None:
     """A navigator must be an active Person holding the patient-navigator role (at ``at``)."""
     if navigator is None:

@@ -5,18 +5,22 @@ SAVEPOINT / RELEASE pair, as it is inside the request's transaction in productio
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from cm_program.models import CMEnrollment
 from patients.models import CallHistory, Patient
+from patients.services import patient_soft_delete
 from people.models import ContactType, PersonContactType
 from tests.cm_program.api_support import world
 from tests.conftest import make_user
 from tests.factories.patients import PatientFactory, seeded_condition
 from tests.factories.people import NavigatorFactory, PersonFactory
 from tests.navigation_api import API, client_for
+from tests.person_scope import scope_world
 
-__all__ = ["world"]
+__all__ = ["scope_world", "world"]
 
 pytestmark = pytest.mark.django_db
 
@@ -104,3 +108,48 @@ def test_recording_a_cm_event_runs_10_queries(world, django_assert_num_queries):
     assert answer["total_points"] == after.total_points == before.total_points + answer["points_awarded"]
     assert answer["current_streak"] == after.current_streak == before.current_streak + 1
     assert answer["entry"]["reversed_by"] is None and answer["entry"]["recorded_by_username"] == "cpss"
+
+
+def test_logging_a_call_naming_its_navigator_reads_them_once_with_their_role(django_assert_num_queries):
+    user = make_user("nina", "Patient Navigators")
+    navigator = NavigatorFactory(first_name="Nora", last_name="Named")
+    patient = PatientFactory()
+    body = {"patient": str(patient.pk), "navigator": str(navigator.pk), "outcome": "reached"}
+    # As above: the named navigator is read once, with their role (the serializer reads neither id).
+    with django_assert_num_queries(11) as captured:
+        response = client_for(user).post(f"{API}/call-history/", body, format="json")
+    assert response.status_code == 201, response.content
+    person_reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith('SELECT "person"')]
+    assert len(person_reads) == 2, person_reads  # the navigator (with the role), the patient's Person
+    assert response.json()["navigator_name"] == "Nora Named"
+
+
+def test_a_call_s_ids_that_name_no_one_are_400s_naming_the_field(scope_world):
+    api = client_for(scope_world.users["navigator"])
+    patient = PatientFactory()
+    navigator = NavigatorFactory()
+    cases = [
+        ({"patient": "not-a-uuid"}, "patient"),
+        ({"patient": 12}, "patient"),
+        ({"patient": str(uuid.uuid4())}, "patient"),
+        ({"navigator": str(uuid.uuid4())}, "navigator"),
+        ({"navigator": "nope"}, "navigator"),
+        # A Person known only to contingency management is not disclosed: the answer of an unknown id.
+        ({"navigator": str(scope_world.cm_only.pk)}, "navigator"),
+        ({"navigator": str(PersonFactory(first_name="Plain").pk)}, "navigator"),
+    ]
+    for change, field in cases:
+        body = {"patient": str(patient.pk), "navigator": str(navigator.pk), "outcome": "reached", **change}
+        response = api.post(f"{API}/call-history/", body, format="json")
+        assert response.status_code == 400, (change, response.content)
+        error = response.json()["error"]
+        assert list(error["fields"]) == [field], (change, error)
+        assert len(error["fields"][field]) == 1 and "Confidential" not in response.content.decode(), error
+    assert not CallHistory.objects.exists()
+    deleted = patient_soft_delete(patient=PatientFactory(), reason="made in error")
+    response = api.post(
+        f"{API}/call-history/",
+        {"patient": str(deleted.pk), "navigator": str(navigator.pk), "outcome": "reached"},
+        format="json",
+    )
+    assert response.status_code == 400 and list(response.json()["error"]["fields"]) == ["patient"]
