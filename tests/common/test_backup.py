@@ -48,8 +48,13 @@ def _data():
 
 
 def _databases() -> set[str]:
+    """This database's restore checks (``<name>_restorecheck_<hex>``): only those, since other test workers and
+    other suites on a shared server create and drop their own databases meanwhile."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT datname FROM pg_database")
+        cursor.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+            [f"{connection.settings_dict['NAME']}_restorecheck_"],
+        )
         return {row[0] for row in cursor.fetchall()}
 
 
