@@ -18,21 +18,13 @@ hospital, licence), so ``/physicians/`` is not logged; a physician's ``Person`` 
 Lists and searches are not logged per row: a list would need one entry per row shown (the issue asks
 for detail views, exports and the complete view).
 
-<<<<<<< HEAD
 Cost: one ``INSERT`` after the view's reads, in the request's transaction (``ATOMIC_REQUESTS``; with read
 replicas a ``GET`` has none, and the entry gets a short transaction of its own, on the primary), with
-``SET LOCAL synchronous_commit = off`` first, so the commit of a ``GET`` does not wait for the WAL
-flush. A database crash may lose the last fraction of a second of entries (never corrupt them); the
-records they point at were only read. The subject ids are taken from what the view already loaded, or
-looked up by a subquery inside that same INSERT: resolving them never costs a query of its own.
-=======
-Cost: one ``INSERT`` after the view's reads, in the request's transaction (``ATOMIC_REQUESTS``), with
 ``SET LOCAL synchronous_commit = off`` in front of it in the same statement string (one round trip), so the
 commit of a ``GET`` does not wait for the WAL flush. A database crash may lose the last fraction of a second
 of entries (never corrupt them); the records they point at were only read. The subject ids are taken from
 what the view already loaded, or looked up by a subquery inside that same INSERT: resolving them never costs a
 query of its own.
->>>>>>> perf11
 """
 
 from __future__ import annotations

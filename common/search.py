@@ -10,7 +10,9 @@ What matches (Django's own rules, made accent- and case-insensitive):
   (``SearchKey``), so "jose" finds "José" and "MULL" finds "Müller", and the other way round. A word of 3 or
   more characters matches anywhere in them (``contains``, a trigram GIN index); a shorter word matches from
   the start (``startswith``): trigram indexes cannot serve 1-2 characters, a btree ``text_pattern_ops``
-  index on the same expression can.
+  index on the same expression can. Where the model stores that expression in a generated column
+  (``search_key_field``: a person's names and email), the column is compared instead, and the indexes are on it
+  (``stored_search_indexes``): the same text, read instead of computed on every candidate row.
 * Other text columns (identifiers on small tables, a lookup's name) keep Django's ``icontains``: without an
   index, ``crm_unaccent`` on every row costs ~5 us against ~1 us for ``upper()``, so the index decides.
 * ``Person.phone`` is stored in E.164 (+18015550123, a CHECK constraint), and so is a CM profile's phone (its
@@ -89,6 +91,20 @@ def search_key(expression) -> SearchKey:
     return SearchKey(expression)
 
 
+def search_key_field(column: str) -> models.GeneratedField:
+    """A stored generated column holding ``search_key(column)``: the column's text as the search compares it,
+    computed by PostgreSQL on every INSERT and UPDATE (the ORM's, a bulk ``update()``, a merge, raw SQL), so it
+    is never stale. Name it ``<column>_key``: its search indexes (``stored_search_indexes``) are on it, so
+    PostgreSQL's recheck of a trigram candidate is a plain ``LIKE`` on the stored text instead of
+    ``crm_unaccent`` run again on every candidate row (docs/PERFORMANCE.md, "Search", "Round 3")."""
+    return models.GeneratedField(
+        expression=SearchKey(F(column)),
+        output_field=TextField(),
+        db_persist=True,
+        help_text=f"lower(crm_unaccent({column})), kept by PostgreSQL: what the search box compares.",
+    )
+
+
 def search_indexes(name: str, *columns: str, prefix: bool = True) -> list[models.Index]:
     """The indexes that serve the search of ``columns`` (for a model's ``Meta.indexes``; ``name`` starts
     their names): a trigram GIN index on ``search_key(column)`` for words of 3+ characters and (``prefix``)
@@ -101,6 +117,21 @@ def search_indexes(name: str, *columns: str, prefix: bool = True) -> list[models
         indexes.append(GinIndex(OpClass(key, name="gin_trgm_ops"), name=f"{name}_{column}_trgm"))
         if prefix:
             indexes.append(models.Index(OpClass(key, name="text_pattern_ops"), name=f"{name}_{column}_prefix"))
+    return indexes
+
+
+def stored_search_indexes(name: str, *columns: str, prefix: bool = True) -> list[models.Index]:
+    """``search_indexes`` for columns whose key is stored by ``search_key_field`` in ``<column>_key``, on that
+    column (the same names: ``<name>_<column>_trgm``, ``<name>_<column>_prefix``): a trigram GIN index for words
+    of 3+ characters and (``prefix``) a btree ``text_pattern_ops`` index for shorter ones."""
+    from django.contrib.postgres.indexes import GinIndex
+
+    indexes: list[models.Index] = []
+    for column in columns:
+        key = f"{column}_key"
+        indexes.append(GinIndex(fields=[key], opclasses=["gin_trgm_ops"], name=f"{name}_{column}_trgm"))
+        if prefix:
+            indexes.append(models.Index(fields=[key], opclasses=["text_pattern_ops"], name=f"{name}_{column}_prefix"))
     return indexes
 
 
@@ -129,12 +160,25 @@ class _Field:
     kind: str  # "text", "phone" or "other"
     mode: str  # "contains", "startswith" or "exact" (admin prefixes "^" and "=")
     to_many: bool  # reached through a to-many relation (a direct filter could duplicate rows)
+    key: str | None = None  # the ORM path of its stored search key (``search_key_field``), e.g. "person__last_name_key"
+
+
+@functools.cache
+def _stored_keys(model: type[models.Model]) -> dict[str, str]:
+    """The columns of ``model`` whose search key is stored (``search_key_field``): column -> the key field's name."""
+    keys = {}
+    for field in model._meta.concrete_fields:
+        expression = getattr(field, "expression", None) if getattr(field, "generated", False) else None
+        if isinstance(expression, SearchKey) and isinstance(expression.source_expressions[0], F):
+            keys[model._meta.get_field(expression.source_expressions[0].name).column] = field.name
+    return keys
 
 
 @functools.cache
 def _searchable_columns(model: type[models.Model]) -> frozenset[str]:
-    """The columns of ``model`` with a ``search_indexes`` trigram index: the ones searched on ``search_key``."""
-    columns = set()
+    """The columns of ``model`` searched on ``search_key``: those with a ``search_indexes`` trigram index, and
+    those whose key is stored (``search_key_field``, indexed by ``stored_search_indexes``)."""
+    columns = set(_stored_keys(model))
     for index in model._meta.indexes:
         for expression in index.expressions:
             inner = expression.source_expressions[0] if isinstance(expression, OpClass) else expression
@@ -159,13 +203,16 @@ def _resolve(model: type[models.Model], spec: str) -> _Field:
         if field.is_relation and hasattr(field, "path_infos"):
             to_many = to_many or field.many_to_many or field.one_to_many
             opts = field.path_infos[-1].to_opts
+    key = None
     if field is not None and f"{field.model._meta.label_lower}.{field.name}" in E164_PHONES:
         kind = "phone"
     elif isinstance(field, _TEXT_FIELDS) and field.column in _searchable_columns(field.model):
         kind = "text"
+        stored = _stored_keys(field.model).get(field.column)
+        key = LOOKUP_SEP.join([*parts[:-1], stored]) if stored else None
     else:
         kind = "other"
-    return _Field(spec, LOOKUP_SEP.join(parts[:-1]), kind, mode, to_many)
+    return _Field(spec, LOOKUP_SEP.join(parts[:-1]), kind, mode, to_many, key)
 
 
 def _match(field: _Field, word: str) -> Q | None:
@@ -178,7 +225,9 @@ def _match(field: _Field, word: str) -> Q | None:
     if field.kind == "other":
         lookup = {"contains": "icontains", "startswith": "istartswith", "exact": "iexact"}[field.mode]
         return Q(**{f"{field.path}__{lookup}": word})
-    column, wanted = SearchKey(field.path), SearchKey(Value(word, output_field=TextField()))
+    # The stored key is the same text as ``search_key`` of the column, read instead of computed (``search_key_field``).
+    column = F(field.key) if field.key else SearchKey(field.path)
+    wanted = SearchKey(Value(word, output_field=TextField()))
     if field.mode == "exact":
         return Q(Exact(column, wanted))
     if field.mode == "startswith" or len(word) < CONTAINS_MIN_LENGTH:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from common.db import TsTzRange
 from common.models import BaseModel, SoftDeleteModel
-from common.search import search_indexes
+from common.search import search_key_field, stored_search_indexes
 from people.normalize import normalize_email
 
 # A soft-deleted row must say why it was deleted (shared by the soft-deletable tables of this project).
@@ -38,7 +38,8 @@ class User(AbstractUser):
         verbose_name_plural = "users"
 
 
-@pghistory.track()
+# The search keys are derived from the names and email (kept by PostgreSQL): their history is the names' history.
+@pghistory.track(exclude=["first_name_key", "last_name_key", "email_key"])
 class Person(SoftDeleteModel, BaseModel):
     """One row per human: name, email, phone and date of birth live here and nowhere else.
 
@@ -71,6 +72,11 @@ class Person(SoftDeleteModel, BaseModel):
         editable=False,
         help_text="The Person this duplicate was merged into.",
     )
+    # What the search box compares (``lower(crm_unaccent(x))``), stored so that a search reads it instead of
+    # computing it for every candidate row (common.search.search_key_field).
+    first_name_key = search_key_field("first_name")
+    last_name_key = search_key_field("last_name")
+    email_key = search_key_field("email")
 
     class Meta:
         db_table = "person"
@@ -111,8 +117,9 @@ class Person(SoftDeleteModel, BaseModel):
         indexes = [
             models.Index(Lower("last_name"), Lower("first_name"), name="person_name_lower_idx"),
             # The search box (common.search): names and email anywhere (trigram) or from the start (btree,
-            # words under 3 characters), ignoring case and accents; the phone on its digits (stored E.164).
-            *search_indexes("person", "first_name", "last_name", "email"),
+            # words under 3 characters), ignoring case and accents (on their stored keys); the phone on its
+            # digits (stored E.164).
+            *stored_search_indexes("person", "first_name", "last_name", "email"),
             GinIndex(OpClass("phone", name="gin_trgm_ops"), name="person_phone_trgm"),
             # The order of every list of people, patients and physicians (by the Person's name, the id
             # breaking ties): PostgreSQL reads a page off this index instead of sorting the whole table.

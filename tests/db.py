@@ -18,8 +18,13 @@ def raw_insert(model, **values) -> uuid.UUID:
     instance = model(**values)
     if not values.get("id"):
         instance.id = uuid.uuid4()
-    # Columns left to their database default (is_active, timestamps) are simply not named.
-    fields = [f for f in model._meta.concrete_fields if not isinstance(getattr(instance, f.attname), DatabaseDefault)]
+    # Columns left to their database default (is_active, timestamps) and those PostgreSQL computes (a person's
+    # search keys) are simply not named.
+    fields = [
+        f
+        for f in model._meta.concrete_fields
+        if not f.generated and not isinstance(getattr(instance, f.attname), DatabaseDefault)
+    ]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     params = [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in fields]

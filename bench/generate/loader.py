@@ -190,8 +190,9 @@ def _quote(name: str) -> str:
 
 def _check_columns(model: type[models.Model], columns: Sequence[str]) -> None:
     """The generator must give every column: the event copies them all, so a column left to its
-    database default would be a value the event does not know."""
-    expected = {f.column for f in model._meta.concrete_fields}
+    database default would be a value the event does not know. Columns PostgreSQL computes (a person's search
+    keys) cannot be given and are not in the events."""
+    expected = {f.column for f in model._meta.concrete_fields if not f.generated}
     if isinstance(model._meta.pk, models.AutoField | models.BigAutoField):
         expected.discard(model._meta.pk.column)
     given = list(columns)

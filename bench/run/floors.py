@@ -128,7 +128,7 @@ def _insert_copy(model, source: str, overrides: dict[str, str]) -> tuple[str, st
     columns, values = [], []
     for fld in model._meta.concrete_fields:
         column = fld.column
-        if fld.primary_key and fld.get_internal_type() in ("AutoField", "BigAutoField"):
+        if fld.generated or (fld.primary_key and fld.get_internal_type() in ("AutoField", "BigAutoField")):
             continue
         if column in overrides:
             value = overrides[column]

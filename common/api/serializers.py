@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -65,6 +66,21 @@ class StrictSlugRelatedField(serializers.SlugRelatedField):
         if control_character_problem(data) is not None:
             self.fail("does_not_exist", slug_name=self.slug_field, value=printable(data))
         return super().to_internal_value(data)
+
+
+class UnreadReferenceField(serializers.PrimaryKeyRelatedField):
+    """A related record named by its UUID, *not* read here: the value is an unsaved stand-in that carries only
+    the id (``Model(pk=id)``), for a service that reads the row itself anyway (with its lock, for instance)
+    and answers a 400 naming the field when it does not exist. A malformed id is refused here, by name."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, bool) or not isinstance(data, (str, uuid.UUID)):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        try:
+            pk = uuid.UUID(str(data))
+        except ValueError:
+            self.fail("does_not_exist", pk_value=printable(str(data)))
+        return self.get_queryset().model(pk=pk)
 
 
 class StrictModelSerializer(serializers.ModelSerializer):

@@ -139,8 +139,9 @@ def merge_records(
 
 
 def _logged(model: type[models.Model]) -> list[str]:
-    """The duplicate's own values kept in the log (every concrete column but the key)."""
-    return [f.name for f in model._meta.concrete_fields if not f.primary_key]
+    """The duplicate's own values kept in the log (every concrete column but the key and the columns PostgreSQL
+    computes, such as a person's search keys: they follow the values they are computed from)."""
+    return [f.name for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
 
 
 def unmerge_records(

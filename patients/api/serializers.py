@@ -21,6 +21,7 @@ from common.api.serializers import (
     StrictCharField,
     StrictInputSerializer,
     StrictModelSerializer,
+    UnreadReferenceField,
 )
 from patients.models import (
     CallDirection,
@@ -272,8 +273,15 @@ class CallFieldsInput(StrictInputSerializer):
 
 
 class CallCreateSerializer(CallFieldsInput):
-    patient = serializers.PrimaryKeyRelatedField(
-        queryset=Patient.all_objects.all(), help_text="Patient id (or `patient_id`)."
+    # Not read here: the service reads the patient once, with its row lock (call_log), and a missing or
+    # deleted patient is its 400 on "patient".
+    patient = UnreadReferenceField(queryset=Patient.all_objects.all(), help_text="Patient id (or `patient_id`).")
+    # Nor the navigator: the service reads them once, with whether they hold the role (navigator_by_id).
+    navigator = UnreadReferenceField(
+        queryset=persons_in_patient_navigation(),
+        required=False,
+        help_text="Person id of the navigator who made or took the call (or `pn_id`); the caller's own Person "
+        "when omitted.",
     )
     aliases = {"patient_id": "patient", "pn_id": "navigator"}
 

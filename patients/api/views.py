@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.db import DEFAULT_DB_ALIAS, router
 from django_filters.utils import translate_validation
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -10,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from common.api.compiled import compiled_get
 from common.api.permissions import action_permission
 from patients import services
 from patients.api.serializers import (
@@ -238,6 +240,21 @@ class PatientViewSet(NavigationViewSetMixin, SoftDeleteViewSetMixin, ServiceUpda
             "person__last_name", "person__first_name", "person_id"
         )
         return self.visible(patients)
+
+    def get_object(self):
+        if self.action != "retrieve":
+            return super().get_object()
+        # The detail's SQL depends only on whether the caller sees deleted patients (get_queryset, visible):
+        # compiled once per answer (common.api.compiled), not per request. No object permissions here.
+        patient = compiled_get(
+            ("patients.retrieve", self.retired_rows_readable_by_all or self.may_restore()),
+            self.get_queryset,
+            self.kwargs[self.lookup_url_kwarg or self.lookup_field],
+            using=router.db_for_read(Patient) or DEFAULT_DB_ALIAS,
+        )
+        self.check_object_permissions(self.request, patient)
+        self.note_phi_access(patient)
+        return patient
 
     def retrieve(self, request, *args, **kwargs):
         from common.merge.api import is_merged_record, redirect_if_merged_record, retrieve_unless_merged

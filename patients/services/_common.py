@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from common.audit import audit_context
@@ -52,14 +52,52 @@ def resolve_medical_condition(
     return condition
 
 
+# A Person read together with "holds the navigator role at <at>" carries <at> under this key (no second query).
+NAVIGATOR_ROLE_AT = "_navigator_role_at"
+
+
+def navigator_role(person_id, at: dt.datetime | None):
+    """The Person's current patient-navigator role rows at ``at`` (``person_id`` may be an ``OuterRef``)."""
+    return PersonContactType.objects.filter(
+        person_id=person_id, person__is_active=True, contact_type__code=ContactType.PATIENT_NAVIGATOR
+    ).current(at)
+
+
+def navigator_of_user(user: User | None, *, at: dt.datetime | None) -> Person | None:
+    """The user's own Person (the default navigator of what they log), read with whether it holds the
+    navigator role at ``at``: one query where reading it and then asking ``check_navigator`` took two."""
+    if user is None or getattr(user, "pk", None) is None:
+        return None
+    person = Person.objects.filter(user=user).annotate(holds_role=Exists(navigator_role(OuterRef("pk"), at))).first()
+    if person is not None and person.holds_role and at is not None:
+        person.__dict__[NAVIGATOR_ROLE_AT] = at
+    return person
+
+
+def navigator_by_id(person_id, *, at: dt.datetime | None) -> Person | None:
+    """The Person named as navigator by id (a body's), read with whether it holds the navigator role at ``at``,
+    in one query; ``None`` when no Person of patient navigation has that id (a CM-only Person is not
+    disclosed: the same answer as an unknown id)."""
+    from people.selectors import persons_in_patient_navigation
+
+    person = (
+        persons_in_patient_navigation()
+        .filter(pk=person_id)
+        .annotate(holds_role=Exists(navigator_role(OuterRef("pk"), at)))
+        .first()
+    )
+    if person is not None and person.holds_role and at is not None:
+        person.__dict__[NAVIGATOR_ROLE_AT] = at
+    return person
+
+
 def check_navigator(navigator: Person | None, *, errors: FieldErrors, at: dt.datetime | None = None) -> None:
     """A navigator must be an active Person holding the patient-navigator role (at ``at``)."""
     if navigator is None:
         return
-    holds_role = PersonContactType.objects.filter(
-        person_id=navigator.pk, person__is_active=True, contact_type__code=ContactType.PATIENT_NAVIGATOR
-    ).current(at)
-    if holds_role.exists():  # the common case, in one query
+    if at is not None and navigator.__dict__.get(NAVIGATOR_ROLE_AT) == at:
+        return  # the query that read this Person found the role (navigator_of_user)
+    if navigator_role(navigator.pk, at).exists():  # the common case, in one query
         return
     stored = Person.all_objects.filter(pk=navigator.pk).first()
     if stored is None or not stored.is_active:

@@ -26,6 +26,8 @@ from patients.services._common import (
     _check_choice,
     _check_date,
     check_navigator,
+    navigator_by_id,
+    navigator_of_user,
 )
 from people.models import Person, User
 
@@ -60,15 +62,10 @@ def _clean_call(values: dict[str, Any], errors: FieldErrors) -> None:
     check_text(values.get("notes"), field="notes", multiline=True, errors=errors)
     navigator = values["navigator"]
     if navigator is None:
-        errors.add("navigator", "Name the navigator who made or took the call.")
+        if "navigator" not in errors.errors:  # else: an id that names no one, said already
+            errors.add("navigator", "Name the navigator who made or took the call.")
     elif call_date is not None:
         check_navigator(navigator, errors=errors, at=call_date)
-
-
-def _default_navigator(actor: User | None) -> Person | None:
-    if actor is None or getattr(actor, "pk", None) is None:
-        return None
-    return Person.objects.filter(user=actor).first()
 
 
 @transaction.atomic
@@ -93,11 +90,20 @@ def call_log(
     # The patient's row lock is taken first: its follow-up date moves with this call (refresh_follow_up),
     # and two calls logged at once for one patient then queue here instead of deadlocking later.
     stored_patient = _active_patient(patient, errors, lock=True, with_person=True)
+    call_date = call_date or timezone.now()
+    at = call_date if isinstance(call_date, dt.datetime) else None
+    if navigator is not None and navigator._state.adding:
+        # Named by id and not read yet (the API's body): read once, with the role check's answer.
+        navigator = navigator_by_id(navigator.pk, at=at)
+        if navigator is None:
+            errors.add("navigator", "This person does not exist or has been deleted.")
+    elif navigator is None:
+        navigator = navigator_of_user(actor, at=at)
     values = {
         "direction": direction,
         "outcome": outcome,
-        "call_date": call_date or timezone.now(),
-        "navigator": navigator or _default_navigator(actor),
+        "call_date": call_date,
+        "navigator": navigator,
         "booking_date": booking_date,
         "reminder_date": reminder_date,
         "call_duration_minutes": call_duration_minutes,

@@ -336,7 +336,9 @@ def test_generated_event_equals_what_the_trigger_writes(generated):
                 )
                 cursor.execute(f'CREATE TEMP TABLE again ON COMMIT DROP AS SELECT * FROM "{table}" WHERE id = %s', [pk])
                 cursor.execute(f'DELETE FROM "{table}" WHERE id = %s', [pk])
-                cursor.execute(f'INSERT INTO "{table}" SELECT * FROM again')
+                # Columns PostgreSQL computes (a person's search keys) are computed again, not copied.
+                columns = ", ".join(f'"{f.column}"' for f in model._meta.concrete_fields if not f.generated)
+                cursor.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM again')
                 cursor.execute("DROP TABLE again")
                 cursor.execute(
                     f"SELECT to_jsonb(e) - 'pgh_id' FROM \"{event_table}\" e "
