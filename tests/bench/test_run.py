@@ -20,7 +20,11 @@ from psycopg import sql
 from bench.generate.__main__ import MARKER
 from tests.subprocess_utils import ROOT, database_url
 
-DATABASE = "crm_bench_runtest"
+
+def _database(settings_dict: dict) -> str:
+    """The benchmark database's name, derived from this test database's (``test_crm_gw0`` ->
+    ``crm_bench_runtest_test_crm_gw0``): two suites (or xdist workers) on one server never share it."""
+    return f"crm_bench_runtest_{settings_dict['NAME']}"[:63]
 
 
 def _server(settings_dict: dict) -> psycopg.Connection:
@@ -36,23 +40,26 @@ def _server(settings_dict: dict) -> psycopg.Connection:
 
 def _drop(settings_dict: dict) -> None:
     with _server(settings_dict) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(_database(settings_dict)))
+        )
 
 
 def _copy_of_the_test_database(settings_dict: dict) -> bool:
     """Create the benchmark database from the test database (migrated, reference data in place, no
     other rows between tests), marked as bench.generate marks its own. False when PostgreSQL refuses
     (another session is connected to the test database): bench.generate then creates and migrates it."""
+    name = _database(settings_dict)
     with _server(settings_dict) as conn:
         try:
             conn.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(DATABASE), sql.Identifier(settings_dict["NAME"])
+                    sql.Identifier(name), sql.Identifier(settings_dict["NAME"])
                 )
             )
         except psycopg.errors.ObjectInUse:
             return False
-        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(DATABASE), sql.Literal(MARKER)))
+        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(MARKER)))
     return True
 
 
@@ -66,32 +73,35 @@ def _run(*args: str, env: dict[str, str], timeout: int) -> subprocess.CompletedP
 
 @pytest.fixture(scope="module")
 def bench_server_url(django_db_setup, django_db_blocker):
-    """DATABASE_URL naming the test server (its database name is not the bench's: bench.generate refuses that)."""
+    """The benchmark database's name and the DATABASE_URL naming the test server (its database name is not
+    the bench's: bench.generate refuses that)."""
     with django_db_blocker.unblock():
         settings_dict = dict(connection.settings_dict)
         connections.close_all()  # a template must have no session connected
     _drop(settings_dict)
     copied = _copy_of_the_test_database(settings_dict)
+    database = _database(settings_dict)
     env = {"DATABASE_URL": database_url(settings_dict, name="crm_bench_runtest_dev")}
     generated = _run(
-        "bench.generate", "--persons", "300", "--database", DATABASE, *([] if copied else ["--drop"]), "--quiet",
+        "bench.generate", "--persons", "300", "--database", database, *([] if copied else ["--drop"]), "--quiet",
         env=env, timeout=600,
     )  # fmt: skip
     assert generated.returncode == 0, generated.stderr[-2000:]
-    yield env
+    yield database, env
     _drop(settings_dict)
 
 
 @pytest.mark.django_db  # the test database is set up: the benchmark database is its copy
 def test_bench_run_prints_and_writes_the_table(bench_server_url, tmp_path):
+    database, env = bench_server_url
     docs = tmp_path / "PERFORMANCE.md"
     docs.write_text(
         "# Performance\n\nintro\n\n<!-- bench.run results: start -->\nold\n<!-- bench.run results: end -->\n"
     )
     cases = r"GET /api/v1/medical-conditions/ page 1|patients\.Patient changelist$"
     result = _run(
-        "bench.run", "--database", DATABASE, "--filter", cases, "--n", "2", "--write-docs", str(docs),
-        env=bench_server_url, timeout=300,
+        "bench.run", "--database", database, "--filter", cases, "--n", "2", "--write-docs", str(docs),
+        env=env, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
@@ -119,7 +129,8 @@ def test_bench_run_prints_and_writes_the_table(bench_server_url, tmp_path):
 
 @pytest.mark.django_db  # the test database is set up: the benchmark database is its copy
 def test_bench_run_refuses_a_database_it_did_not_make(bench_server_url):
-    result = _run("bench.run", "--database", "postgres", "--list", env=bench_server_url, timeout=120)
+    _database_name, env = bench_server_url
+    result = _run("bench.run", "--database", "postgres", "--list", env=env, timeout=120)
     assert result.returncode != 0
     assert "'postgres' was not made by bench.generate" in result.stderr
 
