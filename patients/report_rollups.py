@@ -65,6 +65,9 @@ TABLES = {
     "follow_up_overdue_delta": ("navigator_id, day, delta", "delta <> 0"),
     "follow_up_overdue_week_delta": ("navigator_id, week, delta", "delta <> 0"),
     "follow_up_overdue_block_delta": ("navigator_id, block, delta", "delta <> 0"),
+    # The period's cohorts (migration 0015): a row per lead and per EAP journey (not deleted) with its steps.
+    "lead_cohort": ("lead_id, created_at, navigator_id, converted, ct_referred, ct_enrolled", "true"),
+    "eap_cohort": ("journey_id, created_at, navigator_id, submitted, approved", "true"),
 }
 BLOCK_EPOCH = dt.date(2000, 1, 3)  # a Monday: blocks of 16 ISO weeks are counted from it
 BLOCK_DAYS = 16 * 7
@@ -86,6 +89,7 @@ def rebuild_report_rollups(*, time_zone: str | None = None) -> None:
     ``settings.TIME_ZONE``). Writers of calls and patients wait meanwhile (a table lock)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT report_rollups_rebuild(%s)", [time_zone or settings.TIME_ZONE])
+        cursor.execute("SELECT report_cohorts_rebuild()")
 
 
 @dataclass(frozen=True)

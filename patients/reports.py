@@ -57,7 +57,7 @@ from django.db import connection, transaction
 from common import roles
 from journeys.transitions import CTStatus, EAPStatus
 from patients import report_rollups
-from patients.models import CallDirection, CallOutcome, LeadStatus, PatientStatus
+from patients.models import CallDirection, CallOutcome, PatientStatus
 from people.models import ContactType, Person, PersonContactType
 
 REPORT_WORK_MEM = "64MB"
@@ -490,52 +490,29 @@ def _overdue(cursor, params: dict, navigator: Person | None, weeks: list[Week]) 
 
 
 def _leads(cursor, params: dict, navigator: Person | None) -> LeadFunnel:
-    journey_of_lead = """SELECT 1 FROM clinical_trial_journey j
-                         WHERE j.patient_id = l.converted_patient_id AND j.is_active AND j.created_at >= l.created_at"""
+    """The leads cohort from ``lead_cohort`` (migration 0015: a row per lead with its steps, kept by triggers;
+    no time zone in it, so it serves every period): one index-only range scan of ``created_at``."""
     cursor.execute(
         f"""
-        SELECT count(*),
-               count(*) FILTER (WHERE l.status = %(converted)s),
-               count(*) FILTER (WHERE l.status = %(converted)s AND EXISTS ({journey_of_lead})),
-               count(*) FILTER (WHERE l.status = %(converted)s AND EXISTS (
-                   {journey_of_lead} AND (j.status = ANY(%(ct_enrolled)s)
-                                          OR (j.status = %(ct_withdrawn)s AND j.enrollment_date IS NOT NULL))))
-        FROM patient_lead l
-        {"JOIN patient p ON p.id = l.converted_patient_id" if navigator is not None else ""}
-        WHERE l.created_at >= %(start)s AND l.created_at < %(end)s {_nav_filter("p.navigator_id", navigator)}
+        SELECT count(*), count(*) FILTER (WHERE converted), count(*) FILTER (WHERE ct_referred),
+               count(*) FILTER (WHERE ct_enrolled)
+        FROM lead_cohort r
+        WHERE r.created_at >= %(start)s AND r.created_at < %(end)s {_nav_filter("r.navigator_id", navigator)}
         """,
-        {
-            **params,
-            "converted": LeadStatus.CONVERTED,
-            "ct_enrolled": list(CT_ENROLLED),
-            "ct_withdrawn": CTStatus.WITHDRAWN,
-        },
+        params,
     )
     return LeadFunnel(*cursor.fetchone())
 
 
 def _eap(cursor, params: dict, navigator: Person | None) -> EAPFunnel:
-    step = "EXISTS (SELECT 1 FROM journey_status_change s WHERE s.eap_journey_id = j.id AND s.to_status = %({})s)"
+    """The EAP cohort from ``eap_cohort`` (a row per EAP journey not deleted, with its steps)."""
     cursor.execute(
         f"""
-        SELECT count(*),
-               count(*) FILTER (WHERE j.status = ANY(%(submitted)s)
-                                OR (j.status = ANY(%(exits)s) AND {step.format("to_submitted")})),
-               count(*) FILTER (WHERE j.status = ANY(%(approved)s)
-                                OR (j.status = ANY(%(exits)s) AND {step.format("to_approved")}))
-        FROM eap_journey j
-        {"JOIN patient p ON p.id = j.patient_id" if navigator is not None else ""}
-        WHERE j.is_active AND j.created_at >= %(start)s AND j.created_at < %(end)s
-        {_nav_filter("p.navigator_id", navigator)}
+        SELECT count(*), count(*) FILTER (WHERE submitted), count(*) FILTER (WHERE approved)
+        FROM eap_cohort r
+        WHERE r.created_at >= %(start)s AND r.created_at < %(end)s {_nav_filter("r.navigator_id", navigator)}
         """,
-        {
-            **params,
-            "submitted": list(EAP_SUBMITTED),
-            "approved": list(EAP_APPROVED),
-            "exits": list(EAP_EXITS),
-            "to_submitted": EAPStatus.SUBMITTED,
-            "to_approved": EAPStatus.APPROVED,
-        },
+        params,
     )
     return EAPFunnel(*cursor.fetchone())
 
