@@ -228,7 +228,7 @@ def test_check_report_rollups_finds_and_repairs():
     log(patient, utc(2026, 10, 5, 15), dt.date(2026, 10, 8))
     out = io.StringIO()
     call_command("check_report_rollups", stdout=out)
-    assert "The 6 summary tables agree with the calls and patients (days in America/New_York" in out.getvalue()
+    assert "The 8 summary tables agree with the calls and patients (days in America/New_York" in out.getvalue()
 
     with connection.cursor() as cursor:
         cursor.execute("UPDATE call_day_rollup SET calls = calls + 1")
@@ -242,7 +242,7 @@ def test_check_report_rollups_finds_and_repairs():
     ]
     out = io.StringIO()
     call_command("check_report_rollups", "--repair", stdout=out)
-    assert "Rebuilt the 6 summary tables in America/New_York" in out.getvalue()
+    assert "Rebuilt the 8 summary tables in America/New_York" in out.getvalue()
     assert exact()
 
 
