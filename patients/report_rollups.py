@@ -143,7 +143,7 @@ def calls_by_week_and_navigator(cursor, params: dict, navigator_filter: str, wee
     sums = ", ".join(f"sum({c})::bigint" for c in COUNTS)
     cursor.execute(
         f"""
-        SELECT GROUPING(week, navigator_id), week, navigator_id, {sums}
+        SELECT GROUPING(week, navigator_id), week, navigator_id::text, {sums}
         FROM (
             SELECT week, navigator_id, {counts} FROM call_week_rollup r
             WHERE week = ANY(%(whole_weeks)s::date[]) AND calls <> 0 {navigator_filter}
@@ -160,7 +160,7 @@ def calls_by_week_and_navigator(cursor, params: dict, navigator_filter: str, wee
 
 
 def overdue_at_week_ends(cursor, params: dict, navigator_filter: str, weeks: list) -> dict[Any, list[int]]:
-    """navigator id -> the overdue follow-ups at the end of each of ``weeks`` (consecutive ISO weeks; only the
+    """navigator id (text) -> the overdue follow-ups at the end of each of ``weeks`` (consecutive ISO weeks; only the
     last may end before its Sunday): the changes summed up to each end, grouped by the first end they count
     at — the 16-week blocks before the first week's block, the weeks from that block up to the last whole
     week, the days of a cut last week. Navigators with none at every end are left out."""
@@ -169,15 +169,15 @@ def overdue_at_week_ends(cursor, params: dict, navigator_filter: str, weeks: lis
     m0 = weeks[0].monday
     cursor.execute(
         f"""
-        SELECT navigator_id, 0, sum(delta) FROM follow_up_overdue_block_delta r
+        SELECT navigator_id::text, 0, sum(delta) FROM follow_up_overdue_block_delta r
         WHERE block < %(m0_block)s {navigator_filter}
         GROUP BY 1
         UNION ALL
-        SELECT navigator_id, GREATEST(0, (week - %(m0)s) / 7), sum(delta) FROM follow_up_overdue_week_delta r
+        SELECT navigator_id::text, GREATEST(0, (week - %(m0)s) / 7), sum(delta) FROM follow_up_overdue_week_delta r
         WHERE week >= %(m0_block)s AND week <= %(last_whole)s {navigator_filter}
         GROUP BY 1, 2
         UNION ALL
-        SELECT navigator_id, %(k_last)s, sum(delta) FROM follow_up_overdue_delta r
+        SELECT navigator_id::text, %(k_last)s, sum(delta) FROM follow_up_overdue_delta r
         WHERE day >= %(cut_from)s AND day <= %(dmax)s {navigator_filter}
         GROUP BY 1
         """,
