@@ -265,15 +265,15 @@ def overdue_at_week_ends(cursor, params: dict, navigator_filter: str, weeks: lis
         f"""
         SELECT navigator_id::text, 0, sum(delta) FROM follow_up_overdue_block_delta r
         WHERE block < %(m0_block)s {navigator_filter}
-        GROUP BY 1
+        GROUP BY navigator_id
         UNION ALL
         SELECT navigator_id::text, GREATEST(0, (week - %(m0)s) / 7), sum(delta) FROM follow_up_overdue_week_delta r
         WHERE week >= %(m0_block)s AND week <= %(last_whole)s {navigator_filter}
-        GROUP BY 1, 2
+        GROUP BY navigator_id, 2
         UNION ALL
         SELECT navigator_id::text, %(k_last)s, sum(delta) FROM follow_up_overdue_delta r
         WHERE day >= %(cut_from)s AND day <= %(dmax)s {navigator_filter}
-        GROUP BY 1
+        GROUP BY navigator_id
         """,
         {
             **params,
