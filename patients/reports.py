@@ -648,7 +648,10 @@ def _navigation_report(period: ReportPeriod, navigator: Person | None) -> Naviga
     for nav, per_week in overdue.items():
         for week, count in zip(weeks, per_week, strict=True):
             if count:
-                cells.setdefault((week.monday, nav), Figures()).overdue_follow_ups = count
+                figures = cells.get((week.monday, nav))
+                if figures is None:
+                    figures = cells[(week.monday, nav)] = Figures()
+                figures.overdue_follow_ups = count
                 by_week[week.monday].overdue_follow_ups += count
         by_navigator[nav].overdue_follow_ups = per_week[-1]
     total.overdue_follow_ups = by_week[weeks[-1].monday].overdue_follow_ups
