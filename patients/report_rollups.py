@@ -65,7 +65,104 @@ TABLES = {
     "follow_up_overdue_delta": ("navigator_id, day, delta", "delta <> 0"),
     "follow_up_overdue_week_delta": ("navigator_id, week, delta", "delta <> 0"),
     "follow_up_overdue_block_delta": ("navigator_id, block, delta", "delta <> 0"),
+    # The period's cohorts (migration 0015): a row per lead and per EAP journey (not deleted) with its steps.
+    "lead_cohort": ("lead_id, created_at, navigator_id, converted, ct_referred, ct_enrolled", "true"),
+    "eap_cohort": ("journey_id, created_at, navigator_id, submitted, approved", "true"),
 }
+# ---------------------------------------------------------------------------------------------------
+# The SQL of the day and week tables, written once (migration 0011 builds its DDL and trigger bodies from it).
+# Changing a text here changes what 0011 creates in a new database, not in one already migrated: a test pins
+# its text (tests/patients/test_report_rollups.py); change them in a new migration instead.
+
+# The call rollups: (table, key column, the key from a local day ``{day}``).
+CALL_ROLLUPS = (("call_day_rollup", "day", "{day}"), ("call_week_rollup", "week", "report_week({day})"))
+# The overdue deltas: (table, key column, the key from the day column ``day``).
+DELTA_TABLES = (
+    ("follow_up_overdue_delta", "day", "day"),
+    ("follow_up_overdue_week_delta", "week", "report_week(day)"),
+    ("follow_up_overdue_block_delta", "block", "report_block(day)"),
+)
+
+
+def call_rollup_tables_sql(count_columns: str) -> str:
+    """The day and week call rollups and their navigator indexes."""
+    tables = [
+        f"CREATE TABLE {table} (\n    {key} date NOT NULL,\n    navigator_id uuid NOT NULL,\n    {count_columns},\n"
+        f"    PRIMARY KEY ({key}, navigator_id)\n);"
+        for table, key, _ in CALL_ROLLUPS
+    ]
+    indexes = [
+        f"CREATE INDEX {table}_navigator_idx ON {table} (navigator_id, {key});" for table, key, _ in CALL_ROLLUPS
+    ]
+    return "\n".join([*tables, *indexes])
+
+
+def call_rollup_fresh_views_sql(fresh_sums: str) -> str:
+    """``<table>_fresh``: each call rollup computed from the calls."""
+    day = "(c.call_date AT TIME ZONE report_rollup_time_zone())::date"
+    return "\n\n".join(
+        f"CREATE VIEW {table}_fresh AS\nSELECT {expression.format(day=day)} AS {key}, c.pn_id AS navigator_id,\n"
+        f"       {fresh_sums}\nFROM call_history c WHERE c.is_active\nGROUP BY 1, 2;"
+        for table, key, expression in CALL_ROLLUPS
+    )
+
+
+def call_rollup_upserts_sql(sums: str, increments: str) -> str:
+    """The trigger's statement that adds the signed counts ``by_day`` (a CTE: day, navigator, sums) to both
+    rollups: the days as they are, the weeks summed."""
+    day, week = CALL_ROLLUPS
+    return (
+        f"{day[1]}s AS (\n"
+        f"            INSERT INTO {day[0]} AS r SELECT * FROM by_day ORDER BY 1, 2\n"
+        f"            ON CONFLICT ({day[1]}, navigator_id) DO UPDATE SET {increments}\n"
+        f"        )\n"
+        f"        INSERT INTO {week[0]} AS r\n"
+        f"        SELECT {week[2].format(day='day')}, navigator_id, {sums} FROM by_day GROUP BY 1, 2 ORDER BY 1, 2\n"
+        f"        ON CONFLICT ({week[1]}, navigator_id) DO UPDATE SET {increments};"
+    )
+
+
+def delta_tables_sql() -> str:
+    """The overdue deltas per day, week and block."""
+    return "\n".join(
+        f"CREATE TABLE {table} (\n    navigator_id uuid NOT NULL,\n    {key} date NOT NULL,\n"
+        f"    delta integer NOT NULL,\n    PRIMARY KEY ({key}, navigator_id)\n);"
+        for table, key, _ in DELTA_TABLES
+    )
+
+
+def delta_fresh_views_sql() -> str:
+    """The week and block deltas computed from the day deltas' view."""
+    return "\n\n".join(
+        f"CREATE VIEW {table}_fresh AS\nSELECT d.navigator_id, {expression.replace('day', 'd.day')} AS {key}, "
+        f"sum(d.delta)::integer AS delta\nFROM follow_up_overdue_delta_fresh d\nGROUP BY 1, 2 HAVING sum(d.delta) <> 0;"
+        for table, key, expression in DELTA_TABLES[1:]
+    )
+
+
+def delta_upserts_sql() -> str:
+    """The end of a statement whose CTE ``deltas`` (navigator_id, day, delta) moves the deltas: added to the
+    day, week and block tables (CTEs ``by_day``, ``by_week``, then the final INSERT)."""
+    parts = []
+    for i, (table, key, expression) in enumerate(DELTA_TABLES):
+        if i == 0:
+            select = "SELECT * FROM deltas ORDER BY 2, 1"
+        else:
+            select = (
+                f"SELECT navigator_id, {expression}, sum(delta) FROM deltas GROUP BY 1, 2 HAVING sum(delta) <> 0 "
+                "ORDER BY 2, 1"
+            )
+        statement = (
+            f"INSERT INTO {table} AS r (navigator_id, {key}, delta)\n    {select}\n"
+            f"    ON CONFLICT ({key}, navigator_id) DO UPDATE SET delta = r.delta + EXCLUDED.delta"
+        )
+        if i < len(DELTA_TABLES) - 1:
+            parts.append(f"), by_{key} AS (\n        " + statement.replace("\n", "\n    ") + "\n    ")
+        else:
+            parts.append(")\n    " + statement + ";")
+    return "".join(parts)
+
+
 BLOCK_EPOCH = dt.date(2000, 1, 3)  # a Monday: blocks of 16 ISO weeks are counted from it
 BLOCK_DAYS = 16 * 7
 
@@ -86,6 +183,7 @@ def rebuild_report_rollups(*, time_zone: str | None = None) -> None:
     ``settings.TIME_ZONE``). Writers of calls and patients wait meanwhile (a table lock)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT report_rollups_rebuild(%s)", [time_zone or settings.TIME_ZONE])
+        cursor.execute("SELECT report_cohorts_rebuild()")
 
 
 @dataclass(frozen=True)
@@ -139,7 +237,7 @@ def calls_by_week_and_navigator(cursor, params: dict, navigator_filter: str, wee
     sums = ", ".join(f"sum({c})::bigint" for c in COUNTS)
     cursor.execute(
         f"""
-        SELECT GROUPING(week, navigator_id), week, navigator_id, {sums}
+        SELECT GROUPING(week, navigator_id), week, navigator_id::text, {sums}
         FROM (
             SELECT week, navigator_id, {counts} FROM call_week_rollup r
             WHERE week = ANY(%(whole_weeks)s::date[]) AND calls <> 0 {navigator_filter}
@@ -156,7 +254,7 @@ def calls_by_week_and_navigator(cursor, params: dict, navigator_filter: str, wee
 
 
 def overdue_at_week_ends(cursor, params: dict, navigator_filter: str, weeks: list) -> dict[Any, list[int]]:
-    """navigator id -> the overdue follow-ups at the end of each of ``weeks`` (consecutive ISO weeks; only the
+    """navigator id (text) -> the overdue follow-ups at the end of each of ``weeks`` (consecutive ISO weeks; only the
     last may end before its Sunday): the changes summed up to each end, grouped by the first end they count
     at — the 16-week blocks before the first week's block, the weeks from that block up to the last whole
     week, the days of a cut last week. Navigators with none at every end are left out."""
@@ -165,17 +263,17 @@ def overdue_at_week_ends(cursor, params: dict, navigator_filter: str, weeks: lis
     m0 = weeks[0].monday
     cursor.execute(
         f"""
-        SELECT navigator_id, 0, sum(delta) FROM follow_up_overdue_block_delta r
+        SELECT navigator_id::text, 0, sum(delta) FROM follow_up_overdue_block_delta r
         WHERE block < %(m0_block)s {navigator_filter}
-        GROUP BY 1
+        GROUP BY navigator_id
         UNION ALL
-        SELECT navigator_id, GREATEST(0, (week - %(m0)s) / 7), sum(delta) FROM follow_up_overdue_week_delta r
+        SELECT navigator_id::text, GREATEST(0, (week - %(m0)s) / 7), sum(delta) FROM follow_up_overdue_week_delta r
         WHERE week >= %(m0_block)s AND week <= %(last_whole)s {navigator_filter}
-        GROUP BY 1, 2
+        GROUP BY navigator_id, 2
         UNION ALL
-        SELECT navigator_id, %(k_last)s, sum(delta) FROM follow_up_overdue_delta r
+        SELECT navigator_id::text, %(k_last)s, sum(delta) FROM follow_up_overdue_delta r
         WHERE day >= %(cut_from)s AND day <= %(dmax)s {navigator_filter}
-        GROUP BY 1
+        GROUP BY navigator_id
         """,
         {
             **params,

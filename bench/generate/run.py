@@ -154,6 +154,13 @@ NAVIGATION_ROLLUP_TRIGGERS = (
     ("call_history_report_rollups_update", "call_history"),
     ("call_history_report_rollups_delete", "call_history"),
     ("patient_report_rollups_update", "patient"),
+    # The cohort tables' (0015): on leads, journeys, journey steps and patients.
+    *(
+        (f"{table}_report_cohorts_{op}", table)
+        for table in ("patient_lead", "clinical_trial_journey", "eap_journey", "journey_status_change")
+        for op in ("insert", "update", "delete")
+    ),
+    ("patient_report_cohorts_update", "patient"),
 )
 
 

@@ -1,12 +1,16 @@
 # Written by hand: the navigation report's summary tables, kept exact by statement-level triggers
 # (docs/REPORTS.md, "Navigation report", "Summary tables"; patients/report_rollups.py reads and checks them).
 #
-# Self-contained on purpose: the SQL lives here, not imported from application code, so that later edits
-# of the code cannot change what this migration did. The functions it creates are the single definition
-# the triggers, the rebuild (`report_rollups_rebuild`) and the check (the `*_fresh` views) share.
+# The SQL lives here but for what the day, week and block tables share: those texts are written once, in
+# patients/report_rollups.py (its "SQL of the day and week tables"), and a test pins the text this migration
+# generates, so that a later edit there cannot silently change what it creates. The functions it creates are
+# the single definition the triggers, the rebuild (`report_rollups_rebuild`) and the check (the `*_fresh`
+# views) share.
 
 from django.conf import settings
 from django.db import migrations
+
+from patients import report_rollups as templates
 
 SQL = r"""
 -- The local time zone the rollups' days are counted in (settings.TIME_ZONE when they were last rebuilt).
@@ -19,20 +23,7 @@ CREATE FUNCTION report_rollup_time_zone() RETURNS text LANGUAGE sql STABLE AS $$
 -- table. The outcome columns are those of CallOutcome when this was written (adding an outcome needs a
 -- migration for its CHECK constraint anyway; tests/patients/test_report_rollups.py fails until the rollups
 -- gain its column too).
-CREATE TABLE call_day_rollup (
-    day date NOT NULL,
-    navigator_id uuid NOT NULL,
-    {count_columns},
-    PRIMARY KEY (day, navigator_id)
-);
-CREATE TABLE call_week_rollup (
-    week date NOT NULL,
-    navigator_id uuid NOT NULL,
-    {count_columns},
-    PRIMARY KEY (week, navigator_id)
-);
-CREATE INDEX call_day_rollup_navigator_idx ON call_day_rollup (navigator_id, day);
-CREATE INDEX call_week_rollup_navigator_idx ON call_week_rollup (navigator_id, week);
+{call_rollup_tables}
 
 -- The Monday of a day's ISO week (no time zone involved: the day is already local).
 CREATE FUNCTION report_week(day date) RETURNS date LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -56,41 +47,14 @@ CREATE INDEX follow_up_overdue_span_patient_idx ON follow_up_overdue_span (patie
 
 -- The spans of the counted patients (active, not deleted, with a navigator) as changes per navigator and
 -- day: +1 on from_day, -1 on to_day + 1. Overdue follow-ups at the end of day D = sum(delta) for day <= D.
-CREATE TABLE follow_up_overdue_delta (
-    navigator_id uuid NOT NULL,
-    day date NOT NULL,
-    delta integer NOT NULL,
-    PRIMARY KEY (day, navigator_id)
-);
 -- The same per ISO week (its Monday), and per block of 16 weeks (report_block: its first Monday): the stock at
 -- a Sunday is the sum of the blocks before its own, then of the weeks of its block up to it. A report reads a
 -- row per navigator and block (a few dozen) and per week of its period's block, not every day since the first
 -- call; the day table serves a period that ends before its last Sunday.
-CREATE TABLE follow_up_overdue_week_delta (
-    navigator_id uuid NOT NULL,
-    week date NOT NULL,
-    delta integer NOT NULL,
-    PRIMARY KEY (week, navigator_id)
-);
-CREATE TABLE follow_up_overdue_block_delta (
-    navigator_id uuid NOT NULL,
-    block date NOT NULL,
-    delta integer NOT NULL,
-    PRIMARY KEY (block, navigator_id)
-);
+{delta_tables}
 
 -- The from-scratch computations: the rebuild fills the tables from them, check_report_rollups compares.
-CREATE VIEW call_day_rollup_fresh AS
-SELECT (c.call_date AT TIME ZONE report_rollup_time_zone())::date AS day, c.pn_id AS navigator_id,
-       {fresh_sums}
-FROM call_history c WHERE c.is_active
-GROUP BY 1, 2;
-
-CREATE VIEW call_week_rollup_fresh AS
-SELECT report_week((c.call_date AT TIME ZONE report_rollup_time_zone())::date) AS week, c.pn_id AS navigator_id,
-       {fresh_sums}
-FROM call_history c WHERE c.is_active
-GROUP BY 1, 2;
+{call_fresh_views}
 
 -- The spans of the patients `ids` (every patient when NULL), from their non-void calls in order (call
 -- date, then the later logged), as the report's replay defines them.
@@ -120,15 +84,7 @@ CROSS JOIN LATERAL (VALUES (s.from_day, 1), (s.to_day + 1, -1)) d(day, delta)
 WHERE d.day IS NOT NULL
 GROUP BY 1, 2 HAVING sum(d.delta) <> 0;
 
-CREATE VIEW follow_up_overdue_week_delta_fresh AS
-SELECT d.navigator_id, report_week(d.day) AS week, sum(d.delta)::integer AS delta
-FROM follow_up_overdue_delta_fresh d
-GROUP BY 1, 2 HAVING sum(d.delta) <> 0;
-
-CREATE VIEW follow_up_overdue_block_delta_fresh AS
-SELECT d.navigator_id, report_block(d.day) AS block, sum(d.delta)::integer AS delta
-FROM follow_up_overdue_delta_fresh d
-GROUP BY 1, 2 HAVING sum(d.delta) <> 0;
+{delta_fresh_views}
 
 -- Recompute the spans of the patients `ids` from their calls and move the deltas accordingly. The
 -- patients' rows are locked first (in id order): a second writer for the same patient waits, and its
@@ -153,18 +109,7 @@ BEGIN
         CROSS JOIN LATERAL (VALUES (c.from_day, 1), (c.to_day + 1, -1)) d(day, delta)
         WHERE d.day IS NOT NULL
         GROUP BY 1, 2 HAVING sum(d.delta * c.sign) <> 0
-    ), by_day AS (
-        INSERT INTO follow_up_overdue_delta AS r (navigator_id, day, delta)
-        SELECT * FROM deltas ORDER BY 2, 1
-        ON CONFLICT (day, navigator_id) DO UPDATE SET delta = r.delta + EXCLUDED.delta
-    ), by_week AS (
-        INSERT INTO follow_up_overdue_week_delta AS r (navigator_id, week, delta)
-        SELECT navigator_id, report_week(day), sum(delta) FROM deltas GROUP BY 1, 2 HAVING sum(delta) <> 0 ORDER BY 2, 1
-        ON CONFLICT (week, navigator_id) DO UPDATE SET delta = r.delta + EXCLUDED.delta
-    )
-    INSERT INTO follow_up_overdue_block_delta AS r (navigator_id, block, delta)
-    SELECT navigator_id, report_block(day), sum(delta) FROM deltas GROUP BY 1, 2 HAVING sum(delta) <> 0 ORDER BY 2, 1
-    ON CONFLICT (block, navigator_id) DO UPDATE SET delta = r.delta + EXCLUDED.delta;
+    {delta_upserts}
 END
 $$;
 
@@ -241,18 +186,7 @@ BEGIN
         CROSS JOIN LATERAL (VALUES (c.from_day, 1), (c.to_day + 1, -1)) d(day, delta)
         WHERE d.day IS NOT NULL
         GROUP BY 1, 2 HAVING sum(d.delta * c.sign) <> 0
-    ), by_day AS (
-        INSERT INTO follow_up_overdue_delta AS r (navigator_id, day, delta)
-        SELECT * FROM deltas ORDER BY 2, 1
-        ON CONFLICT (day, navigator_id) DO UPDATE SET delta = r.delta + EXCLUDED.delta
-    ), by_week AS (
-        INSERT INTO follow_up_overdue_week_delta AS r (navigator_id, week, delta)
-        SELECT navigator_id, report_week(day), sum(delta) FROM deltas GROUP BY 1, 2 HAVING sum(delta) <> 0 ORDER BY 2, 1
-        ON CONFLICT (week, navigator_id) DO UPDATE SET delta = r.delta + EXCLUDED.delta
-    )
-    INSERT INTO follow_up_overdue_block_delta AS r (navigator_id, block, delta)
-    SELECT navigator_id, report_block(day), sum(delta) FROM deltas GROUP BY 1, 2 HAVING sum(delta) <> 0 ORDER BY 2, 1
-    ON CONFLICT (block, navigator_id) DO UPDATE SET delta = r.delta + EXCLUDED.delta;
+    {delta_upserts}
     RETURN NULL;
 END
 $$;
@@ -331,13 +265,7 @@ ROLLUP = """
             FROM ({source}) x
         ), by_day AS (
             SELECT day, navigator_id, {sums} FROM changed GROUP BY 1, 2 HAVING {any_nonzero}
-        ), days AS (
-            INSERT INTO call_day_rollup AS r SELECT * FROM by_day ORDER BY 1, 2
-            ON CONFLICT (day, navigator_id) DO UPDATE SET {increments}
-        )
-        INSERT INTO call_week_rollup AS r
-        SELECT report_week(day), navigator_id, {sums} FROM by_day GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (week, navigator_id) DO UPDATE SET {increments};"""
+        ), {call_upserts}"""
 NEW_ROWS = "SELECT n.*, 1 AS sign FROM new_rows n WHERE n.is_active"
 OLD_ROWS = "SELECT o.*, -1 AS sign FROM old_rows o WHERE o.is_active"
 
@@ -355,9 +283,15 @@ def _sql() -> str:
         "increments": ", ".join(f"{n} = r.{n} + EXCLUDED.{n}" for n in names),
         "tz": _literal(settings.TIME_ZONE),
     }
-    parts["rollup_insert"] = ROLLUP.replace("{source}", NEW_ROWS)
-    parts["rollup_delete"] = ROLLUP.replace("{source}", OLD_ROWS)
-    parts["rollup_update"] = ROLLUP.replace("{source}", f"{NEW_ROWS} UNION ALL {OLD_ROWS}")
+    parts["call_rollup_tables"] = templates.call_rollup_tables_sql(parts["count_columns"])
+    parts["call_fresh_views"] = templates.call_rollup_fresh_views_sql(parts["fresh_sums"])
+    parts["delta_tables"] = templates.delta_tables_sql()
+    parts["delta_fresh_views"] = templates.delta_fresh_views_sql()
+    parts["delta_upserts"] = templates.delta_upserts_sql()
+    rollup = ROLLUP.replace("{call_upserts}", templates.call_rollup_upserts_sql(parts["sums"], parts["increments"]))
+    parts["rollup_insert"] = rollup.replace("{source}", NEW_ROWS)
+    parts["rollup_delete"] = rollup.replace("{source}", OLD_ROWS)
+    parts["rollup_update"] = rollup.replace("{source}", f"{NEW_ROWS} UNION ALL {OLD_ROWS}")
     text = SQL
     for key in ("rollup_insert", "rollup_delete", "rollup_update"):
         text = text.replace("{" + key + "}", parts.pop(key).strip())

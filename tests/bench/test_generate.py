@@ -269,13 +269,16 @@ def test_patients_follow_up_dates_agree_with_their_calls():
 def test_the_navigation_reports_summary_tables_agree_with_the_calls():
     out = StringIO()
     call_command("check_report_rollups", stdout=out)
-    assert "The 6 summary tables agree with the calls and patients" in out.getvalue()
+    assert "The 8 summary tables agree with the calls and patients" in out.getvalue()
     # ... and it is not trivially so: every non-void call is in a day's row, and some patients are overdue.
     assert _scalar("SELECT sum(calls) FROM call_day_rollup") == _scalar(
         "SELECT count(*) FROM call_history WHERE is_active"
     )
     assert _scalar("SELECT count(*) FROM follow_up_overdue_span") >= 10
     assert _scalar("SELECT count(DISTINCT navigator_id) FROM follow_up_overdue_delta") >= 2
+    # The cohorts (their triggers were off during the load too): a row per lead and per EAP journey not deleted.
+    assert _scalar("SELECT count(*) FROM lead_cohort") == _scalar("SELECT count(*) FROM patient_lead") > 0
+    assert _scalar("SELECT count(*) FROM eap_cohort") == _scalar("SELECT count(*) FROM eap_journey WHERE is_active")
 
 
 def _generated_rows(generated) -> list[tuple]:

@@ -5,6 +5,8 @@ from the calls and a patient-by-patient replay, on random data; ``check_report_r
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import importlib
 import io
 import random
 import threading
@@ -223,12 +225,23 @@ def test_the_call_rollups_have_a_column_per_outcome():
             assert {row[0] for row in cursor.fetchall()} == {f"outcome_{o}" for o in CallOutcome.values}, table
 
 
+def test_the_migration_0011_creates_what_it_always_did():
+    """0011 builds the SQL of its day, week and block tables from patients/report_rollups.py (written once there):
+    an edit there would change what a new database gets but not one already migrated. The text it generates
+    (comments aside; days in New York) is pinned: change those tables in a new migration instead."""
+    migration = importlib.import_module("patients.migrations.0011_navigation_report_rollups")
+    text = "\n".join(line for line in migration._sql().splitlines() if not line.startswith("--"))
+    assert hashlib.sha256(text.encode()).hexdigest() == (
+        "00255cabd32d5da3caa4293498e51388ea7d385ffaf3ea3f9333974e2cc3aef9"
+    )  # the text of 0011 as first applied (2026-12-01), before its day and week SQL moved to report_rollups.py
+
+
 def test_check_report_rollups_finds_and_repairs():
     patient = PatientFactory()
     log(patient, utc(2026, 10, 5, 15), dt.date(2026, 10, 8))
     out = io.StringIO()
     call_command("check_report_rollups", stdout=out)
-    assert "The 6 summary tables agree with the calls and patients (days in America/New_York" in out.getvalue()
+    assert "The 8 summary tables agree with the calls and patients (days in America/New_York" in out.getvalue()
 
     with connection.cursor() as cursor:
         cursor.execute("UPDATE call_day_rollup SET calls = calls + 1")
@@ -242,7 +255,7 @@ def test_check_report_rollups_finds_and_repairs():
     ]
     out = io.StringIO()
     call_command("check_report_rollups", "--repair", stdout=out)
-    assert "Rebuilt the 6 summary tables in America/New_York" in out.getvalue()
+    assert "Rebuilt the 8 summary tables in America/New_York" in out.getvalue()
     assert exact()
 
 

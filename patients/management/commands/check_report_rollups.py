@@ -14,9 +14,9 @@ from patients.report_rollups import TABLES, rebuild_report_rollups, report_rollu
 class Command(AuditedCommand):
     help = (
         "Check that the navigation report's summary tables (call_day_rollup, call_week_rollup, "
-        "follow_up_overdue_span and the overdue deltas per day, week and block: docs/REPORTS.md, 'Summary "
-        "tables'), which triggers keep up to date, equal "
-        "what the calls and patients say, computed from scratch, and that they count days in "
+        "follow_up_overdue_span, the overdue deltas per day, week and block, and the cohorts lead_cohort and "
+        "eap_cohort: docs/REPORTS.md, 'Summary tables'), which triggers keep up to date, equal "
+        "what the calls, patients, leads and journeys say, computed from scratch, and that they count days in "
         "settings.TIME_ZONE. Prints each table that disagrees (rows stored but not computed, and the reverse) "
         "and exits with status 1 when any does. With --repair, rebuilds all of them from scratch in "
         "settings.TIME_ZONE (one transaction; writers of calls and patients wait meanwhile) and exits 0."
