@@ -283,7 +283,7 @@ class EstimatedCountPaginator(Paginator):
                 top = self.count
             # A list by a Person's name searched on its names / email: the matches in name order from the narrow
             # person_search table, the page's rows by key (common.search.fetch_from_search_table).
-            rows = fetch_from_search_table(self.object_list, bottom, top)
+            rows = fetch_from_search_table(self.object_list, bottom, top, few=not self.approximate)
             if rows is not None:
                 return self._get_page(rows, number, self)
             exact = not self.approximate

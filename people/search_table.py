@@ -137,7 +137,7 @@ def eligible(queryset: QuerySet):
 class _Candidates:
     """The persons matching the search, in name order, a batch at a time (``next``)."""
 
-    def __init__(self, conditions, using: str):
+    def __init__(self, conditions, using: str, *, walk: bool = True):
         from people.models import PersonSearch
 
         query = PersonSearch.objects.using(using).filter(conditions).query
@@ -145,6 +145,7 @@ class _Candidates:
         where, params = compiler.compile(query.where)
         self.where, self.params = where, list(params)
         self.using = using
+        self.walk_rows = WALK_ROWS if walk else 0
         self.after: tuple | None = None
         self.done = False
 
@@ -176,7 +177,7 @@ class _Candidates:
             f"  )"
             f") person_search ORDER BY {_ORDER}"
         )
-        params = [*after_params, WALK_ROWS, *self.params, size, size, size, *self.params, *after_params, size]
+        params = [*after_params, self.walk_rows, *self.params, size, size, size, *self.params, *after_params, size]
         with connections[self.using].cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
@@ -187,17 +188,21 @@ class _Candidates:
         return rows
 
 
-def page_rows(queryset: QuerySet, start: int, stop: int, begin: tuple | None = None) -> list | None:
+def page_rows(
+    queryset: QuerySet, start: int, stop: int, begin: tuple | None = None, *, few: bool = False
+) -> list | None:
     """``list(queryset[start:stop])`` found through person_search (see the module docstring), or None when this
     list cannot be read that way. ``begin`` = (last_name, first_name): the list's rows start there (a cursor's
-    window), so the candidates do too."""
+    window), so the candidates do too. ``few``: the list's matches were counted (at most
+    ``common.search.SEARCH_COUNT_CAP``): their candidates are collected and sorted at once, without the walk
+    (20,000 rows walked for a full name's 125 matches cost more than sorting them)."""
     if not ENABLED or stop <= start or stop > MAX_STOP:
         return None
     plan = eligible(queryset)
     if plan is None:
         return None
     relation, conditions = plan
-    candidates = _Candidates(conditions, queryset.db)
+    candidates = _Candidates(conditions, queryset.db, walk=not few)
     if begin is not None:
         candidates.after = (uuid.UUID(int=0), begin[0], begin[1])
     link = f"{relation}_id" if relation else "pk"

@@ -111,11 +111,16 @@ def _both_ways(monkeypatch, read):
     return through_table, other_way, used
 
 
-@pytest.fixture
-def small_batches(monkeypatch):
-    """Pages of 4 rows, batches of candidates barely larger, walks of 3 rows: every branch of page_rows runs."""
+@pytest.fixture(params=["counted", "past the count's cap"])
+def small_batches(request, monkeypatch):
+    """Pages of 4 rows, batches of candidates barely larger, walks of 3 rows: every branch of page_rows runs.
+    Counted matches are sorted at once; past the count's cap (here 5: more than a page) they are walked first."""
     from patients.admin.patient import PatientAdmin
     from people.admin import PersonAdmin
+
+    if request.param != "counted":
+        monkeypatch.setattr("common.admin.SEARCH_COUNT_CAP", 5)
+        monkeypatch.setattr("common.api.pagination.SEARCH_COUNT_CAP", 5)
 
     monkeypatch.setattr(PersonAdmin, "list_per_page", 4)
     monkeypatch.setattr(PatientAdmin, "list_per_page", 4)
