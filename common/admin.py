@@ -281,9 +281,9 @@ class EstimatedCountPaginator(Paginator):
             top = bottom + self.per_page
             if top + self.orphans >= self.count:
                 top = self.count
-            # A list by a Person's name searched on its names / email: the matches in name order from the narrow
-            # person_search table, the page's rows by key (common.search.fetch_from_search_table).
-            rows = fetch_from_search_table(self.object_list, bottom, top, few=not self.approximate)
+            # Past the count's cap, a list by a Person's name searched on its names / email: the matches in name
+            # order from the narrow person_search table, the page's rows by key (common.search.fetch_from_search_table).
+            rows = fetch_from_search_table(self.object_list, bottom, top) if self.approximate else None
             if rows is not None:
                 return self._get_page(rows, number, self)
             exact = not self.approximate

@@ -394,17 +394,15 @@ def order_follows_search(queryset: QuerySet) -> bool:
     return isinstance(searched, frozenset) and leading is not None and leading in searched
 
 
-def fetch_from_search_table(
-    queryset: QuerySet, start: int, stop: int, begin: tuple | None = None, *, few: bool = False
-) -> list | None:
+def fetch_from_search_table(queryset: QuerySet, start: int, stop: int, begin: tuple | None = None) -> list | None:
     """``list(queryset[start:stop])`` for a searched list ordered by a Person's name and searched on its names and
     email, read through the narrow ``person_search`` table (``people.search_table.page_rows``: the matches in name
     order there, the page's rows only from the list); None when the list is not one of those (the caller reads
-    the page the other way). The same rows in the same order (docs/PERFORMANCE.md, "Search", "Round 4").
-    ``few``: the paginator counted the matches exactly (no walk then, see ``page_rows``)."""
+    the page the other way). The same rows in the same order (docs/PERFORMANCE.md, "Search", "Round 4"). The
+    paginators ask for it only when the matches passed the count's cap (``SEARCH_COUNT_CAP``)."""
     from people.search_table import page_rows
 
-    return page_rows(queryset, start, stop, begin, few=few)
+    return page_rows(queryset, start, stop, begin)
 
 
 def fetch_by_ids(queryset: QuerySet, start: int, stop: int) -> list:
