@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import connections
-from django.db.models import F, QuerySet
+from django.db import connections, models
+from django.db.models import F, Func, QuerySet
 from django.db.models.expressions import OrderBy
 from django.db.models.functions import Coalesce
 from django.db.models.sql.where import WhereNode
@@ -190,6 +190,24 @@ class _Candidates:
         return rows
 
 
+class _AmongKeys(Func):
+    """``<person key> = ANY(ARRAY(SELECT unnest(<uuids>)))``: the rows of these persons. Written so (an InitPlan
+    of unknown length, as ``common.db.pk_in_array``) the planner fetches the candidates by key and tests the rest of
+    the list's WHERE on them, instead of combining the key index with the search's own indexes (a bitmap of every
+    "nguye" of the table: 29 ms against a few for 150 key probes)."""
+
+    output_field = models.BooleanField()
+    conditional = True
+
+    def __init__(self, field: str, keys: list):
+        super().__init__(F(field))
+        self.keys = keys
+
+    def as_sql(self, compiler, connection, **extra_context):
+        column, params = compiler.compile(self.source_expressions[0])
+        return f"{column} = ANY(ARRAY(SELECT unnest(%s::uuid[])))", (*params, self.keys)
+
+
 def page_rows(queryset: QuerySet, start: int, stop: int, begin: tuple | None = None) -> list | None:
     """``list(queryset[start:stop])`` found through person_search (see the module docstring), or None when this
     list cannot be read that way. ``begin`` = (last_name, first_name): the list's rows start there (a cursor's
@@ -217,7 +235,7 @@ def page_rows(queryset: QuerySet, start: int, stop: int, begin: tuple | None = N
         seen += len(batch)
         if batch:
             passing: dict = {}
-            for pk, person_id in checked.filter(**{f"{link}__in": [row[0] for row in batch]}):
+            for pk, person_id in checked.filter(_AmongKeys(link, [row[0] for row in batch])):
                 passing.setdefault(person_id, []).append(pk)
             for person_id, last_name, first_name in batch:
                 if boundary is not None and (last_name, first_name) != boundary:
