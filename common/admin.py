@@ -41,6 +41,7 @@ from common.errors import ConflictError
 from common.phi_access import PHIAccessAdminMixin
 from common.search import (
     SEARCH_COUNT_CAP,
+    count_through_search_table,
     fetch_by_ids,
     fetch_from_search_table,
     fetch_searched_rows,
@@ -266,7 +267,11 @@ class EstimatedCountPaginator(Paginator):
         # "more than 10000" to someone who should type more of the name.
         cap = SEARCH_COUNT_CAP if is_searched(self.object_list) else COUNT_CAP
         _without_jit()
-        counted = self.object_list.order_by()[: cap + 1].count()
+        if is_searched(self.object_list):
+            # Through person_search when the list is searched on a Person's names / email (the same number).
+            counted = count_through_search_table(self.object_list, cap)
+        else:
+            counted = self.object_list.order_by()[: cap + 1].count()
         if counted > cap:
             self.approximate = "more than"
             return cap
