@@ -41,7 +41,6 @@ from common.errors import ConflictError
 from common.phi_access import PHIAccessAdminMixin
 from common.search import (
     SEARCH_COUNT_CAP,
-    count_through_search_table,
     fetch_by_ids,
     fetch_from_search_table,
     fetch_searched_rows,
@@ -267,11 +266,7 @@ class EstimatedCountPaginator(Paginator):
         # "more than 10000" to someone who should type more of the name.
         cap = SEARCH_COUNT_CAP if is_searched(self.object_list) else COUNT_CAP
         _without_jit()
-        if is_searched(self.object_list):
-            # Through person_search when the list is searched on a Person's names / email (the same number).
-            counted = count_through_search_table(self.object_list, cap)
-        else:
-            counted = self.object_list.order_by()[: cap + 1].count()
+        counted = self.object_list.order_by()[: cap + 1].count()
         if counted > cap:
             self.approximate = "more than"
             return cap

@@ -405,15 +405,6 @@ def fetch_from_search_table(queryset: QuerySet, start: int, stop: int, begin: tu
     return page_rows(queryset, start, stop, begin)
 
 
-def count_through_search_table(queryset: QuerySet, cap: int) -> int:
-    """``queryset.order_by()[:cap + 1].count()``: through ``person_search`` for a list searched on a Person's names and
-    email (``people.search_table.count_rows``), else as written. The same number either way."""
-    from people.search_table import count_rows
-
-    counted = count_rows(queryset, cap)
-    return queryset.order_by()[: cap + 1].count() if counted is None else counted
-
-
 def fetch_by_ids(queryset: QuerySet, start: int, stop: int) -> list:
     """``list(queryset[start:stop])`` in two steps: the page's keys by the search, the filters and the order
     alone, then those rows with everything the page shows (``select_related``, annotations) by key.

@@ -55,8 +55,6 @@ MAX_ROUNDS = 4
 FIRST_BATCH_EXTRA = 50
 BATCH_GROWTH = 4
 MAX_CANDIDATES = 5_000
-# A count through the table reads at most this many times (cap + 1) candidates (``count_rows``).
-COUNT_CANDIDATES_FACTOR = 3
 # The search keys the table holds, by Person field.
 KEYS = {"first_name": "first_name_key", "last_name": "last_name_key", "email": "email_key"}
 _ORDER = "last_name, first_name, person_id"
@@ -121,18 +119,14 @@ def _conditions(queryset: QuerySet, relation: str):
     return result
 
 
-def eligible(queryset: QuerySet, *, ordered: bool = True):
-    """(relation, conditions on person_search) when ``page_rows`` can read this list's pages (``ordered``; else
-    when ``count_rows`` can count it), else None."""
+def eligible(queryset: QuerySet):
+    """(relation, conditions on person_search) when ``page_rows`` can read this list's pages, else None."""
     query = queryset.query
     if query.is_empty() or query.combinator:
         return None
     relation = _person_path(queryset)
     if relation is None:
         return None
-    if not ordered:
-        conditions = _conditions(queryset, relation)
-        return None if conditions is None else (relation, conditions)
     ordering = list(query.order_by or (queryset.model._meta.ordering if query.default_ordering else ()))
     prefix = f"{relation}__" if relation else ""
     if len(ordering) < 2 or [_order_path(t) for t in ordering[:2]] != [f"{prefix}last_name", f"{prefix}first_name"]:
@@ -272,35 +266,6 @@ def _page(queryset: QuerySet, collected: list, start: int, stop: int) -> list:
         rows.query.where = WhereNode()
         rows.query.distinct = False
     return list(sort_matches(rows).filter(pk__in=collected)[start:stop])
-
-
-def count_rows(queryset: QuerySet, cap: int) -> int | None:
-    """``queryset.order_by()[:cap + 1].count()`` through person_search, or None when this list cannot be counted
-    that way (or its candidates run out before the answer is known: the caller counts the old way).
-
-    The candidates (persons matching the search, in no particular order, at most ``COUNT_CANDIDATES_FACTOR *
-    (cap + 1)``) come from the table's indexes; the list's own WHERE (scope, filters, the search) is checked on them
-    by key, a chunk of ``cap + 1`` at a time, until more than ``cap`` rows passed. Why: the list's count otherwise
-    collects its matches from ``person`` itself, a common surname's on nearly every page of it, and a navigator's
-    scope is tested on each (112-376 ms for "smith" at full size against ~30 ms here)."""
-    if not ENABLED:
-        return None
-    plan = eligible(queryset, ordered=False)
-    if plan is None:
-        return None
-    relation, conditions = plan
-    from people.models import PersonSearch
-
-    limit = COUNT_CANDIDATES_FACTOR * (cap + 1)
-    keys = list(PersonSearch.objects.using(queryset.db).filter(conditions).values_list("person_id", flat=True)[:limit])
-    link = f"{relation}_id" if relation else "pk"
-    checked = queryset.order_by().values_list("pk", flat=True)
-    passed = 0
-    for begin in range(0, len(keys), cap + 1):
-        passed += checked.filter(_AmongKeys(link, keys[begin : begin + cap + 1]))[: cap + 1 - passed].count()
-        if passed > cap:
-            return passed
-    return passed if len(keys) < limit else None
 
 
 # --- Check and repair ------------------------------------------------------------------------------------

@@ -39,7 +39,6 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from common.search import (
     SEARCH_COUNT_CAP,
-    count_through_search_table,
     fetch_by_ids,
     fetch_from_search_table,
     fetch_searched_rows,
@@ -311,8 +310,7 @@ class StandardPagination(BasePagination):
         rows = queryset.order_by().select_related(None).values("pk")
         # A search counts to a lower cap (its matches are joined rows; see common.search.SEARCH_COUNT_CAP).
         cap = SEARCH_COUNT_CAP if is_searched(queryset) else COUNT_CAP
-        # Through person_search when the list is searched on a Person's names / email (the same number).
-        counted = count_through_search_table(rows, cap) if is_searched(queryset) else rows[: cap + 1].count()
+        counted = rows[: cap + 1].count()
         if counted <= cap:
             return counted, "exact"
         estimate = self.estimate = self._planner_rows(rows)
