@@ -136,6 +136,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--only", action="append", default=[], metavar="TEXT", help="only the pages whose label contains TEXT"
     )
+    parser.add_argument(
+        "--without-search-table",
+        action="store_true",
+        help="read the searched name-ordered lists without person_search (people.search_table.ENABLED = False: "
+        "the path before it, for before/after figures on the same database)",
+    )
     args = parser.parse_args(argv)
     _use_database(args.database)
     # The suite's settings: no two-factor step, throttling out of reach, static files without a manifest.
@@ -149,6 +155,10 @@ def main(argv: list[str] | None = None) -> None:
     from people.models import User
 
     settings.ALLOWED_HOSTS = ["*"]
+    if args.without_search_table:
+        from people import search_table
+
+        search_table.ENABLED = False
     terms = _terms()
     print(f"database {args.database}; terms: " + "; ".join(f"{k} = {v!r}" for k, v in terms.items()))
     admin_user = User.objects.get(username="admin")

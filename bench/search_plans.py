@@ -50,6 +50,43 @@ def _best_ms(queryset, repeat: int, show: bool) -> float:
     return best
 
 
+def _table_figures(queryset, repeat: int, show: bool) -> dict[str, float]:
+    """page 1 of 50 read through person_search: the first batch of candidates (EXPLAIN ANALYZE, as page_rows
+    asks for it), and the whole page_rows call (wall ms, best of ``repeat``; its SQL queries printed)."""
+    import time
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from people import search_table
+
+    plan = search_table.eligible(queryset)
+    if plan is None:
+        return {}
+    candidates = search_table._Candidates(plan[1], queryset.db)
+    with CaptureQueriesContext(connection) as captured:
+        candidates.next(2 * 50 + search_table.FIRST_BATCH_EXTRA)
+    best_sql = None
+    with connection.cursor() as cursor:
+        for _ in range(repeat):
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + captured.captured_queries[-1]["sql"])
+            text = "\n".join(row[0] for row in cursor.fetchall())
+            ms = float(re.search(r"Execution Time: ([\d.]+)", text).group(1))
+            best_sql = ms if best_sql is None else min(best_sql, ms)
+    if show:
+        print(text)
+    best_wall, queries = None, 0
+    for _ in range(repeat):
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            rows = search_table.page_rows(queryset, 0, 50)
+            wall = (time.perf_counter() - started) * 1000
+        assert rows is not None
+        queries = len(captured.captured_queries)
+        best_wall = wall if best_wall is None else min(best_wall, wall)
+    return {"table candidates": best_sql, f"table page ({queries} q, wall)": best_wall}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("terms", nargs="+", help="search terms, e.g. smith jo")
@@ -57,6 +94,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each EXPLAIN ANALYZE (default 3)")
     parser.add_argument("--walk", action="store_true", help="also page 1 by the order-index walk (slow at 1M)")
     parser.add_argument("--plans", action="store_true", help="print the last plan of each query")
+    parser.add_argument(
+        "--table",
+        action="store_true",
+        help="also page 1 through person_search (people.search_table.page_rows): EXPLAIN ANALYZE of its first "
+        "batch of candidates, and the wall time and queries of the whole page (keys, check, rows)",
+    )
     args = parser.parse_args(argv)
     _setup()
     from common.search import planner_rows, search, sort_matches
@@ -77,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
             }
             if args.walk:
                 figures["walked page"] = _best_ms(queryset[:50], args.repeat, args.plans)
+            if args.table:
+                figures.update(_table_figures(queryset, args.repeat, args.plans))
             line = ", ".join(f"{label} {ms:.1f} ms" for label, ms in figures.items())
             print(f"{name} '{term}': {line}; estimate {planner_rows(queryset)}, matches {queryset.count()}")
 

@@ -42,6 +42,7 @@ from common.phi_access import PHIAccessAdminMixin
 from common.search import (
     SEARCH_COUNT_CAP,
     fetch_by_ids,
+    fetch_from_search_table,
     fetch_searched_rows,
     is_searched,
     matches_are_few,
@@ -280,6 +281,11 @@ class EstimatedCountPaginator(Paginator):
             top = bottom + self.per_page
             if top + self.orphans >= self.count:
                 top = self.count
+            # Past the count's cap, a list by a Person's name searched on its names / email: the matches in name
+            # order from the narrow person_search table, the page's rows by key (common.search.fetch_from_search_table).
+            rows = fetch_from_search_table(self.object_list, bottom, top) if self.approximate else None
+            if rows is not None:
+                return self._get_page(rows, number, self)
             exact = not self.approximate
             estimate = None if exact else planner_rows(self.object_list)
             if matches_are_few(exact=exact, estimate=estimate):

@@ -66,6 +66,8 @@ WALK_BUDGET_MS = 150
 MATCHED_KEYS_MAX = 20_000
 # Set on the query of a searched queryset (``Query.clone`` copies it through later filters and orderings).
 _SEARCHED = "crm_searched"
+# Set there too: (the resolved fields, the words), for a search table to run the same search (people.search_table).
+SEARCH_SPEC = "crm_search_spec"
 # Words shorter than this match from the start of a field (trigram indexes need 3 characters).
 CONTAINS_MIN_LENGTH = 3
 # A search term made only of what people type in phone numbers: "(801) 555-0123", "+1 801 555 0123".
@@ -297,6 +299,7 @@ def search(queryset: QuerySet, search_fields: Sequence[str], term: str) -> Query
     # The searched paths (truthy): ``fetch_searched_rows`` compares them with the list's order. queryset is a
     # clone made by filter()/none() above.
     setattr(queryset.query, _SEARCHED, frozenset(field.path for field in fields))
+    setattr(queryset.query, SEARCH_SPEC, (tuple(fields), tuple(words)))
     return queryset
 
 
@@ -389,6 +392,17 @@ def order_follows_search(queryset: QuerySet) -> bool:
     searched = getattr(queryset.query, _SEARCHED, None)
     leading = _leading_order_path(queryset)
     return isinstance(searched, frozenset) and leading is not None and leading in searched
+
+
+def fetch_from_search_table(queryset: QuerySet, start: int, stop: int, begin: tuple | None = None) -> list | None:
+    """``list(queryset[start:stop])`` for a searched list ordered by a Person's name and searched on its names and
+    email, read through the narrow ``person_search`` table (``people.search_table.page_rows``: the matches in name
+    order there, the page's rows only from the list); None when the list is not one of those (the caller reads
+    the page the other way). The same rows in the same order (docs/PERFORMANCE.md, "Search", "Round 4"). The
+    paginators ask for it only when the matches passed the count's cap (``SEARCH_COUNT_CAP``)."""
+    from people.search_table import page_rows
+
+    return page_rows(queryset, start, stop, begin)
 
 
 def fetch_by_ids(queryset: QuerySet, start: int, stop: int) -> list:

@@ -148,6 +148,26 @@ class Person(SoftDeleteModel, BaseModel):
         super().save(*args, **kwargs)
 
 
+class PersonSearch(models.Model):
+    """person_search: one narrow row per Person, its name (the lists' order) and search keys, filled in name
+    order and kept by statement-level triggers on person (people/migrations/0020_person_search_table.py). The
+    searched name-ordered lists take their candidates from it (people.search_table); never written here."""
+
+    person_id = models.UUIDField(primary_key=True)
+    last_name = models.CharField(max_length=150)
+    first_name = models.CharField(max_length=150)
+    first_name_key = models.TextField(null=True)
+    last_name_key = models.TextField(null=True)
+    email_key = models.TextField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "person_search"
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
 class PersonRoleQuerySet(models.QuerySet):
     def current(self, at=None) -> PersonRoleQuerySet:
         """Periods in force at ``at`` (now by default): started, and not yet ended."""

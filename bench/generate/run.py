@@ -105,8 +105,10 @@ def generate(
     # The reports' rollup triggers too: each COPY batch would re-read the ledger for reversals (its indexes
     # are dropped meanwhile) and replay calls; both rollups are rebuilt in one set-based pass at the end instead.
     from cm_program import report_rollup
+    from people import search_table
 
-    rollup_triggers = (*report_rollup.TRIGGER_NAMES, *NAVIGATION_ROLLUP_TRIGGERS)
+    # And person_search's (people/search_table.py): filled once, in name order, after the load (``rebuild``).
+    rollup_triggers = (*report_rollup.TRIGGER_NAMES, *NAVIGATION_ROLLUP_TRIGGERS, *search_table.TRIGGERS)
     _switch_triggers(rollup_triggers, "DISABLE")
     try:
         for table in made:
@@ -140,6 +142,11 @@ def generate(
         stream.write("rolling the points ledger up by week for the CM report ...\n")
         stream.flush()
     report_rollup.rebuild_cm_report_rollups()
+    # The name search's narrow table, filled in the lists' name order (its triggers were off during the load).
+    if stream is not None and show_progress:
+        stream.write("filling person_search in name order ...\n")
+        stream.flush()
+    search_table.rebuild()
     for stats in loader.stats:
         stats.index_seconds = seconds.get(stats.table, 0.0) + seconds.get(with_events.get(stats.table, ""), 0.0)
     foreign_keys = TableStats("foreign keys (all)")

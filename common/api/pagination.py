@@ -40,6 +40,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from common.search import (
     SEARCH_COUNT_CAP,
     fetch_by_ids,
+    fetch_from_search_table,
     fetch_searched_rows,
     is_searched,
     matches_are_few,
@@ -98,6 +99,24 @@ def _decode(token: str) -> dict:
 
 def _fetch(queryset: QuerySet, start: int, stop: int) -> list:
     return list(queryset[start:stop])
+
+
+def _from_search_table(fetch, payload: dict | None):
+    """``fetch``, tried first through the narrow person_search table (common.search.fetch_from_search_table: a
+    list by a Person's name searched on its names / email). A forward cursor's window starts its candidates at
+    the cursor's name; a backward one reads the list in reverse, which the table does not serve."""
+    begin = None
+    if payload is not None:
+        values = payload.get("v")
+        if payload.get("d") == "p" or not isinstance(values, list) or len(values) < 2:
+            return fetch
+        begin = (values[0], values[1])
+
+    def fetch_rows(queryset: QuerySet, start: int, stop: int) -> list:
+        rows = fetch_from_search_table(queryset, start, stop, begin)
+        return fetch(queryset, start, stop) if rows is None else rows
+
+    return fetch_rows
 
 
 def _cursor_error(message: str) -> serializers.ValidationError:
@@ -320,6 +339,9 @@ class StandardPagination(BasePagination):
             else:
                 # Many: walk the order index for a moment, then sort them (common.search.fetch_searched_rows).
                 fetch = fetch_searched_rows
+            if self.count_is != "exact":
+                # Past the count's cap, tried first through person_search (a list by a Person's name).
+                fetch = _from_search_table(fetch, payload)
         if payload is not None:
             values = payload.get("v")
             if payload.get("k") != labels or not isinstance(values, list) or len(values) != len(keys):

@@ -281,6 +281,24 @@ def test_the_navigation_reports_summary_tables_agree_with_the_calls():
     assert _scalar("SELECT count(*) FROM eap_cohort") == _scalar("SELECT count(*) FROM eap_journey WHERE is_active")
 
 
+@pytest.mark.django_db
+def test_person_search_is_filled_in_name_order_and_kept_again():
+    """Loaded with its triggers off, then filled once in name order (people.search_table.rebuild)."""
+    out = StringIO()
+    call_command("person_search", stdout=out)
+    assert "person_search agrees with person" in out.getvalue()
+    assert _scalar("SELECT count(*) FROM person_search") == _scalar("SELECT count(*) FROM person") > 100
+    # Its rows in name order: the physical order (ctid) follows the order index.
+    assert (
+        _scalar(
+            "SELECT count(*) FROM (SELECT ctid < lead(ctid) OVER (ORDER BY last_name, first_name, person_id) AS up "
+            "FROM person_search) o WHERE up IS FALSE"
+        )
+        == 0
+    )
+    assert _scalar("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'person_search_%%' AND tgenabled = 'O'") == 4
+
+
 def _generated_rows(generated) -> list[tuple]:
     """(model, event model, ids of rows shipped by the migrations) of each tracked table the generator fills."""
     found = []
