@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import urlencode
 
 from cm_program import reports, selectors
 from cm_program.admin._common import _sees_all
@@ -26,8 +28,27 @@ register_dashboard_link(
 )
 
 
+# The caseload chart draws the busiest CPSS only: 1,900 bars (full size) were unreadable and cost ~250 ms of CPU to
+# draw; the table below the charts lists every CPSS.
+CASELOAD_CHART_ROWS = 30
+
+
 def _percent(rate: float | None) -> float | None:
     return None if rate is None else round(rate * 100, 1)
+
+
+def busiest_caseloads(caseloads: list[dict]) -> list[dict]:
+    """The ``CASELOAD_CHART_ROWS`` CPSS with the highest caseload use (no maximum last), ties by name."""
+    if len(caseloads) <= CASELOAD_CHART_ROWS:
+        return caseloads
+    ranked = sorted(caseloads, key=lambda row: (row["use"] is None, -(row["use"] or 0), row["cpss"]))
+    return ranked[:CASELOAD_CHART_ROWS]
+
+
+def caseload_chart_title(shown: int, total: int) -> str:
+    if shown == total:
+        return "Caseload use per CPSS (% of the maximum)"
+    return f"Caseload use of the {shown} busiest of {total:,} CPSS (% of the maximum; every CPSS in the table below)"
 
 
 def report_charts(report: dict) -> dict:
@@ -35,6 +56,7 @@ def report_charts(report: dict) -> dict:
     weeks = report["weeks"]
     labels = [week["week"][-3:] for week in weeks]  # "W45": the year is in the table and the period
     retention = [_percent(row["rate"]) for row in report["retention"]]
+    busiest = busiest_caseloads(report["caseloads"])
     return {
         "retention": charts.line_chart(
             "Retention after enrollment (% still active)",
@@ -60,11 +82,17 @@ def report_charts(report: dict) -> dict:
             ],
         ),
         "caseloads": charts.horizontal_bar_chart(
-            "Caseload use per CPSS (% of the maximum)",
-            [(row["cpss"], _percent(row["use"])) for row in report["caseloads"]],
+            caseload_chart_title(len(busiest), len(report["caseloads"])),
+            [(row["cpss"], _percent(row["use"])) for row in busiest],
             value_format="{:g}%",
         ),
     }
+
+
+def _cpss_link(params) -> str:
+    """The start of a link to this report for one CPSS (its id follows), keeping the period and program."""
+    kept = {name: params[name] for name in ("from", "to", "program") if params.get(name)}
+    return "?" + urlencode({**kept, "cpss": ""})
 
 
 def cm_report_view(request):
@@ -98,15 +126,10 @@ def cm_report_view(request):
             "program": request.GET.get("program", ""),
         },
         "supervisor": supervisor,
-        "cpss_choices": (
-            list(
-                selectors.cm_providers_visible_to(request.user)
-                .filter(role=ProviderRole.CPSS)
-                .order_by("last_name", "first_name", "pk")
-            )
-            if supervisor
-            else []
-        ),
+        # No list of every CPSS to choose from (1,900 options at full size): an id field, filled in by the links of
+        # the caseload table's names, and a link to the CPSS list to search by name.
+        "cpss_search_url": reverse("admin:cm_program_cmprovider_changelist") + f"?role={ProviderRole.CPSS.value}",
+        "cpss_link": _cpss_link(request.GET) if supervisor else "",
         "programs": list(selectors.cm_programs_visible_to(request.user).order_by("name")),
     }
     response = TemplateResponse(request, "admin/reports/cm.html", context)
