@@ -472,18 +472,22 @@ def _caseloads(user, cpss: CMProvider | None) -> list[dict[str, Any]]:
         .annotate(n=Count("*"))
         .values("n")
     )
-    rows = providers.annotate(active=Coalesce(Subquery(active, output_field=IntegerField()), 0)).order_by(
-        "last_name", "first_name", "pk"
+    # Plain values, not model instances: 1,900 providers' every column (their timestamps converted to the zone) cost
+    # ~100 ms of Python at full size.
+    rows = (
+        providers.annotate(active=Coalesce(Subquery(active, output_field=IntegerField()), 0))
+        .order_by("last_name", "first_name", "pk")
+        .values_list("pk", "first_name", "last_name", "active", "max_caseload")
     )
     return [
         {
-            "cpss_id": p.pk,
-            "cpss": f"{p.first_name} {p.last_name}",
-            "active": p.active,
-            "max_caseload": p.max_caseload,
-            "use": _rate(p.active, p.max_caseload),
+            "cpss_id": pk,
+            "cpss": f"{first_name} {last_name}",
+            "active": active_now,
+            "max_caseload": max_caseload,
+            "use": _rate(active_now, max_caseload),
         }
-        for p in rows
+        for pk, first_name, last_name, active_now, max_caseload in rows
     ]
 
 
