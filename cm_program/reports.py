@@ -53,7 +53,7 @@ from django.db.models.functions import Coalesce, TruncWeek
 from django.http import Http404
 from django.utils import timezone
 
-from cm_program import report_rollup, selectors
+from cm_program import report_facts, report_rollup, selectors
 from cm_program.billing import BillingPeriod
 from cm_program.models import (
     LIVE_CANONICAL,
@@ -222,59 +222,77 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime, *, few: bool) -> dict[str, Any]:
+def _statuses(
+    enrollments: QuerySet, period: ReportPeriod, now: dt.datetime, *, few: bool, facts: bool
+) -> dict[str, Any]:
     """Query 1: the statuses at the period's end, and who of the active attended a group in the period.
 
-    Set-based: each enrollment's last status change at or before the instant is one ``DISTINCT ON`` pass over
-    the history (``cm_status_changes_latest_idx``, in its order: no sort), joined to the enrollments, and the
-    attendees are one set read from the period's group attendances (``cm_points_group_time_idx``, a hashed
-    ``IN``). With ``few`` enrollments in scope (one CPSS's caseload), the history is limited to them and each
-    one's attendances are an ``EXISTS`` probe of (enrollment, occurred_at), so that nothing reads every
-    enrollment's history or the period's attendances (for every enrollment, probes would cost more than
-    those two passes)."""
+    For many enrollments (every CPSS, a program) and ``facts`` (``cm_enrollment_report_facts`` is kept in the
+    report's zone): one pass over the enrollments in scope joined to their facts row (``cm_program.report_facts``):
+    the status at the instant is one ``width_bucket`` search of the enrollment's status changes, and "attended"
+    one ``&&`` of its group weeks with the whole weeks of the period, the days of weeks the period cuts read from
+    the ledger (``cm_points_group_time_idx``). Without ``facts``: each enrollment's last status change at or
+    before the instant in one ``DISTINCT ON`` pass over the history (``cm_status_changes_latest_idx``), and the
+    attendees one set read from the period's group attendances. With ``few`` enrollments in scope (one CPSS's
+    caseload), the history is limited to them and each one's attendances are an ``EXISTS`` probe of
+    (enrollment, occurred_at), so that nothing reads every enrollment's history or facts (for every enrollment,
+    probes would cost more than those passes)."""
     at = min(period.end, now)
     in_scope = enrollments.filter(enrollment_date__lt=period.end)
+    group = CMPointsTransaction.objects.filter(event_type=PointsEvent.GROUP_ATTENDANCE).filter(_not_reversed())
     attendees = (
-        CMPointsTransaction.objects.filter(
-            event_type=PointsEvent.GROUP_ATTENDANCE, occurred_at__gte=period.start, occurred_at__lt=period.end
-        )
-        .filter(_not_reversed())
-        .values("enrollment_id")
-        .order_by()
+        group.filter(occurred_at__gte=period.start, occurred_at__lt=period.end).values("enrollment_id").order_by()
     )
     statuses = dict.fromkeys(CMStatus.values, 0)
     active_attending = 0
+    history = EnrollmentStatusChange._meta.db_table
+    last_sql = (
+        f"SELECT DISTINCT ON (enrollment_id) enrollment_id, to_status FROM {history} WHERE changed_at <= %s {{only}}"
+        " ORDER BY enrollment_id, changed_at DESC, created_at DESC"
+    )
     try:
         scope_sql, scope_params = in_scope.values("pk", "status").order_by().query.sql_with_params()
-        ids_sql, ids_params = in_scope.values("pk").order_by().query.sql_with_params() if few else ("", ())
         if few:  # each enrollment's attendances probed by (enrollment, occurred_at), reversals by their unique key
+            ids_sql, ids_params = in_scope.values("pk").order_by().query.sql_with_params()
             ledger = CMPointsTransaction._meta.db_table
+            status_sql, status_params = "COALESCE(last.to_status, e.status)", []
             attended_sql = (
                 f"EXISTS (SELECT 1 FROM {ledger} t WHERE t.enrollment_id = e.id AND t.event_type = %s"
                 " AND t.occurred_at >= %s AND t.occurred_at < %s"
                 f" AND NOT EXISTS (SELECT 1 FROM {ledger} r WHERE r.reverses_id = t.id))"
             )
             attended_params = [PointsEvent.GROUP_ATTENDANCE.value, period.start, period.end]
+            join_sql = f"LEFT JOIN ({last_sql.format(only=f'AND enrollment_id IN ({ids_sql})')}) AS last"
+            join_params = [at, *ids_params]
+        elif facts:
+            first, end = _full_weeks(period)
+            mondays = [first + dt.timedelta(weeks=k) for k in range((end - first).days // 7)]
+            status_sql = "COALESCE(f.status_to[width_bucket(%s::timestamptz, f.status_changed_at)], e.status)"
+            status_params = [at]
+            attended_sql, attended_params = "COALESCE(f.group_weeks && %s::date[], false)", [mondays]
+            cut = [(a, b) for a, b in _cut_ranges(period, first, end) if a < b]
+            if cut:
+                in_cut = Q(pk__in=[])
+                for start, stop in cut:
+                    in_cut |= Q(occurred_at__gte=start, occurred_at__lt=stop)
+                cut_sql, cut_params = group.filter(in_cut).values("enrollment_id").order_by().query.sql_with_params()
+                attended_sql = f"({attended_sql} OR e.id IN ({cut_sql}))"
+                attended_params += list(cut_params)
+            join_sql, join_params = f"LEFT JOIN {report_facts.TABLE} AS f", []
         else:
+            status_sql, status_params = "COALESCE(last.to_status, e.status)", []
             attendees_sql, attended_params = attendees.query.sql_with_params()
             attended_sql = f"e.id IN ({attendees_sql})"
+            join_sql, join_params = f"LEFT JOIN ({last_sql.format(only='')}) AS last", [at]
     except EmptyResultSet:  # nobody in scope: nothing to count
         rows = []
     else:
-        history = EnrollmentStatusChange._meta.db_table
+        on = "f.enrollment_id = e.id" if facts and not few else "last.enrollment_id = e.id"
         with connection.cursor() as cursor:
             cursor.execute(
-                f"""
-                SELECT COALESCE(last.to_status, e.status), {attended_sql}, COUNT(*)
-                FROM ({scope_sql}) AS e (id, status)
-                LEFT JOIN (
-                    SELECT DISTINCT ON (enrollment_id) enrollment_id, to_status FROM {history}
-                    WHERE changed_at <= %s {f"AND enrollment_id IN ({ids_sql})" if few else ""}
-                    ORDER BY enrollment_id, changed_at DESC, created_at DESC
-                ) AS last ON last.enrollment_id = e.id
-                GROUP BY 1, 2
-                """,
-                [*attended_params, *scope_params, at, *ids_params],
+                f"SELECT {status_sql}, {attended_sql}, COUNT(*) FROM ({scope_sql}) AS e (id, status)"
+                f" {join_sql} ON {on} GROUP BY 1, 2",
+                [*status_params, *attended_params, *scope_params, *join_params],
             )
             rows = cursor.fetchall()
     for status_then, attended, count in rows:
@@ -396,6 +414,13 @@ def _instant(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
+def _cut_ranges(period: ReportPeriod, first: dt.date, end: dt.date) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The instants of the period outside its whole weeks ``[first, end)`` (``_full_weeks``); empty ranges too."""
+    if first < end:
+        return [(period.start, _instant(first)), (_instant(end), period.end)]
+    return [(period.start, period.end)]
+
+
 def _weeks(user, cpss, program, ledger: QuerySet, period: ReportPeriod) -> list[dict[str, Any]]:
     """The ledger of the period by ISO week: the whole weeks from the rollup (query 3), the weeks the period
     cuts from the ledger itself (query 4; the whole period when the rollup's zone is not the report's)."""
@@ -403,11 +428,7 @@ def _weeks(user, cpss, program, ledger: QuerySet, period: ReportPeriod) -> list[
     first, end = _full_weeks(period)
     zone, rollup_rows = _rollup_weeks(user, cpss, program, first, end)
     if zone == settings.TIME_ZONE:
-        ranges = (
-            [(period.start, _instant(first)), (_instant(end), period.end)]
-            if first < end
-            else [(period.start, period.end)]
-        )
+        ranges = _cut_ranges(period, first, end)
         for row in rollup_rows:
             week = by_week[row[0]]
             for name, value in zip(report_rollup.FIGURES, row[1:], strict=True):
@@ -506,8 +527,14 @@ def cm_program_report(
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         # JIT compiling these plans cost more than running them (60-300 ms a query at full size), and the ledger
         # aggregate of cut weeks sorts to disk at the default work_mem: both for this transaction only.
-        cursor.execute("SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)", [REPORT_WORK_MEM])
-        statuses = _statuses(enrollments, period, now, few=cpss is not None or selectors.cm_scope(user) == "caseload")
+        cursor.execute(
+            "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true), cm_report_time_zone()",
+            [REPORT_WORK_MEM],
+        )
+        # The weekly rollup and the per-enrollment facts are kept in this zone: read only when it is the report's.
+        facts = cursor.fetchone()[2] == settings.TIME_ZONE
+        few = cpss is not None or selectors.cm_scope(user) == "caseload"
+        statuses = _statuses(enrollments, period, now, few=few, facts=facts)
         retention = _retention(enrollments, period, now)
         ledger = CMPointsTransaction.objects.filter(enrollment__in=enrollments.values("pk"))
         weeks = _weeks(user, cpss, program, ledger, period)
