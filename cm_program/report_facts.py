@@ -1,6 +1,7 @@
 """The SQL that keeps ``cm_enrollment_report_facts`` (``cm_program.models.CMEnrollmentReportFacts``) exact.
 
-One row per enrollment that has a status history or group attendances, with:
+One row per enrollment, with the columns of the enrollment that the report filters on (``canonical_patient_id``,
+``cm_program_id``, ``enrollment_date``) and its current ``status``, and:
 
 * ``status_changed_at`` / ``status_to``: its status changes in order (``changed_at``, then ``created_at``, then
   ``id``), so its status at an instant ``T`` is ``status_to[width_bucket(T, status_changed_at)]`` (the last
@@ -9,16 +10,19 @@ One row per enrollment that has a status history or group attendances, with:
   attendance that no reversal names, once per attendance, so "attended a group in these whole weeks" is one
   ``&&`` of arrays.
 
-The CM report reads it for every enrollment in scope in one pass (query 1: the statuses at the period's end and
-who attended), instead of reading the whole status history in order and hashing the period's attendances.
+The CM report reads it for every enrollment in scope in one pass over this one table (query 1: the statuses at
+the period's end and who attended), instead of reading the whole status history in order, hashing the period's
+attendances and joining both to the enrollments.
 
-Both sources are append-only (UPDATE, DELETE and TRUNCATE refused), so two statement-level INSERT triggers keep
-it: a new status change recomputes its enrollment's status arrays from the history, and a new group attendance,
-or a new reversal of one, recomputes its enrollment's weeks from the ledger. Each locks its enrollments' rows
-first (creating them if needed) and then recomputes in a new statement, whose snapshot (READ COMMITTED) includes
-what a concurrent transaction committed meanwhile, so concurrent writers for one enrollment cannot lose each
-other's rows. ``rebuild`` recomputes the table from scratch (``check_cm_report_rollups --repair``, the bench
-generator), ``differences`` compares it with a from-scratch computation.
+Statement-level triggers keep it: an INSERT into ``cm_enrollments`` adds the new enrollments' rows (computed from
+scratch), an UPDATE copies the changed columns, a DELETE removes the rows. The history and the ledger are
+append-only (UPDATE, DELETE and TRUNCATE refused), so INSERT triggers suffice there: a new status change
+recomputes its enrollment's status arrays from the history, and a new group attendance, or a new reversal of one,
+recomputes its enrollment's weeks from the ledger. Each locks its enrollments' rows first and then recomputes in
+a new statement, whose snapshot (READ COMMITTED) includes what a concurrent transaction committed meanwhile, so
+concurrent writers for one enrollment cannot lose each other's rows. ``REBUILD`` recomputes the table from
+scratch (``check_cm_report_rollups --repair``, the bench generator), ``differences`` compares it with a
+from-scratch computation.
 """
 
 from __future__ import annotations
@@ -47,15 +51,53 @@ GROUP_WEEKS = (
 )
 
 
+ENROLLMENT_COLUMNS = ("canonical_patient_id", "cm_program_id", "enrollment_date", "status")
+ENROLLMENTS = "cm_enrollments"
+
+
 def _lock_rows(ids: str) -> str:
-    """Create the missing rows of the enrollments ``ids`` (a SELECT of enrollment ids) and lock them all, in key
-    order (concurrent statements lock in one order)."""
+    """Create the missing rows of the enrollments ``ids`` (a SELECT of enrollment ids; normally the enrollment's
+    INSERT made its row) and lock them all, in key order (concurrent statements lock in one order)."""
+    columns = ", ".join(ENROLLMENT_COLUMNS)
     return (
-        f"INSERT INTO {TABLE} (enrollment_id, status_changed_at, status_to, group_weeks)"
-        f" SELECT enrollment_id, '{{}}', '{{}}', '{{}}' FROM ({ids}) AS a GROUP BY enrollment_id ORDER BY 1"
+        f"INSERT INTO {TABLE} (enrollment_id, {columns}, status_changed_at, status_to, group_weeks)"
+        f" SELECT id, {columns}, '{{}}', '{{}}', '{{}}' FROM {ENROLLMENTS} WHERE id IN ({ids}) ORDER BY id"
         " ON CONFLICT (enrollment_id) DO NOTHING;\n"
         f"PERFORM 1 FROM {TABLE} WHERE enrollment_id IN ({ids}) ORDER BY enrollment_id FOR UPDATE;\n"
     )
+
+
+def _rows_of(enrollments: str, where_h: str, where_g: str) -> str:
+    """Every column of the rows of ``enrollments`` (a FROM item ``e``), from the history and the ledger."""
+    columns = ", ".join(f"e.{c}" for c in ENROLLMENT_COLUMNS)
+    return (
+        f"SELECT e.id, {columns}, coalesce(h.status_changed_at, '{{}}'), coalesce(h.status_to, '{{}}'),"
+        " coalesce(g.group_weeks, '{}')\n"
+        f"FROM {enrollments}\n"
+        f"LEFT JOIN ({STATUS_ARRAYS.format(where=where_h)}) AS h ON h.enrollment_id = e.id\n"
+        f"LEFT JOIN ({GROUP_WEEKS.format(where=where_g)}) AS g ON g.enrollment_id = e.id"
+    )
+
+
+ALL_COLUMNS = f"enrollment_id, {', '.join(ENROLLMENT_COLUMNS)}, status_changed_at, status_to, group_weeks"
+NEW_IDS = "SELECT id FROM new_enrollments"
+ENROLLMENT_INSERT = (
+    f"INSERT INTO {TABLE} AS f ({ALL_COLUMNS})\n"
+    + _rows_of("new_enrollments e", f"WHERE enrollment_id IN ({NEW_IDS})", f"AND t.enrollment_id IN ({NEW_IDS})")
+    + "\nORDER BY 1\nON CONFLICT (enrollment_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in ALL_COLUMNS.split(", ")[1:])
+)
+ENROLLMENT_UPDATE = (
+    f"UPDATE {TABLE} AS f SET "
+    + ", ".join(f"{c} = n.{c}" for c in ENROLLMENT_COLUMNS)
+    + "\nFROM new_enrollments n JOIN old_enrollments o ON o.id = n.id\n"
+    "WHERE f.enrollment_id = n.id AND ("
+    + ", ".join(f"o.{c}" for c in ENROLLMENT_COLUMNS)
+    + ") IS DISTINCT FROM ("
+    + ", ".join(f"n.{c}" for c in ENROLLMENT_COLUMNS)
+    + ")"
+)
+ENROLLMENT_DELETE = f"DELETE FROM {TABLE} WHERE enrollment_id IN (SELECT id FROM old_enrollments)"
 
 
 # The enrollments of a statement's new status changes.
@@ -86,6 +128,24 @@ LEDGER_INSERT = (
 TRIGGERS = (
     # (trigger, table, event and transition tables, body)
     (
+        "cm_report_facts_enrollment_insert",
+        ENROLLMENTS,
+        f"AFTER INSERT ON {ENROLLMENTS} REFERENCING NEW TABLE AS new_enrollments",
+        ENROLLMENT_INSERT,
+    ),
+    (
+        "cm_report_facts_enrollment_update",
+        ENROLLMENTS,
+        f"AFTER UPDATE ON {ENROLLMENTS} REFERENCING OLD TABLE AS old_enrollments NEW TABLE AS new_enrollments",
+        ENROLLMENT_UPDATE,
+    ),
+    (
+        "cm_report_facts_enrollment_delete",
+        ENROLLMENTS,
+        f"AFTER DELETE ON {ENROLLMENTS} REFERENCING OLD TABLE AS old_enrollments",
+        ENROLLMENT_DELETE,
+    ),
+    (
         "cm_report_facts_history_insert",
         HISTORY,
         f"AFTER INSERT ON {HISTORY} REFERENCING NEW TABLE AS new_changes",
@@ -101,17 +161,8 @@ TRIGGERS = (
 TRIGGER_NAMES = tuple((name, table) for name, table, _, _ in TRIGGERS)
 
 # What the table must hold, from scratch (the backfill, the rebuild and the check).
-FROM_SCRATCH = (
-    "SELECT coalesce(h.enrollment_id, g.enrollment_id) AS enrollment_id,"
-    " coalesce(h.status_changed_at, '{}') AS status_changed_at, coalesce(h.status_to, '{}') AS status_to,"
-    " coalesce(g.group_weeks, '{}') AS group_weeks\n"
-    f"FROM ({STATUS_ARRAYS.format(where='')}) AS h FULL JOIN ({GROUP_WEEKS.format(where='')}) AS g"
-    " ON g.enrollment_id = h.enrollment_id"
-)
-REBUILD = (
-    f"DELETE FROM {TABLE}",
-    f"INSERT INTO {TABLE} (enrollment_id, status_changed_at, status_to, group_weeks) {FROM_SCRATCH}",
-)
+FROM_SCRATCH = _rows_of(f"{ENROLLMENTS} e", "", "")
+REBUILD = (f"DELETE FROM {TABLE}", f"INSERT INTO {TABLE} ({ALL_COLUMNS})\n{FROM_SCRATCH}")
 
 
 def install_sql() -> list[str]:
@@ -142,16 +193,15 @@ class FactsDifference:
 
 
 def differences(cursor, limit: int | None = None) -> list[FactsDifference]:
-    """The rows that differ from a from-scratch computation (rows of empty arrays count as absent), in one
-    statement (one snapshot)."""
-    columns = ("status_changed_at", "status_to", "group_weeks")
-    nonempty = " OR ".join(f"cardinality({c}) > 0" for c in columns)
-    differs = " OR ".join(f"coalesce(s.{c}, '{{}}') IS DISTINCT FROM coalesce(x.{c}, '{{}}')" for c in columns)
+    """The rows that differ from a from-scratch computation, in one statement (one snapshot)."""
+    columns = ALL_COLUMNS.split(", ")[1:]
+    differs = " OR ".join(f"s.{c} IS DISTINCT FROM x.{c}" for c in columns)
     sql = (
-        f"WITH x AS ({FROM_SCRATCH}), s AS (SELECT * FROM {TABLE} WHERE {nonempty})\n"
+        f"WITH x ({ALL_COLUMNS}) AS ({FROM_SCRATCH}), s AS (SELECT {ALL_COLUMNS} FROM {TABLE})\n"
         "SELECT coalesce(s.enrollment_id, x.enrollment_id), s.enrollment_id IS NOT NULL, x.enrollment_id IS NOT NULL, "
         + ", ".join(f"s.{c}, x.{c}" for c in columns)
-        + f"\nFROM s FULL JOIN x ON x.enrollment_id = s.enrollment_id\nWHERE {differs}\nORDER BY 1"
+        + f"\nFROM s FULL JOIN x ON x.enrollment_id = s.enrollment_id\n"
+        f"WHERE s.enrollment_id IS NULL OR x.enrollment_id IS NULL OR {differs}\nORDER BY 1"
     )
     if limit is not None:
         sql += f" LIMIT {int(limit)}"

@@ -53,12 +53,13 @@ from django.db.models.functions import Coalesce, TruncWeek
 from django.http import Http404
 from django.utils import timezone
 
-from cm_program import report_facts, report_rollup, selectors
+from cm_program import report_rollup, selectors
 from cm_program.billing import BillingPeriod
 from cm_program.models import (
     LIVE_CANONICAL,
     CanonicalPatient,
     CMEnrollment,
+    CMEnrollmentReportFacts,
     CMPointsTransaction,
     CMPointsWeek,
     CMProgram,
@@ -223,16 +224,17 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def _statuses(
-    enrollments: QuerySet, period: ReportPeriod, now: dt.datetime, *, few: bool, facts: bool
+    enrollments: QuerySet, period: ReportPeriod, now: dt.datetime, *, few: bool, facts: bool, program=None
 ) -> dict[str, Any]:
     """Query 1: the statuses at the period's end, and who of the active attended a group in the period.
 
-    For many enrollments (every CPSS, a program) and ``facts`` (``cm_enrollment_report_facts`` is kept in the
-    report's zone): one pass over the enrollments in scope joined to their facts row (``cm_program.report_facts``):
-    the status at the instant is one ``width_bucket`` search of the enrollment's status changes, and "attended"
-    one ``&&`` of its group weeks with the whole weeks of the period, the days of weeks the period cuts read from
-    the ledger (``cm_points_group_time_idx``). Without ``facts``: each enrollment's last status change at or
-    before the instant in one ``DISTINCT ON`` pass over the history (``cm_status_changes_latest_idx``), and the
+    For many enrollments (a supervisor's every CPSS or one program) and ``facts`` (``cm_enrollment_report_facts`` is
+    kept in the report's zone): one pass over that table alone (``cm_program.report_facts``: one row per enrollment
+    with the columns the scope filters on), the status at the instant one ``width_bucket`` search of the
+    enrollment's status changes, and "attended" one ``&&`` of its group weeks with the whole weeks of the period,
+    the days of weeks the period cuts read from the ledger (``cm_points_group_time_idx``). Without ``facts``: each
+    enrollment's last status change at or before the instant in one
+    ``DISTINCT ON`` pass over the history (``cm_status_changes_latest_idx``), and the
     attendees one set read from the period's group attendances. With ``few`` enrollments in scope (one CPSS's
     caseload), the history is limited to them and each one's attendances are an ``EXISTS`` probe of
     (enrollment, occurred_at), so that nothing reads every enrollment's history or facts (for every enrollment,
@@ -250,8 +252,17 @@ def _statuses(
         f"SELECT DISTINCT ON (enrollment_id) enrollment_id, to_status FROM {history} WHERE changed_at <= %s {{only}}"
         " ORDER BY enrollment_id, changed_at DESC, created_at DESC"
     )
+    columns = "(id, status)"
     try:
         scope_sql, scope_params = in_scope.values("pk", "status").order_by().query.sql_with_params()
+        if facts and not few:  # the scope is every enrollment (a supervisor): its filters, on the facts' copies
+            scope_sql, scope_params = (
+                _facts_in_scope(period, program)
+                .values("enrollment_id", "status", "status_changed_at", "status_to", "group_weeks")
+                .order_by()
+                .query.sql_with_params()
+            )
+            columns = "(id, status, status_changed_at, status_to, group_weeks)"
         if few:  # each enrollment's attendances probed by (enrollment, occurred_at), reversals by their unique key
             ids_sql, ids_params = in_scope.values("pk").order_by().query.sql_with_params()
             ledger = CMPointsTransaction._meta.db_table
@@ -267,9 +278,9 @@ def _statuses(
         elif facts:
             first, end = _full_weeks(period)
             mondays = [first + dt.timedelta(weeks=k) for k in range((end - first).days // 7)]
-            status_sql = "COALESCE(f.status_to[width_bucket(%s::timestamptz, f.status_changed_at)], e.status)"
+            status_sql = "COALESCE(e.status_to[width_bucket(%s::timestamptz, e.status_changed_at)], e.status)"
             status_params = [at]
-            attended_sql, attended_params = "COALESCE(f.group_weeks && %s::date[], false)", [mondays]
+            attended_sql, attended_params = "COALESCE(e.group_weeks && %s::date[], false)", [mondays]
             cut = [(a, b) for a, b in _cut_ranges(period, first, end) if a < b]
             if cut:
                 in_cut = Q(pk__in=[])
@@ -278,7 +289,7 @@ def _statuses(
                 cut_sql, cut_params = group.filter(in_cut).values("enrollment_id").order_by().query.sql_with_params()
                 attended_sql = f"({attended_sql} OR e.id IN ({cut_sql}))"
                 attended_params += list(cut_params)
-            join_sql, join_params = f"LEFT JOIN {report_facts.TABLE} AS f", []
+            join_sql, join_params = "", []
         else:
             status_sql, status_params = "COALESCE(last.to_status, e.status)", []
             attendees_sql, attended_params = attendees.query.sql_with_params()
@@ -287,11 +298,11 @@ def _statuses(
     except EmptyResultSet:  # nobody in scope: nothing to count
         rows = []
     else:
-        on = "f.enrollment_id = e.id" if facts and not few else "last.enrollment_id = e.id"
+        on = " ON last.enrollment_id = e.id" if join_sql else ""
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT {status_sql}, {attended_sql}, COUNT(*) FROM ({scope_sql}) AS e (id, status)"
-                f" {join_sql} ON {on} GROUP BY 1, 2",
+                f"SELECT {status_sql}, {attended_sql}, COUNT(*) FROM ({scope_sql}) AS e {columns}"
+                f" {join_sql}{on} GROUP BY 1, 2",
                 [*status_params, *attended_params, *scope_params, *join_params],
             )
             rows = cursor.fetchall()
@@ -302,6 +313,60 @@ def _statuses(
     return {
         "statuses": {**statuses, "total": sum(statuses.values()), "at": at},
         "active_attending": active_attending,
+    }
+
+
+def _facts_in_scope(period: ReportPeriod, program: CMProgram | None) -> QuerySet:
+    """A supervisor's enrollments (every one, of live patients, of ``program``) as rows of
+    ``cm_enrollment_report_facts`` enrolled before the period's end: ``report_enrollments``'s filters on the
+    facts' copies of the enrollments' columns."""
+    not_live = CanonicalPatient.all_objects.filter(~LIVE_CANONICAL).values("pk")
+    rows = CMEnrollmentReportFacts.objects.filter(enrollment_date__lt=period.end).exclude(
+        canonical_patient_id__in=not_live
+    )
+    return rows if program is None else rows.filter(cm_program_id=program.pk)
+
+
+def _retention_from_facts(period: ReportPeriod, now: dt.datetime, program: CMProgram | None) -> dict[str, Any]:
+    """Query 2 for a supervisor's many enrollments: the cohort's rows of ``cm_enrollment_report_facts`` in one pass,
+    each status at enrollment + 4, 8 and 12 weeks one ``width_bucket`` search (instead of three index probes of the
+    history per enrollment)."""
+    cohort = _facts_in_scope(period, program).filter(enrollment_date__gte=period.start)
+    columns = ("enrollment_date", "status", "status_changed_at", "status_to")
+    status_at = "COALESCE(e.status_to[width_bucket(e.enrollment_date + %s, e.status_changed_at)], e.status)"
+    figures, figure_params = ["COUNT(*)"], []
+    for weeks in RETENTION_WEEKS:
+        passed = now - dt.timedelta(weeks=weeks)
+        figures += ["COUNT(*) FILTER (WHERE e.enrollment_date <= %s)"]
+        figures += [f"COUNT(*) FILTER (WHERE e.enrollment_date <= %s AND {status_at} = %s)"]
+        figure_params += [passed, passed, dt.timedelta(weeks=weeks), CMStatus.ACTIVE.value]
+    try:
+        sql, params = cohort.values(*columns).order_by().query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(figures)} FROM ({sql}) AS e ({', '.join(columns)})", [*figure_params, *params]
+            )
+            row = cursor.fetchone()
+    except EmptyResultSet:  # nobody in scope
+        row = (0,) * (1 + 2 * len(RETENTION_WEEKS))
+    counts = {"cohort": row[0]}
+    for i, weeks in enumerate(RETENTION_WEEKS):
+        counts[f"eligible_{weeks}"], counts[f"retained_{weeks}"] = row[1 + 2 * i], row[2 + 2 * i]
+    return _retention_figures(counts)
+
+
+def _retention_figures(counts: dict[str, int]) -> dict[str, Any]:
+    return {
+        "cohort": counts["cohort"],
+        "retention": [
+            {
+                "weeks": weeks,
+                "eligible": counts[f"eligible_{weeks}"],
+                "retained": counts[f"retained_{weeks}"],
+                "rate": _rate(counts[f"retained_{weeks}"], counts[f"eligible_{weeks}"]),
+            }
+            for weeks in RETENTION_WEEKS
+        ],
     }
 
 
@@ -316,19 +381,7 @@ def _retention(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime) ->
         passed = Q(enrollment_date__lte=now - dt.timedelta(weeks=weeks))
         aggregates[f"eligible_{weeks}"] = Count("pk", filter=passed)
         aggregates[f"retained_{weeks}"] = Count("pk", filter=passed & Q(**{f"status_{weeks}": CMStatus.ACTIVE}))
-    counts = cohort.annotate(**annotations).aggregate(**aggregates)
-    return {
-        "cohort": counts["cohort"],
-        "retention": [
-            {
-                "weeks": weeks,
-                "eligible": counts[f"eligible_{weeks}"],
-                "retained": counts[f"retained_{weeks}"],
-                "rate": _rate(counts[f"retained_{weeks}"], counts[f"eligible_{weeks}"]),
-            }
-            for weeks in RETENTION_WEEKS
-        ],
-    }
+    return _retention_figures(cohort.annotate(**annotations).aggregate(**aggregates))
 
 
 def _full_weeks(period: ReportPeriod) -> tuple[dt.date, dt.date]:
@@ -534,8 +587,11 @@ def cm_program_report(
         # The weekly rollup and the per-enrollment facts are kept in this zone: read only when it is the report's.
         facts = cursor.fetchone()[2] == settings.TIME_ZONE
         few = cpss is not None or selectors.cm_scope(user) == "caseload"
-        statuses = _statuses(enrollments, period, now, few=few, facts=facts)
-        retention = _retention(enrollments, period, now)
+        statuses = _statuses(enrollments, period, now, few=few, facts=facts, program=program)
+        if facts and not few:
+            retention = _retention_from_facts(period, now, program)
+        else:
+            retention = _retention(enrollments, period, now)
         ledger = CMPointsTransaction.objects.filter(enrollment__in=enrollments.values("pk"))
         weeks = _weeks(user, cpss, program, ledger, period)
         streaks = _streaks(enrollments)

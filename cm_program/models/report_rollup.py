@@ -55,16 +55,23 @@ class CMPointsWeek(models.Model):
 
 
 class CMEnrollmentReportFacts(models.Model):
-    """One enrollment's status history and group-attendance weeks as arrays, for the CM report's statuses and
-    attendance (``cm_program.report_facts``): its status at any instant is one ``width_bucket`` search of
-    ``status_changed_at``, and whether it attended a group in whole weeks one ``&&`` of ``group_weeks``, on one
-    row per enrollment instead of a pass over the history and the period's attendances.
+    """One enrollment's report columns, status history and group-attendance weeks as arrays, for the CM report's
+    statuses and attendance (``cm_program.report_facts``): its status at any instant is one ``width_bucket``
+    search of ``status_changed_at``, and whether it attended a group in whole weeks one ``&&`` of
+    ``group_weeks``, on one row per enrollment instead of a pass over the history and the period's attendances
+    joined to the enrollments.
 
-    Written only by triggers on the two append-only tables it mirrors (the status history, the ledger); no
+    Written only by triggers on the tables it mirrors (the enrollments, the status history, the ledger); no
     foreign key, like the weekly rollup.
     """
 
     enrollment_id = models.UUIDField(primary_key=True)
+    # The enrollment's columns the report filters on, copied by the triggers (null only for a row written before its
+    # enrollment, within one transaction of deferred keys).
+    canonical_patient_id = models.UUIDField(null=True)
+    cm_program_id = models.UUIDField(null=True)
+    enrollment_date = models.DateTimeField(null=True)
+    status = models.TextField(null=True, help_text="The enrollment's status now.")
     status_changed_at = ArrayField(
         models.DateTimeField(),
         default=list,

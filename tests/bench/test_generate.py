@@ -254,7 +254,7 @@ def test_the_cm_report_rollup_agrees_with_the_ledger():
     assert _scalar("SELECT count(*) FROM cm_enrollment_report_facts WHERE cardinality(status_to) > 0") >= 10
     # The triggers are on again after the load.
     assert _scalar("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'cm_points_weekly_%%' AND tgenabled = 'O'") == 3
-    assert _scalar("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'cm_report_facts_%%' AND tgenabled = 'O'") == 2
+    assert _scalar("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'cm_report_facts_%%' AND tgenabled = 'O'") == 5
 
 
 @pytest.mark.django_db
