@@ -7,11 +7,12 @@ same report for their own caseload (another CPSS's id is a 404); everyone else i
 
 from __future__ import annotations
 
+import html
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import escape
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
@@ -96,10 +97,11 @@ def caseload_rows(rows: list[dict], link: str | None) -> SafeString:
     ~0.5 s of template rendering at full size, this ~10 ms. Each name links to the report for that CPSS (``link``
     followed by the id) for supervisors."""
     parts = []
+    href = None if link is None else html.escape(link)  # the stdlib's escape, as Django's is, without its lazy wrapper
     for row in rows:
-        name = escape(row["cpss"])
-        if link is not None:
-            name = f'<a href="{escape(link)}{row["cpss_id"]}">{name}</a>'
+        name = html.escape(row["cpss"])
+        if href is not None:
+            name = f'<a href="{href}{row["cpss_id"]}">{name}</a>'
         use = "&ndash;" if row["use"] is None else f"{round(row['use'] * 100)}%"
         parts.append(
             f'<tr><th scope="row">{name}</th><td class="num">{row["active"]}</td>'
