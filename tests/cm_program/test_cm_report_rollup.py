@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import threading
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from cm_program import report_facts, report_rollup, reports, services
-from cm_program.models import CanonicalPatient, CMEnrollment, CMEnrollmentReportFacts, CMPointsWeek, PointsEvent
+from cm_program.models import (
+    CanonicalPatient,
+    CMEnrollment,
+    CMEnrollmentReportFacts,
+    CMPointsTransaction,
+    CMPointsWeek,
+    PointsEvent,
+)
 from tests.cm_program import test_cm_report as known
 from tests.cm_program import test_import_cm_patients as imports
 from tests.cm_program.test_merge import everything_of
+from tests.concurrency import wait_until_a_session_waits_for_a_lock
 from tests.factories.cm_program import CanonicalPatientFactory, CMEnrollmentFactory, CMPatientFactory
 
 AS_OF, PERIOD = known.AS_OF, known.PERIOD
@@ -173,3 +182,46 @@ def test_the_check_command_finds_and_repairs(data):
     call_command("check_cm_report_rollups", "--repair", stdout=io.StringIO())
     assert_exact()
     assert facts_of(data["E1"]).group_weeks == [dt.date(2026, 1, 12)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_of_one_enrollment_lose_no_group_week():
+    """Two transactions insert a group attendance of one enrollment (plain INSERTs: no service lock); the second's
+    trigger waits for the first's lock on the facts row and recomputes with what the first committed."""
+    enrollment = CMEnrollmentFactory()
+    first_inserted, release = threading.Event(), threading.Event()
+
+    def entry(sequence: int, when: dt.datetime) -> None:
+        CMPointsTransaction.objects.create(
+            enrollment=enrollment,
+            canonical_patient_id=enrollment.canonical_patient_id,
+            sequence=sequence,
+            event_type=PointsEvent.GROUP_ATTENDANCE,
+            points=25,
+            streak_after=0,
+            occurred_at=when,
+        )
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                entry(101, dt.datetime(2026, 3, 2, 12, tzinfo=dt.UTC))
+                first_inserted.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_inserted.wait(timeout=30)
+    second = threading.Thread(
+        target=lambda: (entry(102, dt.datetime(2026, 3, 9, 12, tzinfo=dt.UTC)), connection.close())
+    )
+    second.start()
+    wait_until_a_session_waits_for_a_lock()  # the second's trigger waits for the first's row lock
+    release.set()
+    thread.join(timeout=30)
+    second.join(timeout=30)
+    weeks = CMEnrollmentReportFacts.objects.get(enrollment_id=enrollment.pk).group_weeks
+    assert sorted(weeks) == [dt.date(2026, 3, 2), dt.date(2026, 3, 9)]
+    assert report_facts.facts_differences() == []
