@@ -26,6 +26,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import (
+    BooleanField,
     Case,
     Count,
     DateTimeField,
@@ -39,6 +40,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -144,15 +146,36 @@ def _ended_at() -> Subquery:
     return Subquery(entered, output_field=DateTimeField())
 
 
-def pool_enrollments(*, period: BillingPeriod, program: CMProgram | None = None) -> QuerySet[CMEnrollment]:
-    """The enrollments active at any time in ``period`` (of ``program``, or of every program), ordered by
-    id, annotated with ``ended_at``, ``peer_support_events`` and ``group_attendance_events``."""
+def _enrolled_by_the_end(period: BillingPeriod, program: CMProgram | None) -> QuerySet[CMEnrollment]:
+    """The enrollments of live patients enrolled before the period's end (of ``program``, or of every program)."""
     # Patients not live are left out by their small set (``canonical_not_live_idx``), not by joining every
     # canonical patient: the join made the planner probe the enrollments once per patient (0.9 s at full size).
     not_live = CanonicalPatient.all_objects.filter(~LIVE_CANONICAL).values("pk")
     queryset = CMEnrollment.objects.filter(enrollment_date__lt=period.end).exclude(canonical_patient_id__in=not_live)
     if program is not None:
         queryset = queryset.filter(cm_program=program)
+    return queryset
+
+
+def _ended_since(period: BillingPeriod) -> RawSQL:
+    """For an ended enrollment, ``ended_at >= period.start`` (``ended_at`` as ``pool_enrollments`` computes it) as
+    two hashed sets of the status history instead of one probe of it per ended enrollment: the latest change into
+    its status is on or after the start exactly when some change into its status is (its rows of the period's
+    changes into an ended status), and without any change into its status, ``updated_at`` is."""
+    table, history = CMEnrollment._meta.db_table, EnrollmentStatusChange._meta.db_table
+    changes_into_ended = f"SELECT enrollment_id, to_status FROM {history} WHERE to_status = ANY(%s)"
+    sql = (
+        f"({table}.id, {table}.status) IN ({changes_into_ended} AND changed_at >= %s)"
+        f" OR ({table}.updated_at >= %s AND ({table}.id, {table}.status) NOT IN ({changes_into_ended}))"
+    )
+    ended = [str(status) for status in ENDED_STATUSES]
+    return RawSQL(sql, (ended, period.start, period.start, ended), output_field=BooleanField())
+
+
+def pool_enrollments(*, period: BillingPeriod, program: CMProgram | None = None) -> QuerySet[CMEnrollment]:
+    """The enrollments active at any time in ``period`` (of ``program``, or of every program), ordered by
+    id, annotated with ``ended_at``, ``peer_support_events`` and ``group_attendance_events``."""
+    queryset = _enrolled_by_the_end(period, program)
     ended = Q(status__in=ENDED_STATUSES)
     return (
         # Read from the status history only for ended rows (the CASE skips the subquery for the others).
@@ -241,8 +264,11 @@ def iter_patient_pool(
 
 
 def patient_pool_count(*, period: BillingPeriod, program: CMProgram | None = None) -> int:
+    """The number of rows of ``pool_enrollments``, counted without probing the status history per ended
+    enrollment (``_ended_since``): 54-93 ms instead of 142-193 ms at full size (41,523 of 55,000 enrollments)."""
+    ended = Q(status__in=ENDED_STATUSES)
     with _without_jit():
-        return pool_enrollments(period=period, program=program).order_by().count()
+        return _enrolled_by_the_end(period, program).filter(~ended | Q(_ended_since(period))).count()
 
 
 # ---------------------------------------------------------------------------------------------------

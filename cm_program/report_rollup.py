@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 
+from cm_program import report_facts
+
 TABLE = "cm_points_weekly"
 FIGURES = (
     "group_attendance",
@@ -277,14 +279,22 @@ def rollup_differences(limit: int | None = None) -> tuple[str | None, list[Rollu
 
 
 def rebuild_cm_report_rollups(time_zone: str | None = None) -> int:
-    """Set the rollup's zone (``settings.TIME_ZONE`` by default) and recompute it from the ledger; returns its
-    row count. Locks the ledger, enrollments and canonical patients against writes meanwhile (SHARE: reads go
+    """Set the rollup's zone (``settings.TIME_ZONE`` by default) and recompute it from the ledger, and the
+    per-enrollment facts (``cm_program.report_facts``) from the status history and the ledger; returns the
+    rollup's row count. Locks the ledger, enrollments and canonical patients against writes meanwhile (SHARE: reads go
     on), so that nothing is written between the recomputation and its replacing the table."""
     time_zone = time_zone or settings.TIME_ZONE
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("LOCK TABLE cm_points_transactions, cm_enrollments, patients_canonical IN SHARE MODE")
+        cursor.execute(
+            "LOCK TABLE cm_points_transactions, cm_enrollments, patients_canonical, cm_enrollment_status_changes"
+            " IN SHARE MODE"
+        )
         cursor.execute(time_zone_sql(time_zone))
         cursor.execute(f"DELETE FROM {TABLE}")
         columns = ", ".join(FIGURES)
         cursor.execute(f"INSERT INTO {TABLE} (week, cpss_provider_id, cm_program_id, {columns}) {FROM_SCRATCH}")
-        return cursor.rowcount
+        rows = cursor.rowcount
+        # The per-enrollment facts (status history, group weeks in the zone): cm_program.report_facts.
+        for statement in report_facts.REBUILD:
+            cursor.execute(statement)
+        return rows

@@ -59,6 +59,7 @@ from cm_program.models import (
     LIVE_CANONICAL,
     CanonicalPatient,
     CMEnrollment,
+    CMEnrollmentReportFacts,
     CMPointsTransaction,
     CMPointsWeek,
     CMProgram,
@@ -222,59 +223,87 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime, *, few: bool) -> dict[str, Any]:
+def _statuses(
+    enrollments: QuerySet, period: ReportPeriod, now: dt.datetime, *, few: bool, facts: bool, program=None
+) -> dict[str, Any]:
     """Query 1: the statuses at the period's end, and who of the active attended a group in the period.
 
-    Set-based: each enrollment's last status change at or before the instant is one ``DISTINCT ON`` pass over
-    the history (``cm_status_changes_latest_idx``, in its order: no sort), joined to the enrollments, and the
-    attendees are one set read from the period's group attendances (``cm_points_group_time_idx``, a hashed
-    ``IN``). With ``few`` enrollments in scope (one CPSS's caseload), the history is limited to them and each
-    one's attendances are an ``EXISTS`` probe of (enrollment, occurred_at), so that nothing reads every
-    enrollment's history or the period's attendances (for every enrollment, probes would cost more than
-    those two passes)."""
+    For many enrollments (a supervisor's every CPSS or one program) and ``facts`` (``cm_enrollment_report_facts`` is
+    kept in the report's zone): one pass over that table alone (``cm_program.report_facts``: one row per enrollment
+    with the columns the scope filters on), the status at the instant one ``width_bucket`` search of the
+    enrollment's status changes, and "attended" one ``&&`` of its group weeks with the whole weeks of the period,
+    the days of weeks the period cuts read from the ledger (``cm_points_group_time_idx``). Without ``facts``: each
+    enrollment's last status change at or before the instant in one
+    ``DISTINCT ON`` pass over the history (``cm_status_changes_latest_idx``), and the
+    attendees one set read from the period's group attendances. With ``few`` enrollments in scope (one CPSS's
+    caseload), the history is limited to them and each one's attendances are an ``EXISTS`` probe of
+    (enrollment, occurred_at), so that nothing reads every enrollment's history or facts (for every enrollment,
+    probes would cost more than those passes)."""
     at = min(period.end, now)
     in_scope = enrollments.filter(enrollment_date__lt=period.end)
+    group = CMPointsTransaction.objects.filter(event_type=PointsEvent.GROUP_ATTENDANCE).filter(_not_reversed())
     attendees = (
-        CMPointsTransaction.objects.filter(
-            event_type=PointsEvent.GROUP_ATTENDANCE, occurred_at__gte=period.start, occurred_at__lt=period.end
-        )
-        .filter(_not_reversed())
-        .values("enrollment_id")
-        .order_by()
+        group.filter(occurred_at__gte=period.start, occurred_at__lt=period.end).values("enrollment_id").order_by()
     )
     statuses = dict.fromkeys(CMStatus.values, 0)
     active_attending = 0
+    history = EnrollmentStatusChange._meta.db_table
+    last_sql = (
+        f"SELECT DISTINCT ON (enrollment_id) enrollment_id, to_status FROM {history} WHERE changed_at <= %s {{only}}"
+        " ORDER BY enrollment_id, changed_at DESC, created_at DESC"
+    )
+    columns = "(id, status)"
     try:
         scope_sql, scope_params = in_scope.values("pk", "status").order_by().query.sql_with_params()
-        ids_sql, ids_params = in_scope.values("pk").order_by().query.sql_with_params() if few else ("", ())
+        if facts and not few:  # the scope is every enrollment (a supervisor): its filters, on the facts' copies
+            scope_sql, scope_params = (
+                _facts_in_scope(period, program)
+                .values("enrollment_id", "status", "status_changed_at", "status_to", "group_weeks")
+                .order_by()
+                .query.sql_with_params()
+            )
+            columns = "(id, status, status_changed_at, status_to, group_weeks)"
         if few:  # each enrollment's attendances probed by (enrollment, occurred_at), reversals by their unique key
+            ids_sql, ids_params = in_scope.values("pk").order_by().query.sql_with_params()
             ledger = CMPointsTransaction._meta.db_table
+            status_sql, status_params = "COALESCE(last.to_status, e.status)", []
             attended_sql = (
                 f"EXISTS (SELECT 1 FROM {ledger} t WHERE t.enrollment_id = e.id AND t.event_type = %s"
                 " AND t.occurred_at >= %s AND t.occurred_at < %s"
                 f" AND NOT EXISTS (SELECT 1 FROM {ledger} r WHERE r.reverses_id = t.id))"
             )
             attended_params = [PointsEvent.GROUP_ATTENDANCE.value, period.start, period.end]
+            join_sql = f"LEFT JOIN ({last_sql.format(only=f'AND enrollment_id IN ({ids_sql})')}) AS last"
+            join_params = [at, *ids_params]
+        elif facts:
+            first, end = _full_weeks(period)
+            mondays = [first + dt.timedelta(weeks=k) for k in range((end - first).days // 7)]
+            status_sql = "COALESCE(e.status_to[width_bucket(%s::timestamptz, e.status_changed_at)], e.status)"
+            status_params = [at]
+            attended_sql, attended_params = "COALESCE(e.group_weeks && %s::date[], false)", [mondays]
+            cut = [(a, b) for a, b in _cut_ranges(period, first, end) if a < b]
+            if cut:
+                in_cut = Q(pk__in=[])
+                for start, stop in cut:
+                    in_cut |= Q(occurred_at__gte=start, occurred_at__lt=stop)
+                cut_sql, cut_params = group.filter(in_cut).values("enrollment_id").order_by().query.sql_with_params()
+                attended_sql = f"({attended_sql} OR e.id IN ({cut_sql}))"
+                attended_params += list(cut_params)
+            join_sql, join_params = "", []
         else:
+            status_sql, status_params = "COALESCE(last.to_status, e.status)", []
             attendees_sql, attended_params = attendees.query.sql_with_params()
             attended_sql = f"e.id IN ({attendees_sql})"
+            join_sql, join_params = f"LEFT JOIN ({last_sql.format(only='')}) AS last", [at]
     except EmptyResultSet:  # nobody in scope: nothing to count
         rows = []
     else:
-        history = EnrollmentStatusChange._meta.db_table
+        on = " ON last.enrollment_id = e.id" if join_sql else ""
         with connection.cursor() as cursor:
             cursor.execute(
-                f"""
-                SELECT COALESCE(last.to_status, e.status), {attended_sql}, COUNT(*)
-                FROM ({scope_sql}) AS e (id, status)
-                LEFT JOIN (
-                    SELECT DISTINCT ON (enrollment_id) enrollment_id, to_status FROM {history}
-                    WHERE changed_at <= %s {f"AND enrollment_id IN ({ids_sql})" if few else ""}
-                    ORDER BY enrollment_id, changed_at DESC, created_at DESC
-                ) AS last ON last.enrollment_id = e.id
-                GROUP BY 1, 2
-                """,
-                [*attended_params, *scope_params, at, *ids_params],
+                f"SELECT {status_sql}, {attended_sql}, COUNT(*) FROM ({scope_sql}) AS e {columns}"
+                f" {join_sql}{on} GROUP BY 1, 2",
+                [*status_params, *attended_params, *scope_params, *join_params],
             )
             rows = cursor.fetchall()
     for status_then, attended, count in rows:
@@ -284,6 +313,60 @@ def _statuses(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime, *, 
     return {
         "statuses": {**statuses, "total": sum(statuses.values()), "at": at},
         "active_attending": active_attending,
+    }
+
+
+def _facts_in_scope(period: ReportPeriod, program: CMProgram | None) -> QuerySet:
+    """A supervisor's enrollments (every one, of live patients, of ``program``) as rows of
+    ``cm_enrollment_report_facts`` enrolled before the period's end: ``report_enrollments``'s filters on the
+    facts' copies of the enrollments' columns."""
+    not_live = CanonicalPatient.all_objects.filter(~LIVE_CANONICAL).values("pk")
+    rows = CMEnrollmentReportFacts.objects.filter(enrollment_date__lt=period.end).exclude(
+        canonical_patient_id__in=not_live
+    )
+    return rows if program is None else rows.filter(cm_program_id=program.pk)
+
+
+def _retention_from_facts(period: ReportPeriod, now: dt.datetime, program: CMProgram | None) -> dict[str, Any]:
+    """Query 2 for a supervisor's many enrollments: the cohort's rows of ``cm_enrollment_report_facts`` in one pass,
+    each status at enrollment + 4, 8 and 12 weeks one ``width_bucket`` search (instead of three index probes of the
+    history per enrollment)."""
+    cohort = _facts_in_scope(period, program).filter(enrollment_date__gte=period.start)
+    columns = ("enrollment_date", "status", "status_changed_at", "status_to")
+    status_at = "COALESCE(e.status_to[width_bucket(e.enrollment_date + %s, e.status_changed_at)], e.status)"
+    figures, figure_params = ["COUNT(*)"], []
+    for weeks in RETENTION_WEEKS:
+        passed = now - dt.timedelta(weeks=weeks)
+        figures += ["COUNT(*) FILTER (WHERE e.enrollment_date <= %s)"]
+        figures += [f"COUNT(*) FILTER (WHERE e.enrollment_date <= %s AND {status_at} = %s)"]
+        figure_params += [passed, passed, dt.timedelta(weeks=weeks), CMStatus.ACTIVE.value]
+    try:
+        sql, params = cohort.values(*columns).order_by().query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(figures)} FROM ({sql}) AS e ({', '.join(columns)})", [*figure_params, *params]
+            )
+            row = cursor.fetchone()
+    except EmptyResultSet:  # nobody in scope
+        row = (0,) * (1 + 2 * len(RETENTION_WEEKS))
+    counts = {"cohort": row[0]}
+    for i, weeks in enumerate(RETENTION_WEEKS):
+        counts[f"eligible_{weeks}"], counts[f"retained_{weeks}"] = row[1 + 2 * i], row[2 + 2 * i]
+    return _retention_figures(counts)
+
+
+def _retention_figures(counts: dict[str, int]) -> dict[str, Any]:
+    return {
+        "cohort": counts["cohort"],
+        "retention": [
+            {
+                "weeks": weeks,
+                "eligible": counts[f"eligible_{weeks}"],
+                "retained": counts[f"retained_{weeks}"],
+                "rate": _rate(counts[f"retained_{weeks}"], counts[f"eligible_{weeks}"]),
+            }
+            for weeks in RETENTION_WEEKS
+        ],
     }
 
 
@@ -298,19 +381,7 @@ def _retention(enrollments: QuerySet, period: ReportPeriod, now: dt.datetime) ->
         passed = Q(enrollment_date__lte=now - dt.timedelta(weeks=weeks))
         aggregates[f"eligible_{weeks}"] = Count("pk", filter=passed)
         aggregates[f"retained_{weeks}"] = Count("pk", filter=passed & Q(**{f"status_{weeks}": CMStatus.ACTIVE}))
-    counts = cohort.annotate(**annotations).aggregate(**aggregates)
-    return {
-        "cohort": counts["cohort"],
-        "retention": [
-            {
-                "weeks": weeks,
-                "eligible": counts[f"eligible_{weeks}"],
-                "retained": counts[f"retained_{weeks}"],
-                "rate": _rate(counts[f"retained_{weeks}"], counts[f"eligible_{weeks}"]),
-            }
-            for weeks in RETENTION_WEEKS
-        ],
-    }
+    return _retention_figures(cohort.annotate(**annotations).aggregate(**aggregates))
 
 
 def _full_weeks(period: ReportPeriod) -> tuple[dt.date, dt.date]:
@@ -396,6 +467,13 @@ def _instant(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
+def _cut_ranges(period: ReportPeriod, first: dt.date, end: dt.date) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The instants of the period outside its whole weeks ``[first, end)`` (``_full_weeks``); empty ranges too."""
+    if first < end:
+        return [(period.start, _instant(first)), (_instant(end), period.end)]
+    return [(period.start, period.end)]
+
+
 def _weeks(user, cpss, program, ledger: QuerySet, period: ReportPeriod) -> list[dict[str, Any]]:
     """The ledger of the period by ISO week: the whole weeks from the rollup (query 3), the weeks the period
     cuts from the ledger itself (query 4; the whole period when the rollup's zone is not the report's)."""
@@ -403,11 +481,7 @@ def _weeks(user, cpss, program, ledger: QuerySet, period: ReportPeriod) -> list[
     first, end = _full_weeks(period)
     zone, rollup_rows = _rollup_weeks(user, cpss, program, first, end)
     if zone == settings.TIME_ZONE:
-        ranges = (
-            [(period.start, _instant(first)), (_instant(end), period.end)]
-            if first < end
-            else [(period.start, period.end)]
-        )
+        ranges = _cut_ranges(period, first, end)
         for row in rollup_rows:
             week = by_week[row[0]]
             for name, value in zip(report_rollup.FIGURES, row[1:], strict=True):
@@ -472,18 +546,22 @@ def _caseloads(user, cpss: CMProvider | None) -> list[dict[str, Any]]:
         .annotate(n=Count("*"))
         .values("n")
     )
-    rows = providers.annotate(active=Coalesce(Subquery(active, output_field=IntegerField()), 0)).order_by(
-        "last_name", "first_name", "pk"
+    # Plain values, not model instances: 1,900 providers' every column (their timestamps converted to the zone) cost
+    # ~100 ms of Python at full size.
+    rows = (
+        providers.annotate(active=Coalesce(Subquery(active, output_field=IntegerField()), 0))
+        .order_by("last_name", "first_name", "pk")
+        .values_list("pk", "first_name", "last_name", "active", "max_caseload")
     )
     return [
         {
-            "cpss_id": p.pk,
-            "cpss": f"{p.first_name} {p.last_name}",
-            "active": p.active,
-            "max_caseload": p.max_caseload,
-            "use": _rate(p.active, p.max_caseload),
+            "cpss_id": pk,
+            "cpss": f"{first_name} {last_name}",
+            "active": active_now,
+            "max_caseload": max_caseload,
+            "use": _rate(active_now, max_caseload),
         }
-        for p in rows
+        for pk, first_name, last_name, active_now, max_caseload in rows
     ]
 
 
@@ -502,9 +580,18 @@ def cm_program_report(
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         # JIT compiling these plans cost more than running them (60-300 ms a query at full size), and the ledger
         # aggregate of cut weeks sorts to disk at the default work_mem: both for this transaction only.
-        cursor.execute("SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)", [REPORT_WORK_MEM])
-        statuses = _statuses(enrollments, period, now, few=cpss is not None or selectors.cm_scope(user) == "caseload")
-        retention = _retention(enrollments, period, now)
+        cursor.execute(
+            "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true), cm_report_time_zone()",
+            [REPORT_WORK_MEM],
+        )
+        # The weekly rollup and the per-enrollment facts are kept in this zone: read only when it is the report's.
+        facts = cursor.fetchone()[2] == settings.TIME_ZONE
+        few = cpss is not None or selectors.cm_scope(user) == "caseload"
+        statuses = _statuses(enrollments, period, now, few=few, facts=facts, program=program)
+        if facts and not few:
+            retention = _retention_from_facts(period, now, program)
+        else:
+            retention = _retention(enrollments, period, now)
         ledger = CMPointsTransaction.objects.filter(enrollment__in=enrollments.values("pk"))
         weeks = _weeks(user, cpss, program, ledger, period)
         streaks = _streaks(enrollments)

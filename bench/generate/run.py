@@ -104,11 +104,16 @@ def generate(
     loader.disable_history_triggers(tracked_models())
     # The reports' rollup triggers too: each COPY batch would re-read the ledger for reversals (its indexes
     # are dropped meanwhile) and replay calls; both rollups are rebuilt in one set-based pass at the end instead.
-    from cm_program import report_rollup
+    from cm_program import report_facts, report_rollup
     from people import search_table
 
     # And person_search's (people/search_table.py): filled once, in name order, after the load (``rebuild``).
-    rollup_triggers = (*report_rollup.TRIGGER_NAMES, *NAVIGATION_ROLLUP_TRIGGERS, *search_table.TRIGGERS)
+    rollup_triggers = (
+        *report_rollup.TRIGGER_NAMES,
+        *report_facts.TRIGGER_NAMES,
+        *NAVIGATION_ROLLUP_TRIGGERS,
+        *search_table.TRIGGERS,
+    )
     _switch_triggers(rollup_triggers, "DISABLE")
     try:
         for table in made:
@@ -137,7 +142,8 @@ def generate(
         stream.flush()
     seconds = indexes.recreate(definitions)
     indexes.check_unchanged(before, affected)
-    # The CM report's weekly rollup of the ledger, as its triggers would have kept it (check_cm_report_rollups).
+    # The CM report's weekly rollup of the ledger and its per-enrollment facts, as their triggers would have kept
+    # them (check_cm_report_rollups).
     if stream is not None and show_progress:
         stream.write("rolling the points ledger up by week for the CM report ...\n")
         stream.flush()

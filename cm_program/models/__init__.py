@@ -38,10 +38,11 @@ from cm_program.models.points import BEHAVIOUR_EVENTS, REASON_REQUIRED_EVENTS, C
 from cm_program.models.profiles import CMPatient, EnrollmentSource, SmartphoneAccess
 from cm_program.models.programs import CMProgram
 from cm_program.models.providers import CMProvider, ProviderRole, ProviderStatus
-from cm_program.models.report_rollup import CMPointsWeek
+from cm_program.models.report_rollup import CMEnrollmentReportFacts, CMPointsWeek
 
 __all__ = [
     "LIVE_CANONICAL",
+    "CMEnrollmentReportFacts",
     "CMPointsWeek",
     "BEHAVIOUR_EVENTS",
     "REASON_REQUIRED_EVENTS",

@@ -12,6 +12,7 @@ in Python writes it; ``check_cm_report_rollups`` compares it with the ledger and
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 
@@ -51,3 +52,45 @@ class CMPointsWeek(models.Model):
 
     def __str__(self) -> str:
         return f"week of {self.week}"
+
+
+class CMEnrollmentReportFacts(models.Model):
+    """One enrollment's report columns, status history and group-attendance weeks as arrays, for the CM report's
+    statuses and attendance (``cm_program.report_facts``): its status at any instant is one ``width_bucket``
+    search of ``status_changed_at``, and whether it attended a group in whole weeks one ``&&`` of
+    ``group_weeks``, on one row per enrollment instead of a pass over the history and the period's attendances
+    joined to the enrollments.
+
+    Written only by triggers on the tables it mirrors (the enrollments, the status history, the ledger); no
+    foreign key, like the weekly rollup.
+    """
+
+    enrollment_id = models.UUIDField(primary_key=True)
+    # The enrollment's columns the report filters on, copied by the triggers (null only for a row written before its
+    # enrollment, within one transaction of deferred keys).
+    canonical_patient_id = models.UUIDField(null=True)
+    cm_program_id = models.UUIDField(null=True)
+    enrollment_date = models.DateTimeField(null=True)
+    status = models.TextField(null=True, help_text="The enrollment's status now.")
+    status_changed_at = ArrayField(
+        models.DateTimeField(),
+        default=list,
+        help_text="changed_at of the enrollment's status changes, ascending (ties by created_at, then id).",
+    )
+    status_to = ArrayField(
+        models.TextField(), default=list, help_text="to_status of the same changes, in the same order."
+    )
+    group_weeks = ArrayField(
+        models.DateField(),
+        default=list,
+        help_text="The Monday (report's zone) of each group attendance that no reversal cancels, ascending, repeated "
+        "per attendance.",
+    )
+
+    class Meta:
+        db_table = "cm_enrollment_report_facts"
+        verbose_name = "CM enrollment report facts"
+        verbose_name_plural = "CM enrollment report facts"
+
+    def __str__(self) -> str:
+        return f"report facts of {self.enrollment_id}"

@@ -249,10 +249,12 @@ def test_ledger_agrees_with_the_enrollments():
 def test_the_cm_report_rollup_agrees_with_the_ledger():
     out = StringIO()
     call_command("check_cm_report_rollups", stdout=out)
-    assert "cm_points_weekly is exact" in out.getvalue()
+    assert "cm_points_weekly and cm_enrollment_report_facts are exact" in out.getvalue()
     assert _scalar("SELECT count(*) FROM cm_points_weekly WHERE negative_tests > 0") >= 10
+    assert _scalar("SELECT count(*) FROM cm_enrollment_report_facts WHERE cardinality(status_to) > 0") >= 10
     # The triggers are on again after the load.
     assert _scalar("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'cm_points_weekly_%%' AND tgenabled = 'O'") == 3
+    assert _scalar("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'cm_report_facts_%%' AND tgenabled = 'O'") == 5
 
 
 @pytest.mark.django_db

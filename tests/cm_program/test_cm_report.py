@@ -402,3 +402,28 @@ def test_admin_page(data, client, cm_supervisor_user, navigator_user):
     assert "Your caseload only" in own and "Bob Quill" not in own and 'id="report-cpss"' not in own
     client.force_login(navigator_user)
     assert client.get(ADMIN_URL).status_code == 403
+
+
+@pytest.mark.django_db
+def test_admin_page_many_cpss(data, client, cm_supervisor_user, make_cpss):
+    """With more CPSS than the chart draws: the busiest ``CASELOAD_CHART_ROWS`` in the chart (Ann, 3 of 10, first; then
+    the ties at 0% by name),
+    every CPSS in the table, each name a link to the report for that CPSS, and no list of every CPSS in the form."""
+    from cm_program.admin.reports import CASELOAD_CHART_ROWS
+
+    for n in range(CASELOAD_CHART_ROWS + 5):
+        make_cpss(first_name="Idle", last_name=f"Zed{n:02d}", max_caseload=5)
+    client.force_login(cm_supervisor_user)
+    page = client.get(ADMIN_URL, api_query()).content.decode()
+    pictures = page.split('id="report-charts"')[1].split("</div>")[0]
+    caseload_chart = pictures.split("<svg")[4]
+    assert f"the {CASELOAD_CHART_ROWS} busiest of {CASELOAD_CHART_ROWS + 7} CPSS" in caseload_chart
+    assert "Bob Quill" in caseload_chart and "Ann Peer" in caseload_chart
+    assert caseload_chart.index("Ann Peer") < caseload_chart.index("Bob Quill") < caseload_chart.index("Zed00")
+    assert "Zed27" in caseload_chart and "Zed28" not in caseload_chart
+    table = page.split('id="report-caseloads"')[1]
+    assert table.count("<tr>") == CASELOAD_CHART_ROWS + 7 + 1 and "Zed34" in table
+    assert f'cpss={data["bob"].pk}">Bob Quill</a>' in table
+    assert "<option" not in page.split('id="report-form"')[1].split('id="report-program"')[0]
+    one = client.get(ADMIN_URL, api_query(cpss=str(data["bob"].pk))).content.decode()
+    assert "Showing CPSS Bob Quill" in one and f'value="{data["bob"].pk}"' in one

@@ -226,3 +226,37 @@ def test_api_pages_follow_the_cursor(pool, cm_supervisor_user):
     assert len(second["results"]) == 1 and second["next"] is None
     assert {first["results"][0]["last_name"], second["results"][0]["last_name"]} == {"Active", "Withdrawn"}
     assert PHIAccess.objects.filter(resource_type=PATIENT_POOL_EXPORT).count() == 2  # one per answer
+
+
+@pytest.mark.django_db
+def test_count_is_the_number_of_rows(pool, program, cpss, monkeypatch):
+    """``patient_pool_count`` reads the status history as two hashed sets, the rows by one probe per ended
+    enrollment: they agree whichever way an enrollment ended (see ``billing._ended_since``)."""
+    now = timezone.now()
+    # Withdrawn 60 days ago, active again, withdrawn again today: the latest change into its status counts.
+    twice = enroll(program, cpss, "Twice", days_ago=300)
+    with monkeypatch.context() as patch:
+        patch.setattr(timezone, "now", lambda: now - dt.timedelta(days=60))
+        services.cm_enrollment_set_status(enrollment=twice, status="withdrawn", reason="left")
+        services.cm_enrollment_set_status(enrollment=twice, status="active", reason="back")
+    services.cm_enrollment_set_status(enrollment=twice, status="withdrawn", reason="left again")
+    # Withdrawn 60 days ago only.
+    early = enroll(program, cpss, "Early", days_ago=300)
+    with monkeypatch.context() as patch:
+        patch.setattr(timezone, "now", lambda: now - dt.timedelta(days=60))
+        services.cm_enrollment_set_status(enrollment=early, status="withdrawn", reason="left")
+    # Graduated without a row of history (a bulk update): its updated_at decides, today or 60 days ago.
+    silent = enroll(program, cpss, "Silent", days_ago=300)
+    old_silent = enroll(program, cpss, "OldSilent", days_ago=300)
+    CMEnrollment.objects.filter(pk=silent.pk).update(status="graduated", updated_at=now)
+    CMEnrollment.objects.filter(pk=old_silent.pk).update(status="graduated", updated_at=now - dt.timedelta(days=60))
+    expected = {
+        (-30, 0): {pool[0].pk, pool[1].pk, twice.pk, silent.pk},
+        (-90, -50): {pool[0].pk, pool[1].pk, twice.pk, early.pk, silent.pk, old_silent.pk},
+        (1, 30): {pool[0].pk, pool[2].pk},
+    }
+    for (first, last), rows in expected.items():
+        period = days(first, last)
+        assert ids(billing.iter_patient_pool(period=period)) == rows, (first, last)
+        assert billing.patient_pool_count(period=period) == len(rows), (first, last)
+        assert billing.patient_pool_count(period=period, program=program) == len(rows)
