@@ -21,6 +21,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Window
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -35,7 +36,7 @@ from common.db import keyset_batches
 from common.errors import ConflictError
 from common.models import PHIAccessType
 from common.phi_access import NAVIGATOR_CASELOADS_EXPORT, phi_access_record_request
-from journeys.selectors import patient_journeys
+from journeys.selectors import patient_journeys_summary
 from journeys.transitions import CT_FINAL, EAP_FINAL
 from patients import selectors, services
 from patients.admin_filters import current_navigator
@@ -129,9 +130,11 @@ def patient_hub_context(request, patient: Patient, *, call_form: QuickCallForm |
     """Everything the patient page shows above the patient's own fields. A constant number of queries:
     the calls are capped at ``CALLS_SHOWN`` and counted separately."""
     user = request.user
-    calls = list(selectors.patient_calls(patient=patient)[:CALLS_SHOWN])
-    call_count = selectors.patient_calls(patient=patient).count()
-    journeys = patient_journeys(patient=patient)
+    # The latest calls and how many there are in one query (the count is a window over the patient's calls,
+    # computed before the LIMIT); the journeys with their latest step's date in two.
+    calls = list(selectors.patient_calls(patient=patient).annotate(total=Window(Count("*")))[:CALLS_SHOWN])
+    call_count = calls[0].total if calls else 0
+    journeys = patient_journeys_summary(patient=patient)
     can_log = user.has_perm("patients.add_callhistory") and patient.is_active
     if can_log and call_form is None:
         call_form = QuickCallForm(navigator=current_navigator(request))
@@ -168,11 +171,10 @@ def _add_url(user, app_label: str, model_name: str, patient: Patient) -> str | N
 
 
 def _journey_row(journey, final: tuple[str, ...]) -> dict:
-    steps = list(journey.status_changes.all())  # prefetched by the selector, oldest first
     return {
         "journey": journey,
         "url": change_url(journey),
-        "last_step": steps[-1] if steps else None,
+        "last_step_at": journey.last_step_at,  # patient_journeys_summary's annotation
         "is_final": journey.status in final,
     }
 
