@@ -395,11 +395,16 @@ def week_start(now: dt.datetime) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(monday, dt.time.min), local.tzinfo)
 
 
-def cpss_caseload_summary(*, now: dt.datetime | None = None, providers=None) -> list[CaseloadRow]:
+def cpss_caseload_summary(
+    *, now: dt.datetime | None = None, providers=None, limit: int | None = None, offset: int = 0
+) -> list[CaseloadRow]:
     """For each CPSS: active enrollments against ``max_caseload``, active patients without a recorded
     behaviour (attendance, test, check-in, peer support; bonuses and corrections are not contact) in the
-    last 7 days, and net points written this week. One query for any number of providers."""
-    return list(iter_cpss_caseload_summary(now=now, providers=providers, chunk_size=None))
+    last 7 days, and net points written this week. One query for any number of providers; with ``limit``,
+    the ``limit`` providers from ``offset`` on in name order (a page)."""
+    if limit is None:
+        return list(iter_cpss_caseload_summary(now=now, providers=providers, chunk_size=None))
+    return list(iter_cpss_caseload_summary(now=now, providers=providers, chunk_size=limit, offset=offset, pages=1))
 
 
 # The listed providers' figures, grouped in one pass over their enrollments. The week's ledger entries are
@@ -439,11 +444,17 @@ _CASELOAD_SQL = """
 
 
 def iter_cpss_caseload_summary(
-    *, now: dt.datetime | None = None, providers=None, chunk_size: int | None = 2_000
+    *,
+    now: dt.datetime | None = None,
+    providers=None,
+    chunk_size: int | None = 2_000,
+    offset: int = 0,
+    pages: int | None = None,
 ) -> Iterator[CaseloadRow]:
     """``cpss_caseload_summary`` row by row; with a ``chunk_size`` read by keyset batches of that many
     providers, one query each (the CSV export: memory flat in the number of providers, with or without
-    server-side cursors - none behind a transaction pooler, ``crm_project.db_pooler``)."""
+    server-side cursors - none behind a transaction pooler, ``crm_project.db_pooler``), the first batch from
+    ``offset`` on, at most ``pages`` batches."""
     now = now or timezone.now()
     queryset = providers if providers is not None else CMProvider.objects.all()
     try:
@@ -455,7 +466,7 @@ def iter_cpss_caseload_summary(
     columns = ", ".join(f"p.{quote(f.column)}" for f in fields)
     table = quote(CMProvider._meta.db_table)
     first_sql = _CASELOAD_SQL.format(
-        columns=columns, table=table, providers=ids_sql, after="", limit="LIMIT %s" if chunk_size else ""
+        columns=columns, table=table, providers=ids_sql, after="", limit="LIMIT %s OFFSET %s" if chunk_size else ""
     )
     next_sql = _CASELOAD_SQL.format(
         columns=columns,
@@ -476,9 +487,10 @@ def iter_cpss_caseload_summary(
     attnames = [f.attname for f in fields]
     width = len(attnames)
     last: list | None = None
+    batches = 0
     while True:
         if last is None:
-            sql, params = first_sql, [*ids_params, *([chunk_size] if chunk_size else []), *figures]
+            sql, params = first_sql, [*ids_params, *([chunk_size, offset] if chunk_size else []), *figures]
         else:
             sql, params = next_sql, [*ids_params, *last, chunk_size, *figures]
         with connection.cursor() as cursor:
@@ -500,7 +512,8 @@ def iter_cpss_caseload_summary(
                 without_event_7_days=stale,
                 points_this_week=points,
             )
-        if not chunk_size or len(rows) < chunk_size:
+        batches += 1
+        if not chunk_size or len(rows) < chunk_size or (pages is not None and batches >= pages):
             return
         provider = CMProvider.from_db(connection.alias, attnames, rows[-1][:width])
         last = [provider.last_name, provider.first_name, provider.pk]

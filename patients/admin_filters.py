@@ -21,7 +21,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from journeys.models import ClinicalTrialJourney, EAPJourney
-from journeys.transitions import CT_FINAL, EAP_FINAL, CTStatus, EAPStatus
+from journeys.transitions import CTStatus, EAPStatus
 from patients.models import Patient, PatientStatus
 from people.admin import SoftDeletedFilter
 from people.models import Person
@@ -170,7 +170,9 @@ class JourneyStatusFilter(admin.SimpleListFilter):
         ct = ClinicalTrialJourney.objects.filter(patient=OuterRef("pk"))
         eap = EAPJourney.objects.filter(patient=OuterRef("pk"))
         if value == "open":
-            return queryset.filter(Exists(ct.exclude(status__in=CT_FINAL)) | Exists(eap.exclude(status__in=EAP_FINAL)))
+            # A column kept by triggers on the journey tables (journeys.open_journeys): probing both journey
+            # tables per patient read all 300,000 journeys at full size (~400 ms of SQL).
+            return queryset.filter(open_journeys__gt=0)
         if value == "none":
             return queryset.filter(~Exists(ct), ~Exists(eap))
         kind, _, status = value.partition(":")

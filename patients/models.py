@@ -204,7 +204,7 @@ class PatientStatus(models.TextChoices):
 _ACTIVE_PATIENT = Q(status=PatientStatus.ACTIVE, is_active=True)
 
 
-@pghistory.track(exclude=["follow_up_date", "last_call_at"])
+@pghistory.track(exclude=["follow_up_date", "last_call_at", "open_journeys"])
 class Patient(SoftDeleteModel, BaseModel):
     """A person the navigators work with. One patient per person (``person`` is one-to-one), which is
     what makes a returning patient land on their existing record instead of a duplicate."""
@@ -230,6 +230,15 @@ class Patient(SoftDeleteModel, BaseModel):
     )
     last_call_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="When the latest non-void call took place."
+    )
+    # Maintained by PostgreSQL: statement-level triggers on clinical_trial_journey and eap_journey (migration
+    # journeys.0008) add and subtract in the transaction of every journey write, whatever wrote it;
+    # ``check_open_journeys`` compares it with a count from scratch and repairs it.
+    open_journeys = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        editable=False,
+        help_text="Journeys (clinical trial and EAP) of this patient that are not deleted and not in a final status.",
     )
 
     class Meta:
@@ -259,6 +268,8 @@ class Patient(SoftDeleteModel, BaseModel):
                 fields=["navigator", "follow_up_date"], name="patient_nav_follow_up_idx", condition=_ACTIVE_PATIENT
             ),
             models.Index(fields=["-created_at", "id"], name="patient_created_order_idx"),  # ?ordering=-created_at
+            # The patients list's "any open journey" filter (and its capped count): the few patients with one.
+            models.Index(fields=["navigator"], name="patient_open_journey_idx", condition=Q(open_journeys__gt=0)),
             # The navigation report's new patients and consults of a period, read from the index alone.
             models.Index(
                 fields=["created_at"],

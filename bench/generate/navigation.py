@@ -338,13 +338,15 @@ def patients(plan: Plan) -> Table:
                 plan.patient_id(j), ts(created), ts(updated), active, deleted_at, deleted_by, reason,
                 plan.person_id(layout.patients_start + j), patient_condition(plan, picker, j),
                 NULL if navigator is None else plan.person_id(navigator), day(first_contact),
-                NULL if consult is None else day(consult), PATIENT_STATUS.pick(rng), NULL, NULL,
+                NULL if consult is None else day(consult), PATIENT_STATUS.pick(rng), NULL, NULL, "0",
             )  # fmt: skip
 
-    # follow_up_date and last_call_at come from the calls: generate() fills them once the calls are in.
+    # follow_up_date and last_call_at come from the calls, open_journeys from the journeys: generate() fills them
+    # once those are in.
     columns = ("id", "created_at", "updated_at", "is_active", "deleted_at", "deleted_by_id", "deletion_reason")
     columns += ("person_id", "medical_condition_id", "navigator_id", "first_contact_date", "initial_consult_date")
-    return Table(Patient, (*columns, "status", "follow_up_date", "last_call_at"), rows(), plan.sizes.patients)
+    columns += ("status", "follow_up_date", "last_call_at", "open_journeys")
+    return Table(Patient, columns, rows(), plan.sizes.patients)
 
 
 def leads(plan: Plan) -> Table:

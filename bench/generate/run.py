@@ -112,6 +112,7 @@ def generate(
         *report_rollup.TRIGGER_NAMES,
         *report_facts.TRIGGER_NAMES,
         *NAVIGATION_ROLLUP_TRIGGERS,
+        *OPEN_JOURNEYS_TRIGGERS,
         *search_table.TRIGGERS,
     )
     _switch_triggers(rollup_triggers, "DISABLE")
@@ -137,6 +138,10 @@ def generate(
         stream.write("filling the navigation report's summary tables ...\n")
         stream.flush()
     rebuild_report_rollups()
+    # patient.open_journeys (journeys/open_journeys.py): its triggers were off during the load too; one pass.
+    from journeys.open_journeys import repair_open_journeys
+
+    repair_open_journeys()
     if stream is not None and show_progress:
         stream.write("re-creating indexes, keys and foreign keys ...\n")
         stream.flush()
@@ -162,6 +167,11 @@ def generate(
 
 # The triggers that keep the navigation report's summary tables (patients/migrations/0011_navigation_report_rollups),
 # as (trigger, table) like ``cm_program.report_rollup.TRIGGER_NAMES``.
+OPEN_JOURNEYS_TRIGGERS = tuple(
+    (f"{table}_open_journeys_{op}", table)
+    for table in ("clinical_trial_journey", "eap_journey")
+    for op in ("insert", "update", "delete", "truncate")
+)
 NAVIGATION_ROLLUP_TRIGGERS = (
     ("call_history_report_rollups_insert", "call_history"),
     ("call_history_report_rollups_update", "call_history"),

@@ -301,6 +301,17 @@ def test_person_search_is_filled_in_name_order_and_kept_again():
     assert _scalar("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'person_search_%%' AND tgenabled = 'O'") == 4
 
 
+@pytest.mark.django_db
+def test_the_patients_open_journey_counts_agree_with_their_journeys():
+    out = StringIO()
+    call_command("check_open_journeys", stdout=out)
+    assert "Every patient's open journey count agrees with their journeys." in out.getvalue()
+    # ... and it is not trivially so (its triggers were off during the load, then one pass filled it), and the
+    # triggers are on again.
+    assert _scalar("SELECT count(*) FROM patient WHERE open_journeys > 0") >= 5
+    assert _scalar("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%%_open_journeys_%%' AND tgenabled = 'O'") == 8
+
+
 def _generated_rows(generated) -> list[tuple]:
     """(model, event model, ids of rows shipped by the migrations) of each tracked table the generator fills."""
     found = []

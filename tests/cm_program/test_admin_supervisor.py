@@ -101,16 +101,44 @@ def test_caseload_page_runs_a_constant_number_of_queries(
     # SAVEPOINT and a RELEASE on top of the page's own queries; the user's group names are read once for
     # for the app list's Imports entry and the CM scope alike (common.roles.group_names)
 
+    # ... and the count of CPSS that numbers the pages.
     fill(CMProviderFactory(max_caseload=5), program, 2)
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         response = client.get(url)
     assert len(response.context["lines"]) == 1
 
     for _ in range(4):
         fill(CMProviderFactory(max_caseload=5), program, 3)
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         response = client.get(url)
     assert len(response.context["lines"]) == 5
+
+
+@pytest.mark.django_db
+def test_caseload_page_shows_a_page_of_cpss_and_the_csv_all_of_them(client, cm_supervisor_user, program, monkeypatch):
+    from cm_program import admin_views
+
+    monkeypatch.setattr(admin_views, "CASELOADS_PER_PAGE", 2)
+    providers = [CMProviderFactory(last_name=name, max_caseload=5) for name in ("Ames", "Bell", "Cole", "Dunn", "Eady")]
+    fill(providers[3], program, 2)
+    client.force_login(cm_supervisor_user)
+
+    def names(page):
+        response = client.get(reverse(CASELOADS), {"p": page} if page is not None else {})
+        assert response.status_code == 200
+        return [line.provider.last_name for line in response.context["lines"]], response.content.decode()
+
+    first, body = names(None)
+    assert first == ["Ames", "Bell"]
+    assert "Page 1 of 3 (5 CPSS; the CSV has them all)" in body and 'href="?p=2"' in body
+    second, body = names(2)
+    assert second == ["Cole", "Dunn"]
+    assert ">2</a> / 5" in row_html(body, providers[3])  # the figures are the page's own providers'
+    assert names(3)[0] == ["Eady"]
+    assert names(99)[0] == ["Eady"]  # past the end: the last page
+    assert names("x")[0] == ["Ames", "Bell"]  # not a number: the first page
+    csv_rows = list(csv.reader(io.StringIO(b"".join(client.get(reverse(CASELOADS_CSV)).streaming_content).decode())))
+    assert [row[0].split()[-1] for row in csv_rows[1:]] == ["Ames", "Bell", "Cole", "Dunn", "Eady"]
 
 
 @pytest.mark.django_db
@@ -346,7 +374,7 @@ def test_caseload_csv_is_streamed_in_the_same_queries_for_one_provider_as_for_fi
     assert len(fifty) == len(one)
     # Keyset batches of 7 (no server-side cursor, so it streams behind a transaction pooler): the same
     # rows in the same order (last name, first name, id), in ceil(50 / 7) = 8 queries of the figures.
-    monkeypatch.setattr("cm_program.admin_views.CSV_CHUNK_ROWS", 7)
+    monkeypatch.setattr("cm_program.admin_views.CASELOADS_CSV_BATCH", 7)
     batched, queries = export()
     assert batched == rows
     assert len([sql for sql in queries if "WITH listed AS" in sql]) == 8

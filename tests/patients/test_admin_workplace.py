@@ -563,3 +563,25 @@ def test_custom_pages_of_missing_records_do_not_fail(admin_client):
         assert response.status_code == 302 and response.url == "/admin/", name
     response = admin_client.get(reverse("admin:journeys_clinicaltrialjourney_move", args=["nope", "screening"]))
     assert response.status_code == 302
+
+
+def test_patient_page_shows_each_journey_since_its_latest_step_in_the_same_queries(
+    admin_client, django_assert_num_queries
+):
+    """The "Since" column is the date of the journey's latest step; the journeys cost the same queries
+    whether the patient has none or several with their timelines (no prefetch of every step)."""
+    patient = PatientFactory()
+    url = admin_url(Patient, "change", patient.pk)
+    with CaptureQueriesContext(connection) as none:
+        admin_client.get(url)
+    ct = journey_open(patient=patient, kind="clinical_trial", trial_id="NCT07654322", trial_name="Trial")
+    ct.status_changes.update(changed_at=timezone.now() - dt.timedelta(days=10))  # opened 10 days ago
+    stepped = timezone.now() - dt.timedelta(days=3)
+    journey_transition(journey=ct, to_status="pre_screening", at=stepped)
+    journey_open(patient=patient, kind="eap", product="Compound Y")
+    with django_assert_num_queries(len(none.captured_queries)):
+        response = admin_client.get(url)
+    [row] = response.context["ct_journeys"]
+    assert row["last_step_at"] == stepped and ct.status_changes.count() == 2
+    [eap_row] = response.context["eap_journeys"]
+    assert eap_row["last_step_at"] is not None

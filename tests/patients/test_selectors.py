@@ -146,3 +146,44 @@ def test_patient_history_is_in_order_with_actor(navigator_user):
     ]
     assert [e.username for e in history] == ["nav", "nav", None]
     assert history[0].at <= history[1].at <= history[2].at
+
+
+@pytest.mark.parametrize("time_zone", ["America/New_York", "UTC"])
+def test_caseload_call_windows_from_the_day_rollups_equal_counting_the_calls(settings, time_zone):
+    """The 7 / 30-day figures add the whole days of call_day_rollup to the calls of the two cut days: at every
+    boundary (a call at the window's start is out, one at ``now`` in, a later one out, local midnights) they
+    equal counting the calls; with the rollups kept in another time zone the calls are counted directly."""
+    from patients.report_rollups import rebuild_report_rollups
+
+    settings.TIME_ZONE = time_zone
+    rebuild_report_rollups(time_zone="America/New_York")
+    nav = NavigatorFactory(last_name="Edge")
+    patient = PatientFactory(navigator=nav)
+    now = timezone.make_aware(dt.datetime(2026, 3, 10, 14, 30))  # the US DST change (8 March) in the window
+    midnight = timezone.make_aware(dt.datetime(2026, 3, 4))  # the first whole day of the 7
+    moments = [
+        now - dt.timedelta(days=7),  # the start: out
+        now - dt.timedelta(days=7, seconds=-1),
+        midnight - dt.timedelta(microseconds=1),
+        midnight,
+        midnight + dt.timedelta(days=1),
+        now - dt.timedelta(days=1),
+        timezone.make_aware(dt.datetime(2026, 3, 10)),  # today's midnight
+        now,  # in
+        now + dt.timedelta(seconds=1),  # out: not made yet
+        now - dt.timedelta(days=30),  # out
+        now - dt.timedelta(days=29, hours=23),
+        now - dt.timedelta(days=20),
+    ]
+    for moment in moments:
+        CallHistoryFactory(patient=patient, navigator=nav, call_date=moment)
+    services.call_void(call=CallHistoryFactory(patient=patient, navigator=nav, call_date=now), reason="twice")
+
+    def counted(days, at):
+        calls = CallHistory.objects.filter(navigator=nav, call_date__lte=at)
+        return calls.filter(call_date__gt=at - dt.timedelta(days=days)).count()
+
+    assert (counted(7, now), counted(30, now)) == (7, 10)
+    for at in (now, timezone.make_aware(dt.datetime(2026, 3, 10)), now + dt.timedelta(hours=9, minutes=29)):
+        figures = _figures(selectors.navigator_caseloads(now=at))["Edge"]
+        assert figures[1:3] == (counted(7, at), counted(30, at)), at
