@@ -158,15 +158,16 @@ def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progr
         sql("ANALYZE person (id, email)")
         link_rows()
         with import_file_context(source=SOURCE, file=patients_file.FILE, run_id=run_id, actor=actor):
-            patients_file.write_patients(run_id=run_id)
+            patients_file.write_patients(run_id=run_id, navigator_id=config.navigator_id)
         calls_file.write_calls(navigator_id=config.navigator_id, actor_id=config.actor_id, run_id=run_id)
         leads_file.write_leads(run_id=run_id)
         physicians_file.write_physicians(run_id=run_id)
         journeys_file.write_journeys(actor_id=config.actor_id, run_id=run_id)
         eap_file.write_eap(actor_id=config.actor_id, run_id=run_id)
         _save_mappings(run_id)
-    # After the calls' indexes are back (bulk-load mode): it reads each patient's latest call by index.
-    calls_file.refresh_follow_ups(run_id, everyone=config.bulk_load)
+    # After the calls' indexes are back (bulk-load mode): it reads each patient's latest call by index. The
+    # Patients this run made got their follow-up in their INSERT (patients.write_patients).
+    calls_file.refresh_follow_ups(run_id)
 
     for name, table in (
         (contacts_file.FILE, "stg_contact"),
