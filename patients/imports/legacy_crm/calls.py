@@ -91,7 +91,7 @@ def refresh_follow_ups(run_id) -> None:
     The ids are gathered once into a TEMP table with a primary key, and read back by key range: a
     ``DISTINCT ... WHERE id > last ORDER BY id LIMIT n`` over the staged calls would read them all again
     for every batch (quadratic in the calls)."""
-    create_table("stg_follow_up", "patient_id uuid PRIMARY KEY")
+    create_table("stg_follow_up", "patient_id uuid PRIMARY KEY", fill_factor=100)
     sql(
         """
         INSERT INTO stg_follow_up (patient_id)
