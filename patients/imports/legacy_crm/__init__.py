@@ -167,7 +167,7 @@ def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progr
         physicians_file.write_physicians(run_id=run_id)
         journeys_file.write_journeys(actor_id=config.actor_id, run_id=run_id)
         eap_file.write_eap(actor_id=config.actor_id, run_id=run_id)
-        _save_mappings(run_id, bulk_load=config.bulk_load)
+        _save_mappings(run_id)
     # After the calls' indexes are back (bulk-load mode): it reads each patient's latest call by index. The
     # Patients this run made got their follow-up in their INSERT (patients.write_patients).
     calls_file.refresh_follow_ups(run_id)
@@ -184,15 +184,16 @@ def run_import(*, files: ImportFiles, options: dict, report: ImportReport, progr
         sql(f"DROP TABLE IF EXISTS {table}")
 
 
-def _save_mappings(run_id, *, bulk_load: bool) -> None:
+def _save_mappings(run_id) -> None:
     """old id -> new row for every row imported or matched (a second run finds them all here).
 
-    In bulk-load mode the import holds ``import_mapping`` locked (``bulk_load.TABLES``): when it holds no
-    mapping of this source yet but the conditions' (written earlier in this run), none of the rows below can
-    conflict with a stored one, nor with each other (one row per old id and old table), so they are plain
-    ``INSERT``s: ``ON CONFLICT`` costs a speculative insertion per row (150,000 mapping rows: 4.6 s / 2.9 s
-    with it, 2.0 s / 1.9 s without, load ~5)."""
-    fresh = bulk_load and not fetch(
+    When ``import_mapping`` holds no mapping of this source yet but the conditions' (written earlier in this
+    run), none of the rows below can conflict with a stored one, nor with each other (one row per old id and
+    old table), so they are plain ``INSERT``s: ``ON CONFLICT`` costs a speculative insertion per row (150,000
+    mapping rows: 4.6 s / 2.9 s with it, 2.0 s / 1.9 s without, load ~5). No other run can add one
+    meanwhile: ``common.imports.runner.execute`` holds this importer's advisory lock for the whole run (and
+    bulk-load mode the table itself)."""
+    fresh = not fetch(
         "SELECT 1 FROM import_mapping WHERE source = %s AND old_table <> 'medical_condition' LIMIT 1", [SOURCE]
     )
     do_nothing = "" if fresh else "ON CONFLICT (source, old_table, old_id) DO NOTHING"
