@@ -73,14 +73,16 @@ def write_leads(*, run_id) -> None:
         WHERE k.pkey = l.pkey AND s.pkey = l.pkey AND l.lead_id IS NULL AND s.patient_id IS NOT NULL
         """
     )
-    # The new leads in one pass: created at the booking, else when their patient was (never in the future);
-    # converted when their patient was, not before the lead's creation.
+    sql(
+        """
+        UPDATE stg_lead l SET created_at = coalesce(l.created_at, pt.created_at)
+        FROM patient pt WHERE pt.id = l.patient_id AND l.created_at IS NULL
+        """
+    )
     sql(
         """
         UPDATE stg_lead l SET lead_id = gen_random_uuid(), state = 'new',
-               created_at = least(coalesce(l.created_at, pt.created_at, now()), now()),
-               converted_at = CASE WHEN pt.id IS NOT NULL
-                   THEN greatest(least(coalesce(l.created_at, pt.created_at, now()), now()), pt.created_at) END,
+               created_at = least(coalesce(l.created_at, now()), now()),
                notes = concat_ws(E'\\n', 'Imported from the legacy CRM.', n.notes)
         FROM stg_lead l2 LEFT JOIN (
             SELECT c.pkey, string_agg(NULLIF('contact ' || c.old_id || ': ' || """
@@ -88,8 +90,13 @@ def write_leads(*, run_id) -> None:
         + """, 'contact ' || c.old_id || ': '), E'\\n' ORDER BY c.line) AS notes
             FROM stg_contact c WHERE c.skip IS NULL AND c.kind = 'lead' GROUP BY c.pkey
         ) n ON n.pkey = l2.pkey
-        LEFT JOIN patient pt ON pt.id = l2.patient_id
         WHERE l2.pkey = l.pkey AND l.lead_id IS NULL
+        """
+    )
+    sql(
+        """
+        UPDATE stg_lead l SET converted_at = greatest(l.created_at, pt.created_at)
+        FROM patient pt WHERE pt.id = l.patient_id AND l.state = 'new'
         """
     )
     with import_file_context(source=SOURCE, file="contact.csv", run_id=run_id):
