@@ -4,6 +4,7 @@ CRM that already holds more rows than the files."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import pytest
@@ -95,3 +96,20 @@ def test_a_stored_person_who_is_already_a_patient_keeps_that_patient(tmp_path, b
     assert row["outcome"] == Outcome.CONFLICT  # its contact_record names no contact: matched by email
     assert "the person is already a patient" in row["reason"]
     assert Patient.all_objects.filter(person=stored.person).count() == 1
+
+
+@pytest.mark.parametrize("bulk_load", [False, True])
+def test_every_patient_s_follow_up_follows_its_calls_new_patients_and_stored_ones(tmp_path, navigator, bulk_load):  # noqa: F811
+    """New Patients get their follow-up in their INSERT, a stored patient who got a call from the refresh:
+    both agree with the calls (``follow_up_mismatches`` reads every patient's latest call)."""
+    from patients.follow_up import follow_up_mismatches
+
+    stored = PatientFactory(person=PersonFactory(email="finn@example.org", first_name="Finn", last_name="Ox"))
+    contacts = files.CONTACTS + "c10,Finn,Ox,finn@example.org,,,nurse,2023-01-05 09:00,2023-01-20,,,,\n"
+    run(files.write(tmp_path, contacts=contacts), navigator=navigator.email, bulk_load=bulk_load)
+    stored.refresh_from_db()
+    assert stored.follow_up_date == dt.date(2023, 1, 20)
+    ann = Patient.objects.get(person__email="ann.lee@example.org")
+    assert ann.follow_up_date == dt.date(2023, 3, 8)  # the latest of her two bookings (c1, c6)
+    assert Patient.objects.filter(follow_up_date__isnull=False).count() >= 2
+    assert [found for _, found in follow_up_mismatches()] == [[]]

@@ -61,7 +61,7 @@ def _row(line: int, row: dict[str, str]) -> tuple:
 
 
 def stage_eap(*, files: ImportFiles, progress) -> None:
-    create_table("stg_eap", TABLE)
+    create_table("stg_eap", TABLE, fill_factor=50)
     if FILE not in files:
         return
     for batch in batched(read_csv(files, FILE, required=COLUMNS), BATCH):

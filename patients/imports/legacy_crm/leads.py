@@ -39,7 +39,7 @@ _NOTE = """
 
 
 def write_leads(*, run_id) -> None:
-    create_table("stg_lead", TABLE)
+    create_table("stg_lead", TABLE, fill_factor=50)
     sql(
         """
         INSERT INTO stg_lead (pkey, line, person_id, condition_id, created_at)

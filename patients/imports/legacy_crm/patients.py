@@ -19,6 +19,7 @@ from common.imports.files import ImportFiles, batched, read_csv
 from patients.imports.legacy_crm._staging import (
     BATCH,
     OUTCOME_COLUMNS,
+    SOURCE,
     apply_updates,
     copy_rows,
     create_table,
@@ -226,9 +227,26 @@ UPDATABLE = {
 }
 
 
-def write_patients(*, run_id) -> None:
+# The latest booking per identity key among the contact rows that ``calls.write_calls`` makes a new call
+# of (not skipped, booked, not in the future, not an earlier run's call): the follow-up of a new Patient,
+# ordered as ``patients.follow_up`` orders calls (the calls of one run share their ``created_at``).
+_LATEST_BOOKING = f"""
+    SELECT DISTINCT ON (c.pkey) c.pkey, c.reminder, c.booking
+    FROM stg_contact c
+    WHERE c.skip IS NULL AND c.booking IS NOT NULL AND c.booking <= now()
+      AND NOT EXISTS (SELECT 1 FROM import_mapping m JOIN call_history ch ON ch.id = m.new_id::uuid
+                      WHERE m.source = '{SOURCE}' AND m.old_table = 'contact.call' AND m.old_id = c.old_id)
+    ORDER BY c.pkey, c.booking DESC, c.line DESC
+"""
+
+
+def write_patients(*, run_id, navigator_id=None) -> None:
     """One Patient per Person: the first patient row of each Person creates it (unless an earlier run
-    mapped it, or the Person already is a patient); the Person's other rows match it."""
+    mapped it, or the Person already is a patient); the Person's other rows match it.
+
+    A new Patient is inserted with its follow-up already set (``navigator_id``: bookings become calls,
+    ``calls.py``): the latest of the bookings ``calls.write_calls`` will turn into its calls, so that
+    ``calls.refresh_follow_ups`` need not rewrite (and audit) every new patient row a second time."""
     # An earlier run's patient (mapping), then a patient the Person already has, then a new one.
     sql(
         f"""
@@ -264,13 +282,16 @@ def write_patients(*, run_id) -> None:
         staged="stg_patient", key="new_id", target="patient", old_table="patient", old_id="old_id", fields=UPDATABLE
     )
     sql(
-        """
+        f"""
         INSERT INTO patient (id, person_id, medical_condition_id, navigator_id, first_contact_date,
-                             initial_consult_date, status, is_active, deletion_reason, created_at, updated_at)
+                             initial_consult_date, status, is_active, deletion_reason, created_at, updated_at,
+                             follow_up_date, last_call_at)
         SELECT s.patient_id, s.person_id, p.condition_id, NULL, p.first_contact, p.consult, 'active', true, '',
-               p.created_at, now()
+               p.created_at, now(), f.reminder, f.booking
         FROM stg_person s JOIN stg_patient p ON p.line = s.patient_line
-        """
+        LEFT JOIN ({_LATEST_BOOKING}) f ON f.pkey = s.pkey AND %s
+        """,
+        [navigator_id is not None],
     )
     sql("ANALYZE patient (id, person_id)")
     # A Person this run made has no role yet; only a stored one is looked up (``OR``: a lookup by index per

@@ -39,7 +39,7 @@ TABLE = """
 
 def resolve_persons(*, scope_user) -> None:
     """Find or plan the Person of every identity key (nothing is written yet)."""
-    create_table("stg_person", TABLE)
+    create_table("stg_person", TABLE, fill_factor=50)
     # Every key starts as a new Person with its id drawn here (one write per key); the two lookups below
     # turn the keys they find into 'mapped' / 'existing'. The phone: the first that parsed among the
     # key's contact rows. A key with patient rows also starts with a new Patient planned (its id, and its

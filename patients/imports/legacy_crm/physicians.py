@@ -27,7 +27,7 @@ TABLE = """
 
 
 def write_physicians(*, run_id) -> None:
-    create_table("stg_physician", TABLE)
+    create_table("stg_physician", TABLE, fill_factor=50)
     sql(
         """
         INSERT INTO stg_physician (pkey, line, person_id, hospital, job_title, license)
