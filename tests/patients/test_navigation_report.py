@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from common import roles
@@ -272,6 +274,32 @@ def test_a_superuser_reads_every_navigator_with_or_without_the_trailing_slash(wo
         assert [n["last_name"] for n in response.json()["navigators"]] == ["Alvarez", "Brooks"]
 
 
+def test_the_admin_page_takes_the_same_queries_for_two_navigators_as_for_seven(world):
+    client = _page_client(make_user("sup", roles.CRM_SUPERVISORS))
+    params = {"from": "2026-10-19", "to": "2026-11-08"}
+    assert client.get(PAGE, params).status_code == 200  # warm: the session, the content types
+    with CaptureQueriesContext(connection) as few:
+        assert len(client.get(PAGE, params).context["navigator_rows"]) == 2
+    for _ in range(5):
+        CallHistoryFactory(patient=PatientFactory(navigator=NavigatorFactory()), call_date=w.utc(2026, 10, 28, 15))
+    with CaptureQueriesContext(connection) as many:
+        response = client.get(PAGE, params)
+    assert len(response.context["navigator_rows"]) == 7
+    assert response.content.decode().count("<option value=") == 8  # every navigator, and "Every navigator"
+    assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_the_admin_navigator_choice_accepts_any_spelling_of_the_id_and_shows_it_chosen(world):
+    client = _page_client(make_user("sup", roles.CRM_SUPERVISORS))
+    params = {"from": "2026-10-19", "to": "2026-11-08", "navigator": world.b.pk.hex.upper()}
+    response = client.get(PAGE, params)
+    assert response.status_code == 200
+    assert [n.last_name for n, _ in response.context["navigator_rows"]] == ["Brooks"]
+    html = response.content.decode()
+    assert f'<option value="{world.b.pk}" selected>Ben Brooks</option>' in html
+    assert '<option value="">Every navigator</option>' in html
+
+
 @pytest.mark.parametrize("role", [roles.CPSS, roles.CM_SUPERVISORS])
 def test_cm_staff_may_not_read_the_navigation_report(db, role):
     assert_error(client_for(make_user("cm", role)).get(URL), 403, "permission_denied")
@@ -307,9 +335,6 @@ def test_the_api_takes_the_same_queries_for_one_navigator_as_for_many(world, dja
     client = client_for(make_user("sup", roles.CRM_SUPERVISORS))
     params = {"from": "2026-10-19", "to": "2026-11-08"}
     client.get(URL, params)  # warm the user's groups, sessions...
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as few:
         assert client.get(URL, params).status_code == 200
     for _ in range(4):
@@ -373,6 +398,8 @@ def test_the_admin_page_opens_on_the_last_twelve_weeks(world):
         ({"from": "2026-13-01"}, "from", "Enter a valid date."),
         ({"from": "2026-11-09", "to": "2026-11-08"}, "from", "`from` must be on or before `to`."),
         ({"from": "2020-01-01", "to": "2026-01-01"}, "to", "The period spans more than 731 days"),
+        ({"navigator": "not-a-uuid"}, "navigator", "Select a valid choice."),
+        ({"navigator": "00000000-0000-4000-8000-000000000000"}, "navigator", "Select a valid choice."),
     ],
 )
 def test_the_admin_form_says_which_field_is_wrong_and_why(db, params, field, message):
