@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
+from common.db import drop_statement_triggers_sql, statement_triggers_sql
+
 TABLE = "cm_enrollment_report_facts"
 HISTORY = "cm_enrollment_status_changes"
 LEDGER = "cm_points_transactions"
@@ -167,22 +169,11 @@ REBUILD = (f"DELETE FROM {TABLE}", f"INSERT INTO {TABLE} ({ALL_COLUMNS})\n{FROM_
 
 def install_sql() -> list[str]:
     """The trigger functions and triggers (``cm_report_time_zone()`` must exist: migration 0017)."""
-    statements = []
-    for name, table, event, body in TRIGGERS:
-        statements.append(
-            f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n{body};\n"
-            "RETURN NULL;\nEND;\n$$"
-        )
-        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-        statements.append(f"CREATE TRIGGER {name} {event} FOR EACH STATEMENT EXECUTE FUNCTION {name}()")
-    return statements
+    return statement_triggers_sql(TRIGGERS)
 
 
 def uninstall_sql() -> list[str]:
-    statements = []
-    for name, table in TRIGGER_NAMES:
-        statements += [f"DROP TRIGGER IF EXISTS {name} ON {table}", f"DROP FUNCTION IF EXISTS {name}()"]
-    return statements
+    return drop_statement_triggers_sql(TRIGGER_NAMES)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from cm_program import report_facts
+from common.db import drop_statement_triggers_sql, statement_triggers_sql
 
 TABLE = "cm_points_weekly"
 FIGURES = (
@@ -206,22 +207,11 @@ def time_zone_sql(time_zone: str) -> str:
 
 def install_sql() -> list[str]:
     """The trigger functions and triggers (the zone function must exist: ``time_zone_sql``)."""
-    statements = []
-    for name, table, event, body in TRIGGERS:
-        statements.append(
-            f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n{body};\n"
-            "RETURN NULL;\nEND;\n$$"
-        )
-        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-        statements.append(f"CREATE TRIGGER {name} {event} FOR EACH STATEMENT EXECUTE FUNCTION {name}()")
-    return statements
+    return statement_triggers_sql(TRIGGERS)
 
 
 def uninstall_sql() -> list[str]:
-    statements = []
-    for name, table in TRIGGER_NAMES:
-        statements += [f"DROP TRIGGER IF EXISTS {name} ON {table}", f"DROP FUNCTION IF EXISTS {name}()"]
-    return [*statements, "DROP FUNCTION IF EXISTS cm_report_time_zone()"]
+    return [*drop_statement_triggers_sql(TRIGGER_NAMES), "DROP FUNCTION IF EXISTS cm_report_time_zone()"]
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -99,6 +99,28 @@ class _EqualsAny(Func):
     output_field = BooleanField()
 
 
+def statement_triggers_sql(triggers) -> list[str]:
+    """Each ``(name, table, event, body)`` as a plpgsql function ``name()`` running ``body`` and a statement-level
+    trigger of that name on ``table`` (the CM report's rollup and facts tables)."""
+    statements = []
+    for name, table, event, body in triggers:
+        statements.append(
+            f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n{body};\n"
+            "RETURN NULL;\nEND;\n$$"
+        )
+        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        statements.append(f"CREATE TRIGGER {name} {event} FOR EACH STATEMENT EXECUTE FUNCTION {name}()")
+    return statements
+
+
+def drop_statement_triggers_sql(trigger_names) -> list[str]:
+    """The triggers ``(name, table)`` and their functions dropped."""
+    statements = []
+    for name, table in trigger_names:
+        statements += [f"DROP TRIGGER IF EXISTS {name} ON {table}", f"DROP FUNCTION IF EXISTS {name}()"]
+    return statements
+
+
 def in_array(field: str, values: QuerySet) -> _EqualsAny:
     """``<field> = ANY(ARRAY(<values>))``: ``pk_in_array`` on another column (a foreign key)."""
     return _EqualsAny(F(field), ArraySubquery(values.order_by()))
