@@ -51,20 +51,27 @@ def error_body(code: str, message: str, *, fields: dict | None = None, **extra: 
     return {"error": error}
 
 
-def _as_field_dict(detail: Any) -> dict[str, Any]:
-    if isinstance(detail, dict):
-        return {key: _flatten(value) for key, value in detail.items()}
-    return {"non_field_errors": _flatten(detail)}
+def _as_field_dict(detail: Any) -> dict[str, list[str]]:
+    """DRF's error detail as ``{field: [messages]}``, the shape the schema promises: a nested serializer's or a
+    dictionary's errors under a dotted key (``fields.first_name``), a list item's under its index
+    (``items.2.email``); errors that name no field under ``non_field_errors``."""
+    fields: dict[str, list[str]] = {}
+    _collect(fields, "", detail)
+    return fields
 
 
-def _flatten(value: Any) -> Any:
+def _collect(fields: dict[str, list[str]], path: str, value: Any) -> None:
     if isinstance(value, dict):
-        return {k: _flatten(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        if all(isinstance(v, str) for v in value):
-            return [str(v) for v in value]
-        return [_flatten(v) for v in value]
-    return [str(value)]
+        for key, inner in value.items():
+            key = "non_field_errors" if key in ("non_field_errors", "__all__") and not path else str(key)
+            _collect(fields, f"{path}.{key}" if path else key, inner)
+    elif isinstance(value, list | tuple) and any(isinstance(v, dict | list | tuple) for v in value):
+        for index, inner in enumerate(value):  # a list of items: each one's errors ({} for a valid one)
+            _collect(fields, f"{path}.{index}" if path else str(index), inner)
+    else:
+        messages = value if isinstance(value, list | tuple) else [value]
+        if messages:
+            fields.setdefault(path or "non_field_errors", []).extend(str(m) for m in messages)
 
 
 def _django_validation_fields(exc: DjangoValidationError) -> dict[str, list[str]]:
@@ -79,8 +86,6 @@ def _django_validation_fields(exc: DjangoValidationError) -> dict[str, list[str]
 def _summary(fields: dict[str, Any]) -> str:
     for field, messages in fields.items():
         first = messages[0] if isinstance(messages, list) and messages else messages
-        if isinstance(first, dict):
-            return f"Invalid input for '{field}'."
         prefix = "" if field == "non_field_errors" else f"{field}: "
         return f"{prefix}{first}"
     return "Invalid input."

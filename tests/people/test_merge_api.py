@@ -67,10 +67,14 @@ def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(crm_supervisor_
         ({"survivor": "nope", "duplicate": str(b.pk), "reason": "r"}, ("survivor",)),
         ({"survivor": str(a.pk), "duplicate": str(b.pk)}, ("reason",)),
         ({"survivor": str(a.pk), "duplicate": str(a.pk), "reason": "r"}, ("duplicate",)),
-        ({"survivor": str(a.pk), "duplicate": str(b.pk), "reason": "r", "fields": {"phone": "both"}}, ("fields",)),
+        # A key of ``fields`` is named by its path (common/api/exceptions.py).
+        (
+            {"survivor": str(a.pk), "duplicate": str(b.pk), "reason": "r", "fields": {"phone": "both"}},
+            ("fields.phone",),
+        ),
         (
             {"survivor": str(a.pk), "duplicate": str(b.pk), "reason": "r", "fields": {"height": "duplicate"}},
-            ("fields",),
+            ("fields",),  # an unknown key: the dictionary itself is wrong
         ),
         ({"survivor": str(a.pk), "duplicate": str(b.pk), "reason": "r", "extra": 1}, ("extra",)),
         ({"survivor": str(a.pk), "duplicate": "00000000-0000-0000-0000-000000000000", "reason": "r"}, ("duplicate",)),
@@ -221,3 +225,24 @@ def test_a_merged_persons_patient_redirects_to_the_survivors_patient(crm_supervi
     moved = sup.get(f"{API}/patients/{merged.pk}/")
     assert moved.status_code == 308 and moved["Location"] == f"{API}/patients/{kept.pk}"
     assert sup.get(f"{API}/patients/{kept.pk}/").status_code == 200
+
+
+def test_nested_field_errors_are_named_by_a_dotted_path_in_the_one_error_shape(cm_supervisor_user):
+    """A dictionary field's errors (the CM merge's ``fields``) come as ``{"fields.<key>": [messages]}``: the
+    schema's ``{field: [strings]}``, never a nested object (schemathesis found one)."""
+    survivor, duplicate = CanonicalPatientFactory(), CanonicalPatientFactory()
+    before = written_rows()
+    body = {
+        "survivor": str(survivor.pk),
+        "duplicate": str(duplicate.pk),
+        "reason": "typo",
+        "fields": {"first_name": "neither", "": "x"},
+    }
+    response = client_for(cm_supervisor_user).post(f"{API}/cm/canonical-patients/merge/", body, format="json")
+    error = assert_error(response, 400, "invalid", fields=("fields.first_name", "fields."))
+    assert all(
+        isinstance(messages, list) and all(isinstance(m, str) for m in messages)
+        for messages in error["fields"].values()
+    ), error
+    assert error["message"].startswith("fields.")
+    assert written_rows() == before
