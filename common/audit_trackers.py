@@ -24,6 +24,8 @@ from __future__ import annotations
 import copy
 
 import pghistory
+import pghistory.trigger
+import pgtrigger
 
 
 class _KeepsPrimitivesOnCopy:
@@ -37,8 +39,34 @@ class InsertEvent(_KeepsPrimitivesOnCopy, pghistory.InsertEvent):
     pass
 
 
+class _BulkPlannedUpdateTrigger(pghistory.trigger.Event):
+    def get_func(self, model):
+        func = super().get_func(model)
+        if self.level != pghistory.Statement:
+            return func
+        from common.db import planned_for_size
+
+        statement = func.func.strip().removesuffix("RETURN NULL;").strip().removesuffix(";")
+        return pgtrigger.Func(planned_for_size(statement, rows="new_values") + "; RETURN NULL;")
+
+
 class UpdateEvent(_KeepsPrimitivesOnCopy, pghistory.UpdateEvent):
-    pass
+    """An UPDATE's events come from its old and new rows joined by key: with a plan cached for a one-row UPDATE
+    that join is a nested loop, quadratic for a bulk one later in the same session. The INSERT of the events is
+    therefore planned afresh when the statement updated many rows (``common.db.planned_for_size``)."""
+
+    def add_event_trigger(self, event_model):
+        pgtrigger.register(
+            _BulkPlannedUpdateTrigger(
+                event_model=event_model,
+                label=self.label,
+                name=self.trigger_name,
+                row=self.row,
+                operation=self.operation,
+                condition=self.condition,
+                level=self.level,
+            )
+        )(event_model.pgh_tracked_model)
 
 
 class DeleteEvent(_KeepsPrimitivesOnCopy, pghistory.DeleteEvent):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -99,13 +100,69 @@ class _EqualsAny(Func):
     output_field = BooleanField()
 
 
+# A statement-level trigger's statements run with plans that PL/pgSQL caches for the session, planned when the
+# function first ran in it; the planner sizes a transition table by its rows *at that time*. A session whose first
+# write of a table was one row keeps a plan made for one row (a nested loop over the old and new rows, a transition
+# table rescanned per row of another) and runs a later bulk statement of 50,000 rows with it: quadratic (a 12,000-row
+# UPDATE of patients took 54 s after a one-row UPDATE in the same session, 0.6 s in a fresh one). Statements that
+# read the transition tables therefore run with the cached plan only when the trigger's statement wrote few rows,
+# and are planned afresh for the statement's real size (EXECUTE) otherwise (docs/PERFORMANCE.md, "Bulk statements
+# after small ones").
+BULK_STATEMENT_ROWS = 100
+
+
+def planned_for_size(statement: str, *, rows: str, into: str = "", params: Sequence[str] = ()) -> str:
+    """PL/pgSQL running ``statement`` (one SQL statement, no ``;``) with the function's cached plan when the
+    transition table ``rows`` holds at most ``BULK_STATEMENT_ROWS`` rows, and planned for its real size (``EXECUTE``)
+    when it holds more. ``into``: the variables a SELECT fills; ``params``: the PL/pgSQL variables the statement
+    reads, passed to the planned-afresh copy as ``$1, $2, ...``. A statement starting with ``PERFORM`` runs as a
+    ``SELECT`` in that copy."""
+    dynamic = re.sub(r"^PERFORM\b", "SELECT", statement.strip())
+    for number, name in enumerate(params, 1):
+        dynamic = re.sub(rf"(?<![.\w$]){re.escape(name)}\b", f"${number}", dynamic)
+    if "$bulk$" in dynamic:
+        raise ValueError("the statement must not contain $bulk$")
+    into_sql = f" INTO {into}" if into else ""
+    using = f" USING {', '.join(params)}" if params else ""
+    return (
+        f"IF (SELECT count(*) FROM (SELECT FROM {rows} LIMIT {BULK_STATEMENT_ROWS + 1}) AS bulk_rows)"
+        f" > {BULK_STATEMENT_ROWS} THEN\n"
+        f"EXECUTE $bulk${dynamic}$bulk${into_sql}{using};\n"
+        f"ELSE\n{statement.strip()}{into_sql};\nEND IF"
+    )
+
+
+def _transition_table(event: str) -> str:
+    """The first transition table an ``event`` clause names (``... REFERENCING NEW TABLE AS new_rows``)."""
+    found = re.search(r"\b(?:NEW|OLD) TABLE AS (\w+)", event)
+    if found is None:
+        raise ValueError(f"no transition table in {event!r}")
+    return found.group(1)
+
+
+def _planned_body(body: str, rows: str) -> str:
+    """Each SQL statement of ``body`` (statements separated by ``;\\n``; a line starting with ``IF`` is PL/pgSQL
+    and left alone) through ``planned_for_size``."""
+    parts = []
+    for statement in (part.strip() for part in body.split(";\n")):
+        if not statement:
+            continue
+        if statement.startswith("IF "):
+            parts.append(statement.removesuffix(";"))
+        else:
+            parts.append(planned_for_size(statement, rows=rows))
+    return ";\n".join(parts)
+
+
 def statement_triggers_sql(triggers) -> list[str]:
     """Each ``(name, table, event, body)`` as a plpgsql function ``name()`` running ``body`` and a statement-level
-    trigger of that name on ``table`` (the CM report's rollup and facts tables)."""
+    trigger of that name on ``table`` (the CM report's rollup and facts tables). Each statement of ``body`` is
+    planned for the size of a bulk statement (``planned_for_size``)."""
     statements = []
     for name, table, event, body in triggers:
+        planned = _planned_body(body, _transition_table(event))
         statements.append(
-            f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n{body};\n"
+            f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n{planned};\n"
             "RETURN NULL;\nEND;\n$$"
         )
         statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
