@@ -51,14 +51,14 @@ def executed_plans():
     raw = connection.connection
     with connection.cursor() as cursor:
         cursor.execute("LOAD 'auto_explain'")
-        for setting, value in (
-            ("auto_explain.log_min_duration", "0"),
+        for setting, value in (  # the level first: nothing goes to the server's log
+            ("auto_explain.log_level", "notice"),
+            ("client_min_messages", "notice"),
             ("auto_explain.log_analyze", "on"),
             ("auto_explain.log_timing", "off"),
             ("auto_explain.log_nested_statements", "on"),
             ("auto_explain.log_format", "json"),
-            ("auto_explain.log_level", "notice"),
-            ("client_min_messages", "notice"),
+            ("auto_explain.log_min_duration", "0"),
         ):
             cursor.execute("SELECT set_config(%s, %s, true)", [setting, value])
     raw.add_notice_handler(on_notice)
