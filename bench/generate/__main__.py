@@ -25,10 +25,10 @@ It runs on the server that DATABASE_URL names, or on the project's embedded Post
 and migrates the database, and refuses the development database and test databases (test_*).
 
 Full size (the defaults) needs about 15 GB of free disk while it loads (the finished database is
-~7.5 GB; WAL and index sorts take the rest) and about 7 CPU-minutes: ~2.5 generating rows, ~4 in
-the database. On a 2-core machine that took 10 minutes (measured: part of it beside other work), and
-23 minutes with a load average of 16. Memory stays around 140 MB. Sizes not given follow
---persons in proportion: --persons 10000 is 1/100 of everything.
+~9 GB; WAL and index sorts take the rest) and about 7.5 CPU-minutes: ~2 generating rows, ~5.5 in
+the database. On an otherwise idle 2-core machine that took 7 minutes (measured 2026-12-02), 10
+minutes beside other work, and 23 minutes with a load average of 16. Memory stays around 150 MB.
+Sizes not given follow --persons in proportion: --persons 10000 is 1/100 of everything.
 The logins (navigator0000..., cpss0000..., crm_supervisor, cm_supervisor, admin) have the password
 bench-pass-2026. The same --seed (and --as-of) gives the same data."""
 
