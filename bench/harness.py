@@ -28,18 +28,69 @@ def setup_django() -> None:
     django.setup()
 
 
+# The COMMENT on the throw-away databases the benchmarks create: only a database carrying it (one an interrupted
+# run left behind) may be dropped and created again under the same name.
+THROWAWAY_MARKER = "bench throw-away"
+
+
+def _server_connection(settings_dict: dict):
+    """An autocommit connection to the server's ``postgres`` database (CREATE, DROP and COMMENT ON DATABASE)."""
+    import psycopg
+
+    return psycopg.connect(
+        dbname="postgres",
+        user=settings_dict.get("USER") or None,
+        password=settings_dict.get("PASSWORD") or None,
+        host=settings_dict.get("HOST") or None,
+        port=settings_dict.get("PORT") or None,
+        autocommit=True,
+    )
+
+
+def refuse_foreign_database(name: str, settings_dict: dict) -> None:
+    """Stop (SystemExit, naming the database) when ``name`` exists and is not a benchmark's throw-away database.
+
+    Why: Django's ``setup_databases(interactive=False)`` drops a database of the test name without asking. A
+    benchmark named ``crm_bench`` after ``DATABASE_URL``'s ``crm`` once dropped the 9 GB database that
+    ``bench.generate`` had made under that name (its default)."""
+    with _server_connection(settings_dict) as conn:
+        row = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+    if row is not None and row[0] != THROWAWAY_MARKER:
+        made_by = f" (its comment: {row[0]!r})" if row[0] else ""
+        raise SystemExit(
+            f"Database '{name}' exists and is not a benchmark's throw-away database{made_by}: refusing to drop it. "
+            "Drop it yourself, or point DATABASE_URL at another database name."
+        )
+
+
 @contextlib.contextmanager
-def bench_database() -> Iterator[None]:
+def throwaway_database(name: str) -> Iterator[None]:
+    """Django on a database ``name`` created and migrated for the run and dropped after it; refuses to replace a
+    database of that name that it did not create (``refuse_foreign_database``)."""
     from django.conf import settings
     from django.test.utils import setup_databases, teardown_databases
+    from psycopg import sql
 
     db = settings.DATABASES["default"]
-    db["TEST"]["NAME"] = f"bench_{db['NAME']}"
+    refuse_foreign_database(name, db)
+    db["TEST"]["NAME"] = name
     old = setup_databases(verbosity=0, interactive=False, keepdb=False)
+    with _server_connection(db) as conn:
+        comment = sql.SQL("COMMENT ON DATABASE {} IS {}")
+        conn.execute(comment.format(sql.Identifier(name), sql.Literal(THROWAWAY_MARKER)))
     try:
         yield
     finally:
         teardown_databases(old, verbosity=0)
+
+
+def bench_database() -> contextlib.AbstractContextManager[None]:
+    """The benchmarks' throw-away database, ``bench_<DATABASE_URL's name>``."""
+    from django.conf import settings
+
+    return throwaway_database(f"bench_{settings.DATABASES['default']['NAME']}")
 
 
 def measure(label: str, fn: Callable[[], object], *, repeat: int = 5) -> dict:

@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.import_legacy --dir /tmp/legacy   # files made by bench.legacy_csv
 
 Generates the files with ``bench.legacy_csv`` (unless ``--dir`` is given), creates a throw-away
-database ``<name>_bench`` on the server the project uses, adds a navigator (so bookings become calls)
+database ``<name>_legacy_bench`` on the server the project uses, adds a navigator (so bookings become calls)
 and runs the importer through ``common.imports.runner.execute`` exactly as the command does: once on
 the empty database, then again on the same files (the idempotent second run: everything is
 ``unchanged``). For each run it prints the rows read, the wall time, rows per second, the SQL
@@ -22,10 +22,9 @@ import resource
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 
-from bench.harness import setup_django
+from bench.harness import setup_django, throwaway_database
 
 
 def _run(label: str, folder: Path, *, navigator: str, trace: bool, slowest: int, bulk_load: bool = False) -> None:
@@ -79,27 +78,25 @@ def _statement(text: str) -> str:
 _CONTEXT_PREFIX = re.compile(r"^SELECT set_config\('pghistory\.context_id'.*?\); ")
 
 
-@contextlib.contextmanager
-def _scratch_database() -> Iterator[None]:
-    """A throw-away database ``<DATABASE_URL's name>_bench`` (created, migrated, dropped): named after the
-    project's database so that it stays inside the name space the database's user was given."""
-    from django.conf import settings
-    from django.test.utils import setup_databases, teardown_databases
+def scratch_database_name(database: str) -> str:
+    """``<DATABASE_URL's name>_legacy_bench``: inside the name space the database's user was given, and not
+    ``<name>_bench``, which is bench.generate's default database when the project's is ``crm``."""
+    return f"{database}_legacy_bench"
 
-    db = settings.DATABASES["default"]
-    db["TEST"]["NAME"] = f"{db['NAME']}_bench"
-    old = setup_databases(verbosity=0, interactive=False, keepdb=False)
-    try:
-        yield
-    finally:
-        teardown_databases(old, verbosity=0)
+
+def _scratch_database() -> contextlib.AbstractContextManager[None]:
+    """A throw-away database (created, migrated, dropped; ``bench.harness.throwaway_database``), named after the
+    project's database (``scratch_database_name``)."""
+    from django.conf import settings
+
+    return throwaway_database(scratch_database_name(settings.DATABASES["default"]["NAME"]))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.import_legacy",
         description="Rows per second and peak memory of import_legacy_crm on generated legacy CSVs, in a "
-        "throw-away database <name>_bench: a first run and the idempotent second run.",
+        "throw-away database <name>_legacy_bench: a first run and the idempotent second run.",
     )
     parser.add_argument("--contacts", type=int, default=100_000, help="contact.csv rows (default 100,000)")
     parser.add_argument("--patients", type=int, default=60_000, help="patient.csv rows (default 60,000)")
