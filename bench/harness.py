@@ -33,7 +33,7 @@ def setup_django() -> None:
 THROWAWAY_MARKER = "bench throw-away"
 
 
-def _server_connection(settings_dict: dict):
+def server_connection(settings_dict: dict):
     """An autocommit connection to the server's ``postgres`` database (CREATE, DROP and COMMENT ON DATABASE)."""
     import psycopg
 
@@ -53,7 +53,7 @@ def refuse_foreign_database(name: str, settings_dict: dict) -> None:
     Why: Django's ``setup_databases(interactive=False)`` drops a database of the test name without asking. A
     benchmark named ``crm_bench`` after ``DATABASE_URL``'s ``crm`` once dropped the 9 GB database that
     ``bench.generate`` had made under that name (its default)."""
-    with _server_connection(settings_dict) as conn:
+    with server_connection(settings_dict) as conn:
         row = conn.execute(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
         ).fetchone()
@@ -77,7 +77,7 @@ def throwaway_database(name: str) -> Iterator[None]:
     refuse_foreign_database(name, db)
     db["TEST"]["NAME"] = name
     old = setup_databases(verbosity=0, interactive=False, keepdb=False)
-    with _server_connection(db) as conn:
+    with server_connection(db) as conn:
         comment = sql.SQL("COMMENT ON DATABASE {} IS {}")
         conn.execute(comment.format(sql.Identifier(name), sql.Literal(THROWAWAY_MARKER)))
     try:

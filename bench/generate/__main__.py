@@ -9,6 +9,7 @@ import sys
 import time
 
 from bench.generate.sizes import DEFAULTS, Layout, Sizes
+from bench.harness import server_connection
 
 DEFAULT_DATABASE = "crm_bench"
 MARKER = "bench.generate"  # the COMMENT on databases this command created (only those may be dropped)
@@ -81,24 +82,11 @@ def refusal(name: str, development: str) -> str | None:
     return None
 
 
-def _admin_connection(settings_dict: dict):
-    import psycopg
-
-    return psycopg.connect(
-        dbname="postgres",
-        user=settings_dict.get("USER") or None,
-        password=settings_dict.get("PASSWORD") or None,
-        host=settings_dict.get("HOST") or None,
-        port=settings_dict.get("PORT") or None,
-        autocommit=True,
-    )
-
-
 def prepare_database(name: str, settings_dict: dict, *, drop: bool) -> None:
     """Create ``name`` (dropping it first with ``drop``); refuse to touch a database we did not make."""
     from psycopg import sql
 
-    with _admin_connection(settings_dict) as conn:
+    with server_connection(settings_dict) as conn:
         row = conn.execute(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
         ).fetchone()

@@ -14,7 +14,7 @@ from django.db import connection
 from psycopg import sql
 
 from bench.generate.__main__ import MARKER as GENERATE_MARKER
-from bench.harness import THROWAWAY_MARKER, _server_connection, refuse_foreign_database
+from bench.harness import THROWAWAY_MARKER, refuse_foreign_database, server_connection
 from bench.import_legacy import scratch_database_name
 
 
@@ -29,7 +29,7 @@ def database_with_comment():
 
     def make(suffix: str, comment: str | None) -> str:
         name = _probe_name(suffix)
-        with _server_connection(connection.settings_dict) as conn:
+        with server_connection(connection.settings_dict) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             if comment is not None:
@@ -38,13 +38,13 @@ def database_with_comment():
         return name
 
     yield make
-    with _server_connection(connection.settings_dict) as conn:
+    with server_connection(connection.settings_dict) as conn:
         for name in made:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _exists(name: str) -> bool:
-    with _server_connection(connection.settings_dict) as conn:
+    with server_connection(connection.settings_dict) as conn:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
 
 

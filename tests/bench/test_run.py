@@ -18,6 +18,7 @@ from django.db import connection, connections
 from psycopg import sql
 
 from bench.generate.__main__ import MARKER
+from bench.harness import server_connection
 from tests.subprocess_utils import ROOT, database_url
 
 
@@ -27,19 +28,8 @@ def _database(settings_dict: dict) -> str:
     return f"crm_bench_runtest_{settings_dict['NAME']}"[:63]
 
 
-def _server(settings_dict: dict) -> psycopg.Connection:
-    return psycopg.connect(
-        dbname="postgres",
-        user=settings_dict.get("USER") or None,
-        password=settings_dict.get("PASSWORD") or None,
-        host=settings_dict.get("HOST") or None,
-        port=settings_dict.get("PORT") or None,
-        autocommit=True,
-    )
-
-
 def _drop(settings_dict: dict) -> None:
-    with _server(settings_dict) as conn:
+    with server_connection(settings_dict) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(_database(settings_dict)))
         )
@@ -50,7 +40,7 @@ def _copy_of_the_test_database(settings_dict: dict) -> bool:
     other rows between tests), marked as bench.generate marks its own. False when PostgreSQL refuses
     (another session is connected to the test database): bench.generate then creates and migrates it."""
     name = _database(settings_dict)
-    with _server(settings_dict) as conn:
+    with server_connection(settings_dict) as conn:
         try:
             conn.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
