@@ -47,6 +47,14 @@ def server_connection(settings_dict: dict):
     )
 
 
+def database_comment(conn, name: str) -> tuple[bool, str | None]:
+    """(whether database ``name`` exists, its COMMENT), read through ``conn`` (``server_connection``)."""
+    row = conn.execute(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
+    ).fetchone()
+    return row is not None, row[0] if row is not None else None
+
+
 def refuse_foreign_database(name: str, settings_dict: dict) -> None:
     """Stop (SystemExit, naming the database) when ``name`` exists and is not a benchmark's throw-away database.
 
@@ -54,11 +62,9 @@ def refuse_foreign_database(name: str, settings_dict: dict) -> None:
     benchmark named ``crm_bench`` after ``DATABASE_URL``'s ``crm`` once dropped the 9 GB database that
     ``bench.generate`` had made under that name (its default)."""
     with server_connection(settings_dict) as conn:
-        row = conn.execute(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-    if row is not None and row[0] != THROWAWAY_MARKER:
-        made_by = f" (its comment: {row[0]!r})" if row[0] else ""
+        exists, comment = database_comment(conn, name)
+    if exists and comment != THROWAWAY_MARKER:
+        made_by = f" (its comment: {comment!r})" if comment else ""
         raise SystemExit(
             f"Database '{name}' exists and is not a benchmark's throw-away database{made_by}: refusing to drop it. "
             "Drop it yourself, or point DATABASE_URL at another database name."

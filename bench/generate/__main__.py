@@ -9,7 +9,7 @@ import sys
 import time
 
 from bench.generate.sizes import DEFAULTS, Layout, Sizes
-from bench.harness import server_connection
+from bench.harness import database_comment, server_connection
 
 DEFAULT_DATABASE = "crm_bench"
 MARKER = "bench.generate"  # the COMMENT on databases this command created (only those may be dropped)
@@ -87,10 +87,8 @@ def prepare_database(name: str, settings_dict: dict, *, drop: bool) -> None:
     from psycopg import sql
 
     with server_connection(settings_dict) as conn:
-        row = conn.execute(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        exists, ours = row is not None, row is not None and row[0] == MARKER
+        exists, comment = database_comment(conn, name)
+        ours = exists and comment == MARKER
         if exists and not ours:
             raise SystemExit(f"Database '{name}' exists and was not created by bench.generate: refusing to use it.")
         if exists and drop:
